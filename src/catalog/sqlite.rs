@@ -1,0 +1,354 @@
+//! The catalog database in PyIceberg's SqlCatalog layout, through rusqlite.
+//!
+//! Contract: a table's current metadata is the `metadata_location` of its row
+//! in `iceberg_tables`; a commit swaps it with a compare-and-swap `UPDATE …
+//! WHERE metadata_location = ?old`. Zero rows updated means another writer
+//! committed first.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+/// Errors of the SQLite catalog.
+#[derive(Debug, thiserror::Error)]
+pub enum SqliteError {
+    #[error("catalog database {path}: {source}")]
+    Sql {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("{path} is not an Iceberg SQL catalog (no iceberg_tables table)")]
+    NotACatalog { path: String },
+    #[error("table {namespace}.{table} already exists in {path}")]
+    TableExists { path: String, namespace: String, table: String },
+    #[error("namespace {namespace} already exists in {path}")]
+    NamespaceExists { path: String, namespace: String },
+    #[error("namespace {namespace} is not empty")]
+    NamespaceNotEmpty { namespace: String },
+}
+
+/// Result of a pointer compare-and-swap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CasOutcome {
+    /// The pointer now names the new metadata.
+    Swapped,
+    /// Another writer moved the pointer; it now names this location.
+    Conflict { current: Option<String> },
+}
+
+/// The `iceberg_tables` row of one table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TablePointer {
+    pub metadata_location: String,
+    pub previous_metadata_location: Option<String>,
+}
+
+const CREATE_TABLES: &str = "
+CREATE TABLE IF NOT EXISTS iceberg_tables (
+\tcatalog_name VARCHAR(255) NOT NULL, 
+\ttable_namespace VARCHAR(255) NOT NULL, 
+\ttable_name VARCHAR(255) NOT NULL, 
+\tmetadata_location VARCHAR(1000), 
+\tprevious_metadata_location VARCHAR(1000), 
+\tPRIMARY KEY (catalog_name, table_namespace, table_name)
+);
+CREATE TABLE IF NOT EXISTS iceberg_namespace_properties (
+\tcatalog_name VARCHAR(255) NOT NULL, 
+\tnamespace VARCHAR(255) NOT NULL, 
+\tproperty_key VARCHAR(255) NOT NULL, 
+\tproperty_value VARCHAR(1000) NOT NULL, 
+\tPRIMARY KEY (catalog_name, namespace, property_key)
+);";
+
+/// A PyIceberg-layout catalog database.
+#[derive(Debug)]
+pub struct SqliteCatalogDb {
+    path: PathBuf,
+    catalog: String,
+    conn: Mutex<Connection>,
+}
+
+impl SqliteCatalogDb {
+    /// Opens an existing catalog database; `read_only` opens it without write access.
+    pub fn open(path: &Path, catalog: &str, read_only: bool) -> Result<Self, SqliteError> {
+        let flags = if read_only {
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        };
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| sql(path, e))?;
+        let db = Self::configure(path, catalog, conn, read_only)?;
+        let has_tables: bool = db
+            .with_conn(|c| {
+                c.query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='iceberg_tables'",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+            })
+            .map(|n| n > 0)?;
+        if !has_tables {
+            return Err(SqliteError::NotACatalog { path: path.display().to_string() });
+        }
+        Ok(db)
+    }
+
+    /// Creates (or opens) a catalog database and its two tables.
+    pub fn create(path: &Path, catalog: &str) -> Result<Self, SqliteError> {
+        let conn = Connection::open(path).map_err(|e| sql(path, e))?;
+        let db = Self::configure(path, catalog, conn, false)?;
+        db.with_conn(|c| c.execute_batch(CREATE_TABLES))?;
+        Ok(db)
+    }
+
+    fn configure(path: &Path, catalog: &str, conn: Connection, read_only: bool) -> Result<Self, SqliteError> {
+        conn.busy_timeout(Duration::from_secs(10)).map_err(|e| sql(path, e))?;
+        if !read_only {
+            // WAL lets readers (the console, PyIceberg) run during a commit.
+            conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| sql(path, e))?;
+            conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| sql(path, e))?;
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            catalog: catalog.to_string(),
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T, SqliteError> {
+        // A poisoned mutex only means another thread panicked mid-call; SQLite's
+        // own transactions keep the file consistent, so carry on.
+        let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard).map_err(|e| sql(&self.path, e))
+    }
+
+    /// Namespaces of this catalog (from tables and namespace properties).
+    pub fn namespaces(&self) -> Result<Vec<String>, SqliteError> {
+        self.with_conn(|c| {
+            let mut stmt = c.prepare(
+                "SELECT DISTINCT table_namespace FROM iceberg_tables WHERE catalog_name=?1
+                 UNION SELECT DISTINCT namespace FROM iceberg_namespace_properties WHERE catalog_name=?1
+                 ORDER BY 1",
+            )?;
+            stmt.query_map([&self.catalog], |r| r.get(0))?.collect()
+        })
+    }
+
+    /// Properties of a namespace, or None if it does not exist.
+    pub fn namespace_properties(&self, ns: &str) -> Result<Option<Vec<(String, String)>>, SqliteError> {
+        let props: Vec<(String, String)> = self.with_conn(|c| {
+            let mut stmt = c.prepare(
+                "SELECT property_key, property_value FROM iceberg_namespace_properties
+                 WHERE catalog_name=?1 AND namespace=?2 ORDER BY property_key",
+            )?;
+            stmt.query_map(params![self.catalog, ns], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+        })?;
+        if !props.is_empty() || self.namespaces()?.iter().any(|n| n == ns) {
+            Ok(Some(props.into_iter().filter(|(k, _)| k != "exists").collect()))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Creates a namespace (PyIceberg records `exists = true`).
+    pub fn create_namespace(&self, ns: &str, props: &[(String, String)]) -> Result<(), SqliteError> {
+        if self.namespace_properties(ns)?.is_some() {
+            return Err(SqliteError::NamespaceExists {
+                path: self.path.display().to_string(),
+                namespace: ns.to_string(),
+            });
+        }
+        self.with_conn(|c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "INSERT INTO iceberg_namespace_properties VALUES (?1, ?2, 'exists', 'true')",
+                params![self.catalog, ns],
+            )?;
+            for (k, v) in props {
+                tx.execute(
+                    "INSERT OR REPLACE INTO iceberg_namespace_properties VALUES (?1, ?2, ?3, ?4)",
+                    params![self.catalog, ns, k, v],
+                )?;
+            }
+            tx.commit()
+        })
+    }
+
+    /// Sets and removes namespace properties in one transaction.
+    pub fn update_namespace(&self, ns: &str, set: &[(String, String)], remove: &[String]) -> Result<(), SqliteError> {
+        self.with_conn(|c| {
+            let tx = c.transaction()?;
+            for k in remove {
+                tx.execute(
+                    "DELETE FROM iceberg_namespace_properties WHERE catalog_name=?1 AND namespace=?2 AND property_key=?3",
+                    params![self.catalog, ns, k],
+                )?;
+            }
+            for (k, v) in set {
+                tx.execute(
+                    "INSERT OR REPLACE INTO iceberg_namespace_properties VALUES (?1, ?2, ?3, ?4)",
+                    params![self.catalog, ns, k, v],
+                )?;
+            }
+            tx.commit()
+        })
+    }
+
+    /// Drops an empty namespace.
+    pub fn drop_namespace(&self, ns: &str) -> Result<(), SqliteError> {
+        if !self.tables(ns)?.is_empty() {
+            return Err(SqliteError::NamespaceNotEmpty { namespace: ns.to_string() });
+        }
+        self.with_conn(|c| {
+            c.execute(
+                "DELETE FROM iceberg_namespace_properties WHERE catalog_name=?1 AND namespace=?2",
+                params![self.catalog, ns],
+            )
+        })
+        .map(|_| ())
+    }
+
+    /// Table names in a namespace.
+    pub fn tables(&self, ns: &str) -> Result<Vec<String>, SqliteError> {
+        self.with_conn(|c| {
+            let mut stmt = c.prepare(
+                "SELECT table_name FROM iceberg_tables WHERE catalog_name=?1 AND table_namespace=?2 ORDER BY 1",
+            )?;
+            stmt.query_map(params![self.catalog, ns], |r| r.get(0))?.collect()
+        })
+    }
+
+    /// The pointer row of a table, if it exists.
+    pub fn pointer(&self, ns: &str, table: &str) -> Result<Option<TablePointer>, SqliteError> {
+        self.with_conn(|c| {
+            c.query_row(
+                "SELECT metadata_location, previous_metadata_location FROM iceberg_tables
+                 WHERE catalog_name=?1 AND table_namespace=?2 AND table_name=?3",
+                params![self.catalog, ns, table],
+                |r| {
+                    Ok(TablePointer {
+                        metadata_location: r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                        previous_metadata_location: r.get(1)?,
+                    })
+                },
+            )
+            .optional()
+        })
+    }
+
+    /// Registers a new table; fails if it exists.
+    pub fn insert_table(&self, ns: &str, table: &str, metadata_location: &str) -> Result<(), SqliteError> {
+        let inserted = self.with_conn(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO iceberg_tables VALUES (?1, ?2, ?3, ?4, NULL)",
+                params![self.catalog, ns, table, metadata_location],
+            )
+        })?;
+        if inserted == 0 {
+            return Err(SqliteError::TableExists {
+                path: self.path.display().to_string(),
+                namespace: ns.to_string(),
+                table: table.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Removes a table's row (files are left alone).
+    pub fn delete_table(&self, ns: &str, table: &str) -> Result<bool, SqliteError> {
+        self.with_conn(|c| {
+            c.execute(
+                "DELETE FROM iceberg_tables WHERE catalog_name=?1 AND table_namespace=?2 AND table_name=?3",
+                params![self.catalog, ns, table],
+            )
+        })
+        .map(|n| n > 0)
+    }
+
+    /// Renames a table row.
+    pub fn rename_table(&self, from: (&str, &str), to: (&str, &str)) -> Result<bool, SqliteError> {
+        self.with_conn(|c| {
+            c.execute(
+                "UPDATE iceberg_tables SET table_namespace=?4, table_name=?5
+                 WHERE catalog_name=?1 AND table_namespace=?2 AND table_name=?3",
+                params![self.catalog, from.0, from.1, to.0, to.1],
+            )
+        })
+        .map(|n| n > 0)
+    }
+
+    /// Compare-and-swap of the metadata pointer: set `new` only if it is still `expected`.
+    pub fn swap_pointer(&self, ns: &str, table: &str, expected: &str, new: &str) -> Result<CasOutcome, SqliteError> {
+        let updated = self.with_conn(|c| {
+            c.execute(
+                "UPDATE iceberg_tables SET metadata_location=?5, previous_metadata_location=?4
+                 WHERE catalog_name=?1 AND table_namespace=?2 AND table_name=?3 AND metadata_location=?4",
+                params![self.catalog, ns, table, expected, new],
+            )
+        })?;
+        if updated == 1 {
+            return Ok(CasOutcome::Swapped);
+        }
+        let current = self.pointer(ns, table)?.map(|p| p.metadata_location);
+        Ok(CasOutcome::Conflict { current })
+    }
+
+    /// Folds the WAL into the main file so the file alone is the whole catalog
+    /// (before uploading it to S3).
+    pub fn checkpoint(&self) -> Result<(), SqliteError> {
+        self.with_conn(|c| c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())))
+    }
+}
+
+fn sql(path: &Path, source: rusqlite::Error) -> SqliteError {
+    SqliteError::Sql {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cas_swaps_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteCatalogDb::create(&dir.path().join("c.db"), "earthcatalog").unwrap();
+        db.create_namespace("ns", &[]).unwrap();
+        db.insert_table("ns", "t", "/m/0.json").unwrap();
+        assert!(matches!(db.insert_table("ns", "t", "/m/x.json"), Err(SqliteError::TableExists { .. })));
+        assert_eq!(db.swap_pointer("ns", "t", "/m/0.json", "/m/1.json").unwrap(), CasOutcome::Swapped);
+        assert_eq!(
+            db.swap_pointer("ns", "t", "/m/0.json", "/m/2.json").unwrap(),
+            CasOutcome::Conflict { current: Some("/m/1.json".into()) }
+        );
+        let p = db.pointer("ns", "t").unwrap().unwrap();
+        assert_eq!(p.metadata_location, "/m/1.json");
+        assert_eq!(p.previous_metadata_location.as_deref(), Some("/m/0.json"));
+        assert_eq!(db.namespaces().unwrap(), vec!["ns".to_string()]);
+        assert!(matches!(db.drop_namespace("ns"), Err(SqliteError::NamespaceNotEmpty { .. })));
+    }
+
+    #[test]
+    fn rejects_non_catalog_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.db");
+        std::fs::write(&path, b"not sqlite at all, just text").unwrap();
+        assert!(SqliteCatalogDb::open(&path, "earthcatalog", true).is_err());
+        let empty = dir.path().join("e.db");
+        Connection::open(&empty).unwrap().execute_batch("CREATE TABLE t(x)").unwrap();
+        assert!(matches!(
+            SqliteCatalogDb::open(&empty, "earthcatalog", true),
+            Err(SqliteError::NotACatalog { .. })
+        ));
+    }
+}

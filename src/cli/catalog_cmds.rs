@@ -1,0 +1,138 @@
+//! `ecops init`, `ecops info`, `ecops stats`.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use serde_json::json;
+
+use super::{Settings, human_bytes, print_json};
+use crate::catalog::{EarthCatalog, OpenOptions};
+use crate::catalog::stats::{DEFAULT_SMALL_FILE_BYTES, StatsOptions};
+
+pub async fn init(settings: &Settings, resolution: u8) -> Result<ExitCode> {
+    let base = settings.require_base()?;
+    let (catalog, created) = EarthCatalog::init(base, resolution, &settings.open).await?;
+    if settings.json {
+        print_json(&json!({
+            "created": created,
+            "base": catalog.base().location().to_uri(),
+            "db": catalog.db_uri(),
+            "h3_resolution": resolution,
+        }))?;
+    } else if created {
+        println!("created catalog at {} (H3 resolution {resolution})", catalog.base().location());
+    } else {
+        println!("catalog at {} already exists; nothing changed", catalog.base().location());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Read-only commands never open the database for writing (it may be on a
+/// read-only mount, or be a reference catalog that must stay byte-identical).
+fn reading(settings: &Settings) -> OpenOptions {
+    OpenOptions {
+        read_only: true,
+        ..settings.open.clone()
+    }
+}
+
+pub async fn info(settings: &Settings) -> Result<ExitCode> {
+    let catalog = EarthCatalog::open(settings.require_base()?, &reading(settings)).await?;
+    let table = catalog.table().await?;
+    let md = table.metadata();
+    let grid = catalog.grid(&table).await;
+    let value = json!({
+        "base": catalog.base().location().to_uri(),
+        "db": catalog.db_uri(),
+        "db_local": catalog.db_local_path(),
+        "table": catalog.ident().to_string(),
+        "table_location": md.location(),
+        "metadata_location": table.metadata_location(),
+        "warehouse": catalog.warehouse_uri(),
+        "hash_index": catalog.hash_index_uri(),
+        "lock": catalog.lock_uri(),
+        "format_version": md.format_version().to_string(),
+        "grid": grid,
+        "current_snapshot_id": md.current_snapshot_id(),
+        "snapshots": md.snapshots().count(),
+        "read_only": settings.open.read_only,
+    });
+    if settings.json {
+        print_json(&value)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let grid_text = match &grid {
+        Some(g) if g.recorded => format!("{} resolution {}", g.kind, g.resolution),
+        Some(g) => format!("{} resolution {} (inferred from cell ids; not recorded in table properties)", g.kind, g.resolution),
+        None => "unknown (no grid properties and no data yet)".to_string(),
+    };
+    let rows = [
+        ("base", catalog.base().location().to_uri()),
+        ("database", catalog.db_uri()),
+        ("table", catalog.ident().to_string()),
+        ("table location", md.location().to_string()),
+        ("metadata", table.metadata_location().unwrap_or("-").to_string()),
+        ("warehouse", catalog.warehouse_uri()),
+        ("hash index", catalog.hash_index_uri()),
+        ("lock", catalog.lock_uri()),
+        ("grid", grid_text),
+        (
+            "snapshot",
+            md.current_snapshot_id().map_or("none".to_string(), |s| s.to_string()),
+        ),
+        ("snapshots", md.snapshots().count().to_string()),
+    ];
+    for (k, v) in rows {
+        println!("{k:>15}  {v}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn stats(settings: &Settings, top: usize, small_file_mb: Option<u64>, partitions: bool) -> Result<ExitCode> {
+    let catalog = EarthCatalog::open(settings.require_base()?, &reading(settings)).await?;
+    let small_file_bytes = small_file_mb
+        .or(settings.config.small_file_mb)
+        .map_or(DEFAULT_SMALL_FILE_BYTES, |mb| mb * 1024 * 1024);
+    let mut stats = catalog.stats(&StatsOptions { top, small_file_bytes }).await?;
+    if !partitions {
+        stats.partitions_detail.clear();
+    }
+    if settings.json {
+        let mut value = serde_json::to_value(&stats)?;
+        if !partitions && let Some(obj) = value.as_object_mut() {
+            obj.remove("partitions_detail");
+        }
+        print_json(&value)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("catalog    {}", catalog.base().location());
+    println!(
+        "rows       {}{}",
+        stats.rows,
+        stats.unique_items.map_or(String::new(), |u| format!("  ({u} unique items)"))
+    );
+    println!("files      {}  ({} avg)", stats.files, human_bytes(stats.avg_file_bytes));
+    println!("bytes      {}", human_bytes(stats.bytes));
+    println!("partitions {}  in {} cells", stats.partitions, stats.cells);
+    println!(
+        "small      {} files below {}  ({:.0}%)",
+        stats.small_files,
+        human_bytes(stats.small_file_bytes),
+        if stats.files == 0 { 0.0 } else { 100.0 * stats.small_files as f64 / stats.files as f64 }
+    );
+    println!("snapshots  {}  ({} manifests in the current one)", stats.snapshots, stats.manifests);
+    if !stats.top_cells.is_empty() {
+        println!("\ntop cells          rows   files");
+        for c in &stats.top_cells {
+            println!("{:<16} {:>6}  {:>6}", c.cell, c.rows, c.files);
+        }
+    }
+    if partitions {
+        println!("\ncell             year     rows   files      bytes");
+        for p in &stats.partitions_detail {
+            let year = p.year.map_or("-".to_string(), |y| y.to_string());
+            println!("{:<16} {:>4} {:>8} {:>7} {:>10}", p.cell, year, p.rows, p.files, human_bytes(p.bytes));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,182 @@
+//! The headless front end: clap commands that drive the engine and print
+//! human text or `--json`. Errors become one line on stderr and a non-zero exit.
+
+pub mod bench;
+mod catalog_cmds;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::catalog::OpenOptions;
+use crate::config::Config;
+use crate::store::S3Options;
+
+/// Operations console for EarthCatalog STAC catalogs (H3 cells, GeoParquet, Iceberg on SQLite).
+#[derive(Debug, Parser)]
+#[command(name = "ecops", version, about, long_about = None)]
+pub struct Cli {
+    /// Catalog base: a folder, file:// URL or s3://bucket/prefix.
+    #[arg(long, global = true, env = "ECOPS_BASE")]
+    pub base: Option<String>,
+    /// Config file (default: ./ecops.toml when present).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// Refuse every write.
+    #[arg(long, global = true)]
+    pub read_only: bool,
+    /// Print one JSON object instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a catalog (database, namespace, table) at --base.
+    Init {
+        /// H3 resolution of the grid (0–15).
+        #[arg(long, default_value_t = 1)]
+        h3_resolution: u8,
+    },
+    /// Where everything is: base, database, warehouse, table, grid, snapshot, lock.
+    Info,
+    /// Catalog health from metadata: partitions, files, rows, bytes, small files, snapshots, top cells.
+    Stats {
+        /// How many top cells to list.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+        /// Files below this many MiB count as small (default 8, or small_file_mb in the config).
+        #[arg(long)]
+        small_file_mb: Option<u64>,
+        /// Include every (cell, year) partition in the output.
+        #[arg(long)]
+        partitions: bool,
+    },
+    /// Measure performance on synthetic data (numbers for README).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// Benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Time `stats` (open + metadata scan) on a local catalog of N data files.
+    Stats {
+        /// Data files the catalog should hold (built once, then reused).
+        #[arg(long, default_value_t = 20_000)]
+        files: u64,
+        /// Where to build the catalog (default target/ecops-bench/stats-N).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Timed runs.
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+    },
+}
+
+/// Settings resolved from flags, environment and config file.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub base: Option<String>,
+    pub open: OpenOptions,
+    pub json: bool,
+    pub config: Config,
+}
+
+impl Settings {
+    fn resolve(cli: &Cli) -> Result<Self> {
+        let (config, _) = Config::load(cli.config.as_deref())?;
+        let base = cli.base.clone().or_else(|| config.base.clone());
+        let open = OpenOptions {
+            read_only: cli.read_only || config.read_only,
+            s3: S3Options {
+                endpoint: config.s3.endpoint.clone(),
+                anonymous: config.s3.anonymous,
+            },
+        };
+        Ok(Self {
+            base,
+            open,
+            json: cli.json,
+            config,
+        })
+    }
+
+    /// The base location, or an error saying how to give one.
+    pub fn require_base(&self) -> Result<&str> {
+        self.base
+            .as_deref()
+            .context("no catalog given: pass --base, set ECOPS_BASE, or put `base = \"…\"` in ecops.toml")
+    }
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ecops: error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("ecops: error: {}", crate::store::redact_url(&format!("{e:#}")));
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    let settings = Settings::resolve(&cli)?;
+    match &cli.command {
+        None => {
+            use clap::CommandFactory;
+            Cli::command().print_help()?;
+            println!();
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Init { h3_resolution }) => catalog_cmds::init(&settings, *h3_resolution).await,
+        Some(Command::Info) => catalog_cmds::info(&settings).await,
+        Some(Command::Stats {
+            top,
+            small_file_mb,
+            partitions,
+        }) => catalog_cmds::stats(&settings, *top, *small_file_mb, *partitions).await,
+        Some(Command::Bench(BenchCommand::Stats { files, dir, runs })) => {
+            bench::stats(&settings, *files, dir.clone(), *runs).await
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("ECOPS_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Prints a serialisable value as one line of JSON.
+pub fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    println!("{}", serde_json::to_string(value)?);
+    Ok(())
+}
+
+/// Human-readable byte count.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{v:.1} {}", UNITS[unit]) }
+}

@@ -1,0 +1,89 @@
+//! `ecops.toml`: defaults for the global options, read from the working
+//! directory or from `--config`. Command-line flags and `ECOPS_BASE` win.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Name of the config file looked up in the working directory.
+pub const CONFIG_FILE: &str = "ecops.toml";
+
+/// The config file's keys.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Catalog base location.
+    pub base: Option<String>,
+    /// Open catalogs read-only.
+    #[serde(default)]
+    pub read_only: bool,
+    /// Files below this many MiB count as small.
+    pub small_file_mb: Option<u64>,
+    /// S3 settings.
+    #[serde(default)]
+    pub s3: S3Config,
+}
+
+/// `[s3]` table.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub anonymous: bool,
+}
+
+/// Errors reading the config file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config {path}: {source}")]
+    Parse {
+        path: String,
+        #[source]
+        source: toml::de::Error,
+    },
+}
+
+impl Config {
+    /// Loads `explicit` (which must exist) or `./ecops.toml` (if present).
+    pub fn load(explicit: Option<&Path>) -> Result<(Config, Option<PathBuf>), ConfigError> {
+        let path = match explicit {
+            Some(p) => p.to_path_buf(),
+            None => {
+                let p = PathBuf::from(CONFIG_FILE);
+                if !p.is_file() {
+                    return Ok((Config::default(), None));
+                }
+                p
+            }
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let config = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Ok((config, Some(path)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_rejects_unknown_keys() {
+        let c: Config = toml::from_str("base = \"s3://b/p\"\nread_only = true\n[s3]\nanonymous = true\n").unwrap();
+        assert_eq!(c.base.as_deref(), Some("s3://b/p"));
+        assert!(c.read_only && c.s3.anonymous);
+        assert!(toml::from_str::<Config>("bsae = 1").is_err());
+    }
+}
