@@ -83,7 +83,8 @@ async fn append_then_stats_match_what_was_written() {
         let schema = md.file_metadata().schema_descr();
         let geometry = schema.columns().iter().position(|c| c.name() == "geometry").unwrap();
         assert_eq!(schema.column(geometry).self_type().get_basic_info().id(), 3);
-        assert_eq!(md.row_group(0).column(0).compression().to_string(), "ZSTD(ZstdLevel(3))");
+        // The footer records the codec, not the level.
+        assert!(matches!(md.row_group(0).column(0).compression(), parquet::basic::Compression::ZSTD(_)));
         assert_eq!(md.file_metadata().num_rows() as u64, f.rows);
     }
 }

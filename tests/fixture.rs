@@ -54,5 +54,5 @@ fn info_points_at_the_fixture_metadata() {
     let metadata = info["metadata_location"].as_str().unwrap();
     assert!(metadata.starts_with(&format!("{}/warehouse/earthcatalog/stac_items/metadata/00004-", catalog.display())));
     assert_eq!(info["snapshots"], 4);
-    assert_eq!(info["format_version"], "2");
+    assert_eq!(info["format_version"], 2);
 }

@@ -51,7 +51,7 @@ pub async fn info(settings: &Settings) -> Result<ExitCode> {
         "warehouse": catalog.warehouse_uri(),
         "hash_index": catalog.hash_index_uri(),
         "lock": catalog.lock_uri(),
-        "format_version": md.format_version().to_string(),
+        "format_version": md.format_version().to_string().trim_start_matches('v').parse::<u8>().ok(),
         "grid": grid,
         "current_snapshot_id": md.current_snapshot_id(),
         "snapshots": md.snapshots().count(),
