@@ -81,7 +81,9 @@ mod tests {
 
     #[test]
     fn parses_and_rejects_unknown_keys() {
-        let c: Config = toml::from_str("base = \"s3://b/p\"\nread_only = true\n[s3]\nanonymous = true\n").unwrap();
+        let c: Config =
+            toml::from_str("base = \"s3://b/p\"\nread_only = true\n[s3]\nanonymous = true\n")
+                .unwrap();
         assert_eq!(c.base.as_deref(), Some("s3://b/p"));
         assert!(c.read_only && c.s3.anonymous);
         assert!(toml::from_str::<Config>("bsae = 1").is_err());

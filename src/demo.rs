@@ -6,8 +6,18 @@ use crate::stac::Item;
 use crate::stac::item::item_from_value;
 
 /// A scene: a square footprint `size` degrees wide with its south-west corner at (lon, lat).
-pub fn scene(id: &str, lon: f64, lat: f64, size: f64, datetime: Option<&str>, platform: &str) -> Item {
-    let (w, s) = (lon.clamp(-180.0, 180.0 - size), lat.clamp(-90.0, 90.0 - size));
+pub fn scene(
+    id: &str,
+    lon: f64,
+    lat: f64,
+    size: f64,
+    datetime: Option<&str>,
+    platform: &str,
+) -> Item {
+    let (w, s) = (
+        lon.clamp(-180.0, 180.0 - size),
+        lat.clamp(-90.0, 90.0 - size),
+    );
     let (e, n) = (w + size, s + size);
     let value = json!({
         "type": "Feature",

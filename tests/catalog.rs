@@ -24,16 +24,25 @@ async fn append_then_stats_match_what_was_written() {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("cat");
     let base = base.to_str().unwrap();
-    let (catalog, created) = EarthCatalog::init(base, 1, &OpenOptions::default()).await.unwrap();
+    let (catalog, created) = EarthCatalog::init(base, 1, &OpenOptions::default())
+        .await
+        .unwrap();
     assert!(created);
 
     let items = scenes(120);
     let (first, second) = items.split_at(70);
     let r1 = catalog
-        .append_items(first, &WriteOptions::default(), HashMap::from([("ecops.job-id".into(), "job-a".into())]))
+        .append_items(
+            first,
+            &WriteOptions::default(),
+            HashMap::from([("ecops.job-id".into(), "job-a".into())]),
+        )
         .await
         .unwrap();
-    let r2 = catalog.append_items(second, &WriteOptions::default(), HashMap::new()).await.unwrap();
+    let r2 = catalog
+        .append_items(second, &WriteOptions::default(), HashMap::new())
+        .await
+        .unwrap();
     assert_eq!(r1.items + r2.items, 120);
 
     // Expected numbers come from the inputs, grouped independently of the writer.
@@ -47,17 +56,37 @@ async fn append_then_stats_match_what_was_written() {
     let cells: BTreeSet<&String> = all.keys().map(|(c, _)| c).collect();
     assert!(rows > 120, "footprints span cells, so rows exceed items");
 
-    let stats = catalog.stats(&StatsOptions { top: 5, small_file_bytes: 1 << 20 }).await.unwrap();
+    let stats = catalog
+        .stats(&StatsOptions {
+            top: 5,
+            small_file_bytes: 1 << 20,
+        })
+        .await
+        .unwrap();
     assert_eq!(stats.rows, rows);
-    assert_eq!(stats.files, (b1.len() + b2.len()) as u64, "one file per bucket per commit");
+    assert_eq!(
+        stats.files,
+        (b1.len() + b2.len()) as u64,
+        "one file per bucket per commit"
+    );
     assert_eq!(stats.partitions, all.len() as u64);
     assert_eq!(stats.cells, cells.len() as u64);
     assert_eq!(stats.snapshots, 2);
     assert_eq!(stats.bytes, r1.bytes + r2.bytes);
     assert_eq!(stats.small_files, stats.files, "all test files are tiny");
-    assert_eq!(stats.history[0].summary.get("ecops.job-id").map(String::as_str), Some("job-a"));
+    assert_eq!(
+        stats.history[0]
+            .summary
+            .get("ecops.job-id")
+            .map(String::as_str),
+        Some("job-a")
+    );
     let top = &stats.top_cells[0];
-    let top_rows: u64 = all.iter().filter(|((c, _), _)| *c == top.cell).map(|(_, v)| v).sum();
+    let top_rows: u64 = all
+        .iter()
+        .filter(|((c, _), _)| *c == top.cell)
+        .map(|(_, v)| v)
+        .sum();
     assert_eq!(top.rows, top_rows);
     assert!(stats.top_cells.windows(2).all(|w| w[0].rows >= w[1].rows));
 
@@ -68,23 +97,40 @@ async fn append_then_stats_match_what_was_written() {
     for f in &files {
         let year = f.year.map_or("null".to_string(), |y| y.to_string());
         assert!(
-            f.path.contains(&format!("/warehouse/grid_partition={}/year={year}/part_", f.cell)),
+            f.path.contains(&format!(
+                "/warehouse/grid_partition={}/year={year}/part_",
+                f.cell
+            )),
             "{}",
             f.path
         );
         let reader = SerializedFileReader::new(std::fs::File::open(&f.path).unwrap()).unwrap();
         let md = reader.metadata();
         let kv = md.file_metadata().key_value_metadata().unwrap();
-        let geo = kv.iter().find(|k| k.key == "geo").and_then(|k| k.value.clone()).unwrap();
+        let geo = kv
+            .iter()
+            .find(|k| k.key == "geo")
+            .and_then(|k| k.value.clone())
+            .unwrap();
         let geo: serde_json::Value = serde_json::from_str(&geo).unwrap();
         assert_eq!(geo["primary_column"], "geometry");
         assert_eq!(geo["columns"]["geometry"]["encoding"], "WKB");
-        assert_eq!(geo["columns"]["geometry"]["bbox"].as_array().unwrap().len(), 4);
+        assert_eq!(
+            geo["columns"]["geometry"]["bbox"].as_array().unwrap().len(),
+            4
+        );
         let schema = md.file_metadata().schema_descr();
-        let geometry = schema.columns().iter().position(|c| c.name() == "geometry").unwrap();
+        let geometry = schema
+            .columns()
+            .iter()
+            .position(|c| c.name() == "geometry")
+            .unwrap();
         assert_eq!(schema.column(geometry).self_type().get_basic_info().id(), 3);
         // The footer records the codec, not the level.
-        assert!(matches!(md.row_group(0).column(0).compression(), parquet::basic::Compression::ZSTD(_)));
+        assert!(matches!(
+            md.row_group(0).column(0).compression(),
+            parquet::basic::Compression::ZSTD(_)
+        ));
         assert_eq!(md.file_metadata().num_rows() as u64, f.rows);
     }
 }
@@ -105,14 +151,31 @@ async fn cli_init_info_stats() {
     let info = ecops_json(&["info", "--base", base, "--json"]);
     assert_eq!(info["grid"]["resolution"], 2);
     assert_eq!(info["grid"]["recorded"], true);
-    assert!(info["table_location"].as_str().unwrap().ends_with("/c/warehouse/earthcatalog/stac_items"));
+    assert!(
+        info["table_location"]
+            .as_str()
+            .unwrap()
+            .ends_with("/c/warehouse/earthcatalog/stac_items")
+    );
     assert!(info["lock"].as_str().unwrap().ends_with("/c/.lock"));
 
     let empty = ecops_json(&["stats", "--base", base, "--json"]);
-    assert_eq!((empty["rows"].as_u64(), empty["files"].as_u64(), empty["snapshots"].as_u64()), (Some(0), Some(0), Some(0)));
+    assert_eq!(
+        (
+            empty["rows"].as_u64(),
+            empty["files"].as_u64(),
+            empty["snapshots"].as_u64()
+        ),
+        (Some(0), Some(0), Some(0))
+    );
 
-    let catalog = EarthCatalog::open(base, &OpenOptions::default()).await.unwrap();
-    let report = catalog.append_items(&scenes(30), &WriteOptions::default(), HashMap::new()).await.unwrap();
+    let catalog = EarthCatalog::open(base, &OpenOptions::default())
+        .await
+        .unwrap();
+    let report = catalog
+        .append_items(&scenes(30), &WriteOptions::default(), HashMap::new())
+        .await
+        .unwrap();
     drop(catalog);
     let stats = ecops_json(&["stats", "--base", base, "--json", "--top", "3"]);
     assert_eq!(stats["rows"].as_u64(), Some(report.rows));
@@ -151,14 +214,23 @@ fn fails_with(args: &[&str], needles: &[&str]) {
 fn bad_catalogs_give_one_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope");
-    fails_with(&["stats", "--base", missing.to_str().unwrap()], &["no catalog at", "ecops init"]);
+    fails_with(
+        &["stats", "--base", missing.to_str().unwrap()],
+        &["no catalog at", "ecops init"],
+    );
     assert!(!missing.exists(), "stats must not create anything");
 
     let not_db = dir.path().join("notdb");
     std::fs::create_dir_all(&not_db).unwrap();
     std::fs::write(not_db.join("earthcatalog.db"), "this is not sqlite").unwrap();
-    fails_with(&["stats", "--base", not_db.to_str().unwrap()], &["earthcatalog.db"]);
-    assert_eq!(std::fs::read_to_string(not_db.join("earthcatalog.db")).unwrap(), "this is not sqlite");
+    fails_with(
+        &["stats", "--base", not_db.to_str().unwrap()],
+        &["earthcatalog.db"],
+    );
+    assert_eq!(
+        std::fs::read_to_string(not_db.join("earthcatalog.db")).unwrap(),
+        "this is not sqlite"
+    );
 
     let no_table = dir.path().join("notable");
     std::fs::create_dir_all(&no_table).unwrap();
@@ -170,10 +242,16 @@ fn bad_catalogs_give_one_clear_error() {
     )
     .unwrap();
     drop(conn);
-    fails_with(&["info", "--base", no_table.to_str().unwrap()], &["has no table earthcatalog.stac_items"]);
+    fails_with(
+        &["info", "--base", no_table.to_str().unwrap()],
+        &["has no table earthcatalog.stac_items"],
+    );
 
     fails_with(&["stats"], &["no catalog given", "--base"]);
-    fails_with(&["stats", "--base", "gs://bucket/x"], &["unsupported scheme"]);
+    fails_with(
+        &["stats", "--base", "gs://bucket/x"],
+        &["unsupported scheme"],
+    );
 }
 
 #[tokio::test]
@@ -181,16 +259,33 @@ async fn missing_or_corrupt_metadata_is_reported_and_nothing_changes() {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("c");
     let base_s = base.to_str().unwrap();
-    let (catalog, _) = EarthCatalog::init(base_s, 1, &OpenOptions::default()).await.unwrap();
-    catalog.append_items(&scenes(5), &WriteOptions::default(), HashMap::new()).await.unwrap();
-    let location = catalog.table().await.unwrap().metadata_location().unwrap().to_string();
+    let (catalog, _) = EarthCatalog::init(base_s, 1, &OpenOptions::default())
+        .await
+        .unwrap();
+    catalog
+        .append_items(&scenes(5), &WriteOptions::default(), HashMap::new())
+        .await
+        .unwrap();
+    let location = catalog
+        .table()
+        .await
+        .unwrap()
+        .metadata_location()
+        .unwrap()
+        .to_string();
     drop(catalog);
 
     let original = std::fs::read(&location).unwrap();
     std::fs::write(&location, b"{\"format-version\": 2, truncated").unwrap();
-    fails_with(&["stats", "--base", base_s], &["cannot read table metadata", &location]);
+    fails_with(
+        &["stats", "--base", base_s],
+        &["cannot read table metadata", &location],
+    );
     std::fs::remove_file(&location).unwrap();
-    fails_with(&["info", "--base", base_s], &["cannot read table metadata", &location]);
+    fails_with(
+        &["info", "--base", base_s],
+        &["cannot read table metadata", &location],
+    );
     std::fs::write(&location, original).unwrap();
     assert!(ecops(&["stats", "--base", base_s]).status.success());
 }
@@ -200,15 +295,28 @@ async fn read_only_refuses_writes_and_reads_a_read_only_file() {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("c");
     let base_s = base.to_str().unwrap();
-    EarthCatalog::init(base_s, 1, &OpenOptions::default()).await.unwrap();
+    EarthCatalog::init(base_s, 1, &OpenOptions::default())
+        .await
+        .unwrap();
     let ro = OpenOptions {
         read_only: true,
         ..Default::default()
     };
     let catalog = EarthCatalog::open(base_s, &ro).await.unwrap();
-    let err = catalog.append_items(&scenes(3), &WriteOptions::default(), HashMap::new()).await.unwrap_err();
+    let err = catalog
+        .append_items(&scenes(3), &WriteOptions::default(), HashMap::new())
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("read-only"), "{err}");
-    assert!(catalog.table().await.unwrap().metadata().current_snapshot().is_none());
+    assert!(
+        catalog
+            .table()
+            .await
+            .unwrap()
+            .metadata()
+            .current_snapshot()
+            .is_none()
+    );
     fails_with(&["init", "--base", base_s, "--read-only"], &["read-only"]);
 }
 
@@ -217,10 +325,15 @@ async fn concurrent_commit_is_detected_by_compare_and_swap() {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("c");
     let base_s = base.to_str().unwrap();
-    let (catalog, _) = EarthCatalog::init(base_s, 1, &OpenOptions::default()).await.unwrap();
+    let (catalog, _) = EarthCatalog::init(base_s, 1, &OpenOptions::default())
+        .await
+        .unwrap();
     let table = catalog.table().await.unwrap();
     let before = table.metadata_location().unwrap().to_string();
-    catalog.append_items(&scenes(2), &WriteOptions::default(), HashMap::new()).await.unwrap();
+    catalog
+        .append_items(&scenes(2), &WriteOptions::default(), HashMap::new())
+        .await
+        .unwrap();
     // A commit prepared against the old pointer must not land.
     let err = catalog
         .sql()

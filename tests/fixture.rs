@@ -10,7 +10,10 @@ use common::{earthcatalog_fixture, ecops_json};
 fn file_digest(dir: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
     for name in ["earthcatalog.db", ".lock"] {
-        out.insert(name.to_string(), std::fs::read(dir.join(name)).unwrap_or_default());
+        out.insert(
+            name.to_string(),
+            std::fs::read(dir.join(name)).unwrap_or_default(),
+        );
     }
     out
 }
@@ -19,7 +22,14 @@ fn file_digest(dir: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
 fn stats_agree_with_the_reference_figures() {
     let catalog = earthcatalog_fixture();
     let before = file_digest(&catalog);
-    let stats = ecops_json(&["stats", "--base", catalog.to_str().unwrap(), "--json", "--top", "3"]);
+    let stats = ecops_json(&[
+        "stats",
+        "--base",
+        catalog.to_str().unwrap(),
+        "--json",
+        "--top",
+        "3",
+    ]);
     assert_eq!(stats["rows"], 490);
     assert_eq!(stats["files"], 446);
     assert_eq!(stats["bytes"], 6_527_772);
@@ -30,7 +40,12 @@ fn stats_agree_with_the_reference_figures() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| (c["cell"].as_str().unwrap().to_string(), c["rows"].as_u64().unwrap()))
+        .map(|c| {
+            (
+                c["cell"].as_str().unwrap().to_string(),
+                c["rows"].as_u64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         top,
@@ -40,11 +55,21 @@ fn stats_agree_with_the_reference_figures() {
             ("81077ffffffffff".to_string(), 21)
         ]
     );
-    assert!(stats["history"].as_array().unwrap().iter().all(|s| s["operation"] == "append"));
+    assert!(
+        stats["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["operation"] == "append")
+    );
     // earthcatalog records no grid properties: the resolution is inferred and says so.
     assert_eq!(stats["grid"]["resolution"], 1);
     assert_eq!(stats["grid"]["recorded"], false);
-    assert_eq!(file_digest(&catalog), before, "reading must not modify the catalog");
+    assert_eq!(
+        file_digest(&catalog),
+        before,
+        "reading must not modify the catalog"
+    );
 }
 
 #[test]
@@ -52,7 +77,10 @@ fn info_points_at_the_fixture_metadata() {
     let catalog = earthcatalog_fixture();
     let info = ecops_json(&["info", "--base", catalog.to_str().unwrap(), "--json"]);
     let metadata = info["metadata_location"].as_str().unwrap();
-    assert!(metadata.starts_with(&format!("{}/warehouse/earthcatalog/stac_items/metadata/00004-", catalog.display())));
+    assert!(metadata.starts_with(&format!(
+        "{}/warehouse/earthcatalog/stac_items/metadata/00004-",
+        catalog.display()
+    )));
     assert_eq!(info["snapshots"], 4);
     assert_eq!(info["format_version"], 2);
 }

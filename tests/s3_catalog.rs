@@ -21,42 +21,70 @@ fn opts(endpoint: &str) -> OpenOptions {
 
 #[tokio::test]
 async fn init_append_stats_on_s3() {
-    let Some(endpoint) = s3_endpoint() else { return };
+    let Some(endpoint) = s3_endpoint() else {
+        return;
+    };
     let base = s3_base("cat");
-    let (catalog, created) = EarthCatalog::init(&base, 1, &opts(&endpoint)).await.unwrap();
+    let (catalog, created) = EarthCatalog::init(&base, 1, &opts(&endpoint))
+        .await
+        .unwrap();
     assert!(created);
-    let report = catalog.append_items(&scenes(40), &WriteOptions::default(), HashMap::new()).await.unwrap();
+    let report = catalog
+        .append_items(&scenes(40), &WriteOptions::default(), HashMap::new())
+        .await
+        .unwrap();
     let table = catalog.table().await.unwrap();
-    assert!(table.metadata_location().unwrap().starts_with(&format!("{base}/warehouse/earthcatalog/stac_items/metadata/")));
+    assert!(table.metadata_location().unwrap().starts_with(&format!(
+        "{base}/warehouse/earthcatalog/stac_items/metadata/"
+    )));
     drop(catalog);
 
     // A fresh open downloads the published database and sees the commit.
     let reopened = EarthCatalog::open(&base, &opts(&endpoint)).await.unwrap();
     let stats = reopened.stats(&StatsOptions::default()).await.unwrap();
-    assert_eq!((stats.rows, stats.files, stats.snapshots), (report.rows, report.files, 1));
+    assert_eq!(
+        (stats.rows, stats.files, stats.snapshots),
+        (report.rows, report.files, 1)
+    );
 
     let cli = std::process::Command::new(env!("CARGO_BIN_EXE_ecops"))
         .args(["stats", "--base", &base, "--json"])
         .env("AWS_ENDPOINT_URL", &endpoint)
         .output()
         .unwrap();
-    assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
     let json: serde_json::Value = serde_json::from_slice(&cli.stdout).unwrap();
     assert_eq!(json["rows"].as_u64(), Some(report.rows));
 }
 
 #[tokio::test]
 async fn concurrent_writers_of_the_s3_database_are_detected() {
-    let Some(endpoint) = s3_endpoint() else { return };
+    let Some(endpoint) = s3_endpoint() else {
+        return;
+    };
     let base = s3_base("race");
-    EarthCatalog::init(&base, 1, &opts(&endpoint)).await.unwrap();
+    EarthCatalog::init(&base, 1, &opts(&endpoint))
+        .await
+        .unwrap();
     let a = EarthCatalog::open(&base, &opts(&endpoint)).await.unwrap();
     let b = EarthCatalog::open(&base, &opts(&endpoint)).await.unwrap();
     let items = scenes(10);
-    a.append_items(&items[..5], &WriteOptions::default(), HashMap::new()).await.unwrap();
+    a.append_items(&items[..5], &WriteOptions::default(), HashMap::new())
+        .await
+        .unwrap();
     // b read the database before a's upload: its upload must be refused, not overwrite a's.
-    let err = b.append_items(&items[5..], &WriteOptions::default(), HashMap::new()).await.unwrap_err();
-    assert!(err.to_string().contains("changed by another writer"), "{err}");
+    let err = b
+        .append_items(&items[5..], &WriteOptions::default(), HashMap::new())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("changed by another writer"),
+        "{err}"
+    );
     drop((a, b));
     let after = EarthCatalog::open(&base, &opts(&endpoint)).await.unwrap();
     let stats = after.stats(&StatsOptions::default()).await.unwrap();
@@ -65,7 +93,9 @@ async fn concurrent_writers_of_the_s3_database_are_detected() {
 
 #[test]
 fn unreachable_or_missing_s3_catalogs_fail_clearly() {
-    let Some(endpoint) = s3_endpoint() else { return };
+    let Some(endpoint) = s3_endpoint() else {
+        return;
+    };
     let missing = s3_base("missing");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_ecops"))
         .args(["stats", "--base", &missing])
@@ -74,7 +104,10 @@ fn unreachable_or_missing_s3_catalogs_fail_clearly() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("no catalog at s3://") && stderr.contains("ecops init"), "{stderr}");
+    assert!(
+        stderr.contains("no catalog at s3://") && stderr.contains("ecops init"),
+        "{stderr}"
+    );
 
     // Nothing listens on port 9 of loopback: a connection error, one line, no panic.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_ecops"))
@@ -87,6 +120,9 @@ fn unreachable_or_missing_s3_catalogs_fail_clearly() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("s3://nobody/x/earthcatalog.db"), "{stderr}");
-    assert!(!stderr.contains("very-secret-key-value") && !stderr.contains("panicked"), "{stderr}");
+    assert!(
+        !stderr.contains("very-secret-key-value") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }

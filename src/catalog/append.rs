@@ -49,11 +49,16 @@ impl Bucket {
     /// Only hex H3 cell ids and `__none__` may become path segments.
     fn validate(&self) -> Result<(), CatalogError> {
         let ok = self.cell == NO_CELL
-            || (!self.cell.is_empty() && self.cell.len() <= 16 && self.cell.bytes().all(|b| b.is_ascii_hexdigit()));
+            || (!self.cell.is_empty()
+                && self.cell.len() <= 16
+                && self.cell.bytes().all(|b| b.is_ascii_hexdigit()));
         if ok && self.year.is_none_or(|y| (-9999..=9999).contains(&y)) {
             Ok(())
         } else {
-            Err(CatalogError::Invalid(format!("invalid partition bucket {:?}", self)))
+            Err(CatalogError::Invalid(format!(
+                "invalid partition bucket {:?}",
+                self
+            )))
         }
     }
 }
@@ -103,14 +108,26 @@ impl FileNameGenerator for PartNames {
 /// Sorts rows by (platform, datetime), nulls last, as the data contract asks.
 pub fn sort_rows(batch: &RecordBatch) -> Result<RecordBatch, CatalogError> {
     let arrow = |e: arrow_schema::ArrowError| CatalogError::Invalid(format!("sorting rows: {e}"));
-    let (Some(platform), Some(datetime)) = (batch.column_by_name("platform"), batch.column_by_name("datetime")) else {
+    let (Some(platform), Some(datetime)) = (
+        batch.column_by_name("platform"),
+        batch.column_by_name("datetime"),
+    ) else {
         return Ok(batch.clone());
     };
-    let opts = Some(SortOptions { descending: false, nulls_first: false });
+    let opts = Some(SortOptions {
+        descending: false,
+        nulls_first: false,
+    });
     let indices = lexsort_to_indices(
         &[
-            SortColumn { values: platform.clone(), options: opts },
-            SortColumn { values: datetime.clone(), options: opts },
+            SortColumn {
+                values: platform.clone(),
+                options: opts,
+            },
+            SortColumn {
+                values: datetime.clone(),
+                options: opts,
+            },
         ],
         None,
     )
@@ -151,7 +168,9 @@ impl EarthCatalog {
             .map(|(k, v)| KeyValue::new(k, v))
             .collect();
         let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(|e| CatalogError::Invalid(e.to_string()))?))
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(3).map_err(|e| CatalogError::Invalid(e.to_string()))?,
+            ))
             .set_key_value_metadata(Some(kv))
             .set_max_row_group_row_count(Some(64 * 1024))
             .build();
@@ -199,7 +218,10 @@ impl EarthCatalog {
         self.ensure_writable()?;
         let table = self.table().await?;
         let tx = Transaction::new(&table);
-        let action = tx.fast_append().add_data_files(files).set_snapshot_properties(summary);
+        let action = tx
+            .fast_append()
+            .add_data_files(files)
+            .set_snapshot_properties(summary);
         let tx = action
             .apply(tx)
             .map_err(|e| CatalogError::iceberg("prepare append", e))?;
@@ -212,13 +234,20 @@ impl EarthCatalog {
 /// Every row's grid_partition must be the bucket's cell: a file never mixes buckets.
 fn check_cells(batch: &RecordBatch, bucket: &Bucket) -> Result<(), CatalogError> {
     let Some(cells) = batch.column_by_name("grid_partition") else {
-        return Err(CatalogError::Invalid("batch has no grid_partition column".into()));
+        return Err(CatalogError::Invalid(
+            "batch has no grid_partition column".into(),
+        ));
     };
     let Some(cells) = cells.as_string_opt::<i32>() else {
-        return Err(CatalogError::Invalid("grid_partition is not a string column".into()));
+        return Err(CatalogError::Invalid(
+            "grid_partition is not a string column".into(),
+        ));
     };
     if cells.iter().any(|c| c != Some(bucket.cell.as_str())) {
-        return Err(CatalogError::Invalid(format!("rows of other cells in bucket {}", bucket.dir())));
+        return Err(CatalogError::Invalid(format!(
+            "rows of other cells in bucket {}",
+            bucket.dir()
+        )));
     }
     Ok(())
 }
@@ -236,11 +265,12 @@ pub struct AppendReport {
 
 /// Groups items into (cell, year) buckets: one row per cell an item touches;
 /// items without geometry go to `__none__`.
-pub fn bucket_items<'a>(
-    items: &'a [crate::stac::Item],
+pub fn bucket_items(
+    items: &[crate::stac::Item],
     resolution: h3o::Resolution,
-) -> Result<std::collections::BTreeMap<Bucket, Vec<&'a crate::stac::Item>>, CatalogError> {
-    let mut buckets: std::collections::BTreeMap<Bucket, Vec<&crate::stac::Item>> = Default::default();
+) -> Result<std::collections::BTreeMap<Bucket, Vec<&crate::stac::Item>>, CatalogError> {
+    let mut buckets: std::collections::BTreeMap<Bucket, Vec<&crate::stac::Item>> =
+        Default::default();
     for item in items {
         let year = item.partition_year();
         let cells = match &item.geometry {
@@ -274,14 +304,17 @@ impl EarthCatalog {
             .grid(&table)
             .await
             .ok_or_else(|| CatalogError::Invalid("table has no grid resolution recorded".into()))?;
-        let resolution = crate::grid::resolution(grid.resolution).map_err(|e| CatalogError::Invalid(e.to_string()))?;
+        let resolution = crate::grid::resolution(grid.resolution)
+            .map_err(|e| CatalogError::Invalid(e.to_string()))?;
         let buckets = bucket_items(items, resolution)?;
-        let schema = crate::stac::batch::arrow_schema().map_err(|e| CatalogError::iceberg("arrow schema", e))?;
+        let schema = crate::stac::batch::arrow_schema()
+            .map_err(|e| CatalogError::iceberg("arrow schema", e))?;
         let table_ref = &table;
         let schema_ref = &schema;
         let written: Vec<Vec<DataFile>> = futures::stream::iter(buckets.iter())
             .map(|(bucket, rows)| async move {
-                let pairs: Vec<(&crate::stac::Item, &str)> = rows.iter().map(|i| (*i, bucket.cell.as_str())).collect();
+                let pairs: Vec<(&crate::stac::Item, &str)> =
+                    rows.iter().map(|i| (*i, bucket.cell.as_str())).collect();
                 let batch = crate::stac::batch::rows_to_batch(schema_ref, &pairs)
                     .map_err(|e| CatalogError::Invalid(format!("bucket {}: {e}", bucket.dir())))?;
                 self.write_bucket(table_ref, bucket, &[batch], opts).await

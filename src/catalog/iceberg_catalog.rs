@@ -15,8 +15,8 @@ use iceberg::io::FileIO;
 use iceberg::spec::{TableMetadata, TableMetadataBuilder};
 use iceberg::table::Table;
 use iceberg::{
-    Catalog, Error, ErrorKind, MetadataLocation, Namespace, NamespaceIdent, Result, TableCommit, TableCreation,
-    TableIdent,
+    Catalog, Error, ErrorKind, MetadataLocation, Namespace, NamespaceIdent, Result, TableCommit,
+    TableCreation, TableIdent,
 };
 
 use super::remote::RemoteDb;
@@ -76,19 +76,26 @@ impl SqlCatalog {
 
     async fn check_writable(&self) -> Result<()> {
         if self.read_only {
-            return Err(Error::new(ErrorKind::Unexpected, "catalog is opened read-only"));
+            return Err(Error::new(
+                ErrorKind::Unexpected,
+                "catalog is opened read-only",
+            ));
         }
         let guard = self.guard.lock().unwrap_or_else(|p| p.into_inner()).clone();
         if let Some(guard) = guard {
-            guard
-                .check()
-                .await
-                .map_err(|why| Error::new(ErrorKind::Unexpected, format!("commit refused: {why}")))?;
+            guard.check().await.map_err(|why| {
+                Error::new(ErrorKind::Unexpected, format!("commit refused: {why}"))
+            })?;
         }
         Ok(())
     }
 
-    fn table_from(&self, ident: TableIdent, location: String, metadata: TableMetadata) -> Result<Table> {
+    fn table_from(
+        &self,
+        ident: TableIdent,
+        location: String,
+        metadata: TableMetadata,
+    ) -> Result<Table> {
         Table::builder()
             .file_io(self.file_io.clone())
             .metadata_location(location)
@@ -114,13 +121,18 @@ impl SqlCatalog {
             .with_new_metadata(&metadata);
         metadata.write_to(&self.file_io, &new_location).await?;
         let new_location = new_location.to_string();
-        self.swap_pointer(ident, expected_location, &new_location).await?;
+        self.swap_pointer(ident, expected_location, &new_location)
+            .await?;
         self.table_from(ident.clone(), new_location, metadata)
     }
 
     async fn swap_pointer(&self, ident: &TableIdent, expected: &str, new: &str) -> Result<()> {
         let ns = ns_name(ident.namespace());
-        match self.db.swap_pointer(&ns, ident.name(), expected, new).map_err(sql_err)? {
+        match self
+            .db
+            .swap_pointer(&ns, ident.name(), expected, new)
+            .map_err(sql_err)?
+        {
             CasOutcome::Swapped => {}
             CasOutcome::Conflict { current } => {
                 return Err(Error::new(
@@ -133,13 +145,13 @@ impl SqlCatalog {
                 .with_retryable(true));
             }
         }
-        if let Some(remote) = &self.remote {
-            if let Err(e) = remote.publish(&self.db).await {
-                // The catalog on S3 did not take our change: undo it locally so the
-                // cache matches what every other reader sees.
-                let _ = self.db.swap_pointer(&ns, ident.name(), new, expected);
-                return Err(Error::new(ErrorKind::CatalogCommitConflicts, e.to_string()));
-            }
+        if let Some(remote) = &self.remote
+            && let Err(e) = remote.publish(&self.db).await
+        {
+            // The catalog on S3 did not take our change: undo it locally so the
+            // cache matches what every other reader sees.
+            let _ = self.db.swap_pointer(&ns, ident.name(), new, expected);
+            return Err(Error::new(ErrorKind::CatalogCommitConflicts, e.to_string()));
         }
         Ok(())
     }
@@ -150,16 +162,27 @@ impl SqlCatalog {
             .db
             .pointer(&ns_name(ident.namespace()), ident.name())
             .map_err(sql_err)?
-            .ok_or_else(|| Error::new(ErrorKind::TableNotFound, format!("table {ident} does not exist")))?;
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::TableNotFound,
+                    format!("table {ident} does not exist"),
+                )
+            })?;
         if pointer.metadata_location.is_empty() {
-            return Err(Error::new(ErrorKind::DataInvalid, format!("table {ident} has no metadata location")));
+            return Err(Error::new(
+                ErrorKind::DataInvalid,
+                format!("table {ident} has no metadata location"),
+            ));
         }
         let metadata = TableMetadata::read_from(&self.file_io, &pointer.metadata_location)
             .await
             .map_err(|e| {
                 Error::new(
                     ErrorKind::DataInvalid,
-                    format!("cannot read table metadata {}: {e}", pointer.metadata_location),
+                    format!(
+                        "cannot read table metadata {}: {e}",
+                        pointer.metadata_location
+                    ),
                 )
             })?;
         self.table_from(ident.clone(), pointer.metadata_location, metadata)
@@ -181,7 +204,10 @@ fn sql_err(e: SqliteError) -> Error {
 
 #[async_trait]
 impl Catalog for SqlCatalog {
-    async fn list_namespaces(&self, parent: Option<&NamespaceIdent>) -> Result<Vec<NamespaceIdent>> {
+    async fn list_namespaces(
+        &self,
+        parent: Option<&NamespaceIdent>,
+    ) -> Result<Vec<NamespaceIdent>> {
         let all = self.db.namespaces().map_err(sql_err)?;
         let prefix = parent.map(|p| format!("{}.", ns_name(p)));
         all.into_iter()
@@ -197,7 +223,9 @@ impl Catalog for SqlCatalog {
     ) -> Result<Namespace> {
         self.check_writable().await?;
         let props: Vec<(String, String)> = properties.clone().into_iter().collect();
-        self.db.create_namespace(&ns_name(namespace), &props).map_err(sql_err)?;
+        self.db
+            .create_namespace(&ns_name(namespace), &props)
+            .map_err(sql_err)?;
         Ok(Namespace::with_properties(namespace.clone(), properties))
     }
 
@@ -206,18 +234,36 @@ impl Catalog for SqlCatalog {
             .db
             .namespace_properties(&ns_name(namespace))
             .map_err(sql_err)?
-            .ok_or_else(|| Error::new(ErrorKind::NamespaceNotFound, format!("namespace {namespace:?} not found")))?;
-        Ok(Namespace::with_properties(namespace.clone(), props.into_iter().collect()))
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::NamespaceNotFound,
+                    format!("namespace {namespace:?} not found"),
+                )
+            })?;
+        Ok(Namespace::with_properties(
+            namespace.clone(),
+            props.into_iter().collect(),
+        ))
     }
 
     async fn namespace_exists(&self, namespace: &NamespaceIdent) -> Result<bool> {
-        Ok(self.db.namespace_properties(&ns_name(namespace)).map_err(sql_err)?.is_some())
+        Ok(self
+            .db
+            .namespace_properties(&ns_name(namespace))
+            .map_err(sql_err)?
+            .is_some())
     }
 
-    async fn update_namespace(&self, namespace: &NamespaceIdent, properties: HashMap<String, String>) -> Result<()> {
+    async fn update_namespace(
+        &self,
+        namespace: &NamespaceIdent,
+        properties: HashMap<String, String>,
+    ) -> Result<()> {
         self.check_writable().await?;
         let set: Vec<(String, String)> = properties.into_iter().collect();
-        self.db.update_namespace(&ns_name(namespace), &set, &[]).map_err(sql_err)
+        self.db
+            .update_namespace(&ns_name(namespace), &set, &[])
+            .map_err(sql_err)
     }
 
     async fn drop_namespace(&self, namespace: &NamespaceIdent) -> Result<()> {
@@ -235,29 +281,39 @@ impl Catalog for SqlCatalog {
             .collect())
     }
 
-    async fn create_table(&self, namespace: &NamespaceIdent, creation: TableCreation) -> Result<Table> {
+    async fn create_table(
+        &self,
+        namespace: &NamespaceIdent,
+        creation: TableCreation,
+    ) -> Result<Table> {
         self.check_writable().await?;
         let ident = TableIdent::new(namespace.clone(), creation.name.clone());
-        let location = creation
-            .location
-            .clone()
-            .unwrap_or_else(|| format!("{}/{}/{}", self.warehouse, namespace.clone().inner().join("/"), creation.name));
+        let location = creation.location.clone().unwrap_or_else(|| {
+            format!(
+                "{}/{}/{}",
+                self.warehouse,
+                namespace.clone().inner().join("/"),
+                creation.name
+            )
+        });
         let creation = TableCreation {
             location: Some(location.clone()),
             ..creation
         };
-        let metadata = TableMetadataBuilder::from_table_creation(creation)?.build()?.metadata;
+        let metadata = TableMetadataBuilder::from_table_creation(creation)?
+            .build()?
+            .metadata;
         let metadata_location = MetadataLocation::new_with_metadata(location, &metadata);
         metadata.write_to(&self.file_io, &metadata_location).await?;
         let metadata_location = metadata_location.to_string();
         self.db
             .insert_table(&ns_name(namespace), ident.name(), &metadata_location)
             .map_err(sql_err)?;
-        if let Some(remote) = &self.remote {
-            if let Err(e) = remote.publish(&self.db).await {
-                let _ = self.db.delete_table(&ns_name(namespace), ident.name());
-                return Err(Error::new(ErrorKind::CatalogCommitConflicts, e.to_string()));
-            }
+        if let Some(remote) = &self.remote
+            && let Err(e) = remote.publish(&self.db).await
+        {
+            let _ = self.db.delete_table(&ns_name(namespace), ident.name());
+            return Err(Error::new(ErrorKind::CatalogCommitConflicts, e.to_string()));
         }
         self.table_from(ident, metadata_location, metadata)
     }
@@ -268,8 +324,15 @@ impl Catalog for SqlCatalog {
 
     async fn drop_table(&self, table: &TableIdent) -> Result<()> {
         self.check_writable().await?;
-        if !self.db.delete_table(&ns_name(table.namespace()), table.name()).map_err(sql_err)? {
-            return Err(Error::new(ErrorKind::TableNotFound, format!("table {table} does not exist")));
+        if !self
+            .db
+            .delete_table(&ns_name(table.namespace()), table.name())
+            .map_err(sql_err)?
+        {
+            return Err(Error::new(
+                ErrorKind::TableNotFound,
+                format!("table {table} does not exist"),
+            ));
         }
         if let Some(remote) = &self.remote {
             remote
@@ -304,7 +367,10 @@ impl Catalog for SqlCatalog {
             )
             .map_err(sql_err)?;
         if !moved {
-            return Err(Error::new(ErrorKind::TableNotFound, format!("table {src} does not exist")));
+            return Err(Error::new(
+                ErrorKind::TableNotFound,
+                format!("table {src} does not exist"),
+            ));
         }
         Ok(())
     }
@@ -313,7 +379,11 @@ impl Catalog for SqlCatalog {
         self.check_writable().await?;
         let metadata = TableMetadata::read_from(&self.file_io, &metadata_location).await?;
         self.db
-            .insert_table(&ns_name(table.namespace()), table.name(), &metadata_location)
+            .insert_table(
+                &ns_name(table.namespace()),
+                table.name(),
+                &metadata_location,
+            )
             .map_err(sql_err)?;
         self.table_from(table.clone(), metadata_location, metadata)
     }

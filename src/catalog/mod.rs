@@ -51,7 +51,11 @@ pub enum CatalogError {
     #[error(
         "catalog at {base} uses H3 resolution {existing}; cannot re-initialise it with resolution {requested}"
     )]
-    ResolutionMismatch { base: String, existing: u8, requested: u8 },
+    ResolutionMismatch {
+        base: String,
+        existing: u8,
+        requested: u8,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -61,8 +65,9 @@ pub enum CatalogError {
     #[error("{context}: {source}")]
     Iceberg {
         context: String,
+        // Boxed: iceberg's error is large and this enum travels through every Result.
         #[source]
-        source: iceberg::Error,
+        source: Box<iceberg::Error>,
     },
     #[error("{0}")]
     Invalid(String),
@@ -72,7 +77,7 @@ impl CatalogError {
     pub(crate) fn iceberg(context: &str, source: iceberg::Error) -> Self {
         CatalogError::Iceberg {
             context: context.to_string(),
-            source,
+            source: Box::new(source),
         }
     }
 }
@@ -105,9 +110,15 @@ impl EarthCatalog {
             Location::Local(dir) => {
                 let path = dir.join(DB_FILE);
                 if !path.is_file() {
-                    return Err(CatalogError::NoCatalog { base: location.to_uri() });
+                    return Err(CatalogError::NoCatalog {
+                        base: location.to_uri(),
+                    });
                 }
-                (sqlite::SqliteCatalogDb::open(&path, schema::CATALOG_NAME, opts.read_only)?, None, None)
+                (
+                    sqlite::SqliteCatalogDb::open(&path, schema::CATALOG_NAME, opts.read_only)?,
+                    None,
+                    None,
+                )
             }
             Location::S3 { .. } => {
                 let cache = CacheFile::new(&location)?;
@@ -120,15 +131,28 @@ impl EarthCatalog {
                 .await
                 {
                     Ok(r) => r,
-                    Err(RemoteError::Missing { .. }) => return Err(CatalogError::NoCatalog { base: location.to_uri() }),
+                    Err(RemoteError::Missing { .. }) => {
+                        return Err(CatalogError::NoCatalog {
+                            base: location.to_uri(),
+                        });
+                    }
                     Err(e) => return Err(e.into()),
                 };
-                let db = sqlite::SqliteCatalogDb::open(&cache.path, schema::CATALOG_NAME, opts.read_only)?;
+                let db = sqlite::SqliteCatalogDb::open(
+                    &cache.path,
+                    schema::CATALOG_NAME,
+                    opts.read_only,
+                )?;
                 (db, Some(remote), Some(cache))
             }
         };
         let catalog = Self::assemble(store, db, remote, cache, opts.read_only);
-        if catalog.sql().db().pointer(schema::NAMESPACE, schema::TABLE_NAME)?.is_none() {
+        if catalog
+            .sql()
+            .db()
+            .pointer(schema::NAMESPACE, schema::TABLE_NAME)?
+            .is_none()
+        {
             return Err(CatalogError::NoTable {
                 base: location.to_uri(),
                 db: catalog.db_uri(),
@@ -139,13 +163,21 @@ impl EarthCatalog {
 
     /// Creates a catalog at `base` (or opens it if it exists with the same grid).
     /// Returns the catalog and whether anything was created.
-    pub async fn init(base: &str, resolution: u8, opts: &OpenOptions) -> Result<(Self, bool), CatalogError> {
+    pub async fn init(
+        base: &str,
+        resolution: u8,
+        opts: &OpenOptions,
+    ) -> Result<(Self, bool), CatalogError> {
         if resolution > 15 {
-            return Err(CatalogError::Invalid(format!("H3 resolution {resolution} is out of range 0–15")));
+            return Err(CatalogError::Invalid(format!(
+                "H3 resolution {resolution} is out of range 0–15"
+            )));
         }
         let location = Location::parse(base)?;
         if opts.read_only {
-            return Err(CatalogError::ReadOnly { base: location.to_uri() });
+            return Err(CatalogError::ReadOnly {
+                base: location.to_uri(),
+            });
         }
         match Self::open(base, opts).await {
             Ok(existing) => {
@@ -172,7 +204,11 @@ impl EarthCatalog {
                     path: dir.display().to_string(),
                     source,
                 })?;
-                (sqlite::SqliteCatalogDb::create(&dir.join(DB_FILE), schema::CATALOG_NAME)?, None, None)
+                (
+                    sqlite::SqliteCatalogDb::create(&dir.join(DB_FILE), schema::CATALOG_NAME)?,
+                    None,
+                    None,
+                )
             }
             Location::S3 { .. } => {
                 let cache = CacheFile::new(&location)?;
@@ -201,7 +237,11 @@ impl EarthCatalog {
         let catalog = Self::assemble(store, db, remote, cache, false);
         let ns = NamespaceIdent::new(schema::NAMESPACE.to_string());
         let sql = catalog.sql();
-        if !sql.namespace_exists(&ns).await.map_err(|e| CatalogError::iceberg("check namespace", e))? {
+        if !sql
+            .namespace_exists(&ns)
+            .await
+            .map_err(|e| CatalogError::iceberg("check namespace", e))?
+        {
             sql.create_namespace(&ns, Default::default())
                 .await
                 .map_err(|e| CatalogError::iceberg("create namespace", e))?;
@@ -209,12 +249,18 @@ impl EarthCatalog {
         let creation = TableCreation::builder()
             .name(schema::TABLE_NAME.to_string())
             .schema(schema::table_schema().map_err(|e| CatalogError::iceberg("build schema", e))?)
-            .partition_spec(schema::partition_spec().map_err(|e| CatalogError::iceberg("build partition spec", e))?)
-            .properties(schema::grid_properties(resolution, &catalog.hash_index_uri()))
+            .partition_spec(
+                schema::partition_spec()
+                    .map_err(|e| CatalogError::iceberg("build partition spec", e))?,
+            )
+            .properties(schema::grid_properties(
+                resolution,
+                &catalog.hash_index_uri(),
+            ))
             .build();
-        sql.create_table(&ns, creation)
-            .await
-            .map_err(|e| CatalogError::iceberg(&format!("create table in {}", catalog.db_uri()), e))?;
+        sql.create_table(&ns, creation).await.map_err(|e| {
+            CatalogError::iceberg(&format!("create table in {}", catalog.db_uri()), e)
+        })?;
         Ok((catalog, true))
     }
 
@@ -231,7 +277,10 @@ impl EarthCatalog {
         Self {
             base,
             catalog,
-            ident: TableIdent::new(NamespaceIdent::new(schema::NAMESPACE.to_string()), schema::TABLE_NAME.to_string()),
+            ident: TableIdent::new(
+                NamespaceIdent::new(schema::NAMESPACE.to_string()),
+                schema::TABLE_NAME.to_string(),
+            ),
             read_only,
             _cache: cache,
         }
@@ -239,10 +288,9 @@ impl EarthCatalog {
 
     /// The items table at its current snapshot.
     pub async fn table(&self) -> Result<Table, CatalogError> {
-        self.catalog
-            .load(&self.ident)
-            .await
-            .map_err(|e| CatalogError::iceberg(&format!("load {} from {}", self.ident, self.db_uri()), e))
+        self.catalog.load(&self.ident).await.map_err(|e| {
+            CatalogError::iceberg(&format!("load {} from {}", self.ident, self.db_uri()), e)
+        })
     }
 
     /// The grid recorded in the table properties, or inferred from a cell id.
@@ -337,8 +385,14 @@ impl CacheFile {
             path: dir.display().to_string(),
             source,
         })?;
-        let name = format!("{}-{}.db", std::process::id(), uuid::Uuid::new_v4().simple());
-        Ok(Self { path: dir.join(name) })
+        let name = format!(
+            "{}-{}.db",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        );
+        Ok(Self {
+            path: dir.join(name),
+        })
     }
 }
 

@@ -16,7 +16,9 @@ use super::sqlite::SqliteCatalogDb;
 pub enum RemoteError {
     #[error("no catalog database at {uri}")]
     Missing { uri: String },
-    #[error("catalog database {uri} was changed by another writer since it was read; reopen and retry")]
+    #[error(
+        "catalog database {uri} was changed by another writer since it was read; reopen and retry"
+    )]
     ChangedConcurrently { uri: String },
     #[error("catalog database {uri}: {source}")]
     Store {
@@ -61,7 +63,10 @@ impl RemoteDb {
             e_tag: got.meta.e_tag.clone(),
             version: got.meta.version.clone(),
         };
-        let bytes = got.bytes().await.map_err(|source| RemoteError::Store { uri: uri.clone(), source })?;
+        let bytes = got.bytes().await.map_err(|source| RemoteError::Store {
+            uri: uri.clone(),
+            source,
+        })?;
         prepare_cache(&local)?;
         std::fs::write(&local, &bytes).map_err(|source| RemoteError::Cache {
             path: local.display().to_string(),
@@ -77,7 +82,12 @@ impl RemoteDb {
     }
 
     /// A remote for a database created locally and not uploaded yet.
-    pub fn new_unpublished(store: Arc<dyn ObjectStore>, key: ObjectPath, uri: String, local: PathBuf) -> Self {
+    pub fn new_unpublished(
+        store: Arc<dyn ObjectStore>,
+        key: ObjectPath,
+        uri: String,
+        local: PathBuf,
+    ) -> Self {
         Self {
             store,
             key,
@@ -94,7 +104,11 @@ impl RemoteDb {
             path: self.local.display().to_string(),
             source,
         })?;
-        let previous = self.version.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let previous = self
+            .version
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let mode = match &previous {
             Some(v) => PutMode::Update(v.clone()),
             None => PutMode::Create,
@@ -103,7 +117,11 @@ impl RemoteDb {
             mode,
             ..Default::default()
         };
-        match self.store.put_opts(&self.key, bytes.clone().into(), opts).await {
+        match self
+            .store
+            .put_opts(&self.key, bytes.clone().into(), opts)
+            .await
+        {
             Ok(res) => {
                 *self.version.lock().unwrap_or_else(|p| p.into_inner()) = Some(UpdateVersion {
                     e_tag: res.e_tag,
@@ -111,7 +129,10 @@ impl RemoteDb {
                 });
                 Ok(())
             }
-            Err(object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. }) => {
+            Err(
+                object_store::Error::Precondition { .. }
+                | object_store::Error::AlreadyExists { .. },
+            ) => {
                 // A retried request of ours may have landed: the content tells.
                 match self.store.get(&self.key).await {
                     Ok(got) => {
@@ -121,15 +142,20 @@ impl RemoteDb {
                             source,
                         })?;
                         if remote.as_ref() == bytes.as_slice() {
-                            *self.version.lock().unwrap_or_else(|p| p.into_inner()) = Some(UpdateVersion {
-                                e_tag: meta.e_tag,
-                                version: meta.version,
-                            });
+                            *self.version.lock().unwrap_or_else(|p| p.into_inner()) =
+                                Some(UpdateVersion {
+                                    e_tag: meta.e_tag,
+                                    version: meta.version,
+                                });
                             return Ok(());
                         }
-                        Err(RemoteError::ChangedConcurrently { uri: self.uri.clone() })
+                        Err(RemoteError::ChangedConcurrently {
+                            uri: self.uri.clone(),
+                        })
                     }
-                    Err(_) => Err(RemoteError::ChangedConcurrently { uri: self.uri.clone() }),
+                    Err(_) => Err(RemoteError::ChangedConcurrently {
+                        uri: self.uri.clone(),
+                    }),
                 }
             }
             Err(source) => Err(RemoteError::Store {

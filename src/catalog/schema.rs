@@ -3,9 +3,7 @@
 
 use std::collections::HashMap;
 
-use iceberg::spec::{
-    NestedField, PrimitiveType, Schema, Transform, Type, UnboundPartitionSpec,
-};
+use iceberg::spec::{NestedField, PrimitiveType, Schema, Transform, Type, UnboundPartitionSpec};
 
 /// Catalog name, namespace and table name earthcatalog uses.
 pub const CATALOG_NAME: &str = "earthcatalog";
@@ -71,7 +69,10 @@ pub fn table_schema() -> iceberg::Result<Schema> {
         .iter()
         .map(|(id, name, ty)| NestedField::optional(*id, *name, Type::Primitive(ty.clone())).into())
         .collect::<Vec<_>>();
-    Schema::builder().with_schema_id(0).with_fields(fields).build()
+    Schema::builder()
+        .with_schema_id(0)
+        .with_fields(fields)
+        .build()
 }
 
 /// identity(grid_partition) + year(datetime), field ids 1000 and 1001 as PyIceberg assigns.
@@ -101,7 +102,10 @@ pub fn grid_properties(resolution: u8, hash_index_path: &str) -> HashMap<String,
         (props::GRID_RESOLUTION.to_string(), resolution.to_string()),
         (props::GRID_BOUNDARIES_PATH.to_string(), String::new()),
         (props::GRID_ID_FIELD.to_string(), String::new()),
-        (props::HASH_INDEX_PATH.to_string(), hash_index_path.to_string()),
+        (
+            props::HASH_INDEX_PATH.to_string(),
+            hash_index_path.to_string(),
+        ),
         (props::NAME_MAPPING.to_string(), name_mapping_json()),
     ])
 }
@@ -121,9 +125,19 @@ pub fn grid_from_properties(
     properties: &HashMap<String, String>,
     sample_cell: Option<&str>,
 ) -> Option<GridInfo> {
-    if let Some(res) = properties.get(props::GRID_RESOLUTION).and_then(|r| r.trim().parse::<u8>().ok()) {
-        let kind = properties.get(props::GRID_TYPE).cloned().unwrap_or_else(|| "h3".to_string());
-        return Some(GridInfo { kind, resolution: res, recorded: true });
+    if let Some(res) = properties
+        .get(props::GRID_RESOLUTION)
+        .and_then(|r| r.trim().parse::<u8>().ok())
+    {
+        let kind = properties
+            .get(props::GRID_TYPE)
+            .cloned()
+            .unwrap_or_else(|| "h3".to_string());
+        return Some(GridInfo {
+            kind,
+            resolution: res,
+            recorded: true,
+        });
     }
     let cell = sample_cell?;
     let index = u64::from_str_radix(cell, 16).ok()?;
@@ -142,7 +156,10 @@ mod tests {
     #[test]
     fn schema_has_contract_field_ids() {
         let schema = table_schema().unwrap();
-        assert_eq!(schema.field_by_name("geometry").unwrap().id, GEOMETRY_FIELD_ID);
+        assert_eq!(
+            schema.field_by_name("geometry").unwrap().id,
+            GEOMETRY_FIELD_ID
+        );
         assert_eq!(schema.field_by_name("bbox").unwrap().id, 28);
         assert_eq!(schema.field_by_name("proj:code").unwrap().id, 8);
         assert!(schema.as_struct().fields().iter().all(|f| !f.required));

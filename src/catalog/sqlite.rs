@@ -23,7 +23,11 @@ pub enum SqliteError {
     #[error("{path} is not an Iceberg SQL catalog (no iceberg_tables table)")]
     NotACatalog { path: String },
     #[error("table {namespace}.{table} already exists in {path}")]
-    TableExists { path: String, namespace: String, table: String },
+    TableExists {
+        path: String,
+        namespace: String,
+        table: String,
+    },
     #[error("namespace {namespace} already exists in {path}")]
     NamespaceExists { path: String, namespace: String },
     #[error("namespace {namespace} is not empty")]
@@ -91,7 +95,9 @@ impl SqliteCatalogDb {
             })
             .map(|n| n > 0)?;
         if !has_tables {
-            return Err(SqliteError::NotACatalog { path: path.display().to_string() });
+            return Err(SqliteError::NotACatalog {
+                path: path.display().to_string(),
+            });
         }
         Ok(db)
     }
@@ -104,12 +110,20 @@ impl SqliteCatalogDb {
         Ok(db)
     }
 
-    fn configure(path: &Path, catalog: &str, conn: Connection, read_only: bool) -> Result<Self, SqliteError> {
-        conn.busy_timeout(Duration::from_secs(10)).map_err(|e| sql(path, e))?;
+    fn configure(
+        path: &Path,
+        catalog: &str,
+        conn: Connection,
+        read_only: bool,
+    ) -> Result<Self, SqliteError> {
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(|e| sql(path, e))?;
         if !read_only {
             // WAL lets readers (the console, PyIceberg) run during a commit.
-            conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| sql(path, e))?;
-            conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| sql(path, e))?;
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(|e| sql(path, e))?;
+            conn.pragma_update(None, "synchronous", "NORMAL")
+                .map_err(|e| sql(path, e))?;
         }
         Ok(Self {
             path: path.to_path_buf(),
@@ -123,7 +137,10 @@ impl SqliteCatalogDb {
         &self.path
     }
 
-    fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T, SqliteError> {
+    fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, SqliteError> {
         // A poisoned mutex only means another thread panicked mid-call; SQLite's
         // own transactions keep the file consistent, so carry on.
         let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
@@ -143,23 +160,33 @@ impl SqliteCatalogDb {
     }
 
     /// Properties of a namespace, or None if it does not exist.
-    pub fn namespace_properties(&self, ns: &str) -> Result<Option<Vec<(String, String)>>, SqliteError> {
+    pub fn namespace_properties(
+        &self,
+        ns: &str,
+    ) -> Result<Option<Vec<(String, String)>>, SqliteError> {
         let props: Vec<(String, String)> = self.with_conn(|c| {
             let mut stmt = c.prepare(
                 "SELECT property_key, property_value FROM iceberg_namespace_properties
                  WHERE catalog_name=?1 AND namespace=?2 ORDER BY property_key",
             )?;
-            stmt.query_map(params![self.catalog, ns], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+            stmt.query_map(params![self.catalog, ns], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
         })?;
         if !props.is_empty() || self.namespaces()?.iter().any(|n| n == ns) {
-            Ok(Some(props.into_iter().filter(|(k, _)| k != "exists").collect()))
+            Ok(Some(
+                props.into_iter().filter(|(k, _)| k != "exists").collect(),
+            ))
         } else {
             Ok(None)
         }
     }
 
     /// Creates a namespace (PyIceberg records `exists = true`).
-    pub fn create_namespace(&self, ns: &str, props: &[(String, String)]) -> Result<(), SqliteError> {
+    pub fn create_namespace(
+        &self,
+        ns: &str,
+        props: &[(String, String)],
+    ) -> Result<(), SqliteError> {
         if self.namespace_properties(ns)?.is_some() {
             return Err(SqliteError::NamespaceExists {
                 path: self.path.display().to_string(),
@@ -183,7 +210,12 @@ impl SqliteCatalogDb {
     }
 
     /// Sets and removes namespace properties in one transaction.
-    pub fn update_namespace(&self, ns: &str, set: &[(String, String)], remove: &[String]) -> Result<(), SqliteError> {
+    pub fn update_namespace(
+        &self,
+        ns: &str,
+        set: &[(String, String)],
+        remove: &[String],
+    ) -> Result<(), SqliteError> {
         self.with_conn(|c| {
             let tx = c.transaction()?;
             for k in remove {
@@ -205,7 +237,9 @@ impl SqliteCatalogDb {
     /// Drops an empty namespace.
     pub fn drop_namespace(&self, ns: &str) -> Result<(), SqliteError> {
         if !self.tables(ns)?.is_empty() {
-            return Err(SqliteError::NamespaceNotEmpty { namespace: ns.to_string() });
+            return Err(SqliteError::NamespaceNotEmpty {
+                namespace: ns.to_string(),
+            });
         }
         self.with_conn(|c| {
             c.execute(
@@ -245,7 +279,12 @@ impl SqliteCatalogDb {
     }
 
     /// Registers a new table; fails if it exists.
-    pub fn insert_table(&self, ns: &str, table: &str, metadata_location: &str) -> Result<(), SqliteError> {
+    pub fn insert_table(
+        &self,
+        ns: &str,
+        table: &str,
+        metadata_location: &str,
+    ) -> Result<(), SqliteError> {
         let inserted = self.with_conn(|c| {
             c.execute(
                 "INSERT OR IGNORE INTO iceberg_tables VALUES (?1, ?2, ?3, ?4, NULL)",
@@ -286,7 +325,13 @@ impl SqliteCatalogDb {
     }
 
     /// Compare-and-swap of the metadata pointer: set `new` only if it is still `expected`.
-    pub fn swap_pointer(&self, ns: &str, table: &str, expected: &str, new: &str) -> Result<CasOutcome, SqliteError> {
+    pub fn swap_pointer(
+        &self,
+        ns: &str,
+        table: &str,
+        expected: &str,
+        new: &str,
+    ) -> Result<CasOutcome, SqliteError> {
         let updated = self.with_conn(|c| {
             c.execute(
                 "UPDATE iceberg_tables SET metadata_location=?5, previous_metadata_location=?4
@@ -325,17 +370,30 @@ mod tests {
         let db = SqliteCatalogDb::create(&dir.path().join("c.db"), "earthcatalog").unwrap();
         db.create_namespace("ns", &[]).unwrap();
         db.insert_table("ns", "t", "/m/0.json").unwrap();
-        assert!(matches!(db.insert_table("ns", "t", "/m/x.json"), Err(SqliteError::TableExists { .. })));
-        assert_eq!(db.swap_pointer("ns", "t", "/m/0.json", "/m/1.json").unwrap(), CasOutcome::Swapped);
+        assert!(matches!(
+            db.insert_table("ns", "t", "/m/x.json"),
+            Err(SqliteError::TableExists { .. })
+        ));
         assert_eq!(
-            db.swap_pointer("ns", "t", "/m/0.json", "/m/2.json").unwrap(),
-            CasOutcome::Conflict { current: Some("/m/1.json".into()) }
+            db.swap_pointer("ns", "t", "/m/0.json", "/m/1.json")
+                .unwrap(),
+            CasOutcome::Swapped
+        );
+        assert_eq!(
+            db.swap_pointer("ns", "t", "/m/0.json", "/m/2.json")
+                .unwrap(),
+            CasOutcome::Conflict {
+                current: Some("/m/1.json".into())
+            }
         );
         let p = db.pointer("ns", "t").unwrap().unwrap();
         assert_eq!(p.metadata_location, "/m/1.json");
         assert_eq!(p.previous_metadata_location.as_deref(), Some("/m/0.json"));
         assert_eq!(db.namespaces().unwrap(), vec!["ns".to_string()]);
-        assert!(matches!(db.drop_namespace("ns"), Err(SqliteError::NamespaceNotEmpty { .. })));
+        assert!(matches!(
+            db.drop_namespace("ns"),
+            Err(SqliteError::NamespaceNotEmpty { .. })
+        ));
     }
 
     #[test]
@@ -345,7 +403,10 @@ mod tests {
         std::fs::write(&path, b"not sqlite at all, just text").unwrap();
         assert!(SqliteCatalogDb::open(&path, "earthcatalog", true).is_err());
         let empty = dir.path().join("e.db");
-        Connection::open(&empty).unwrap().execute_batch("CREATE TABLE t(x)").unwrap();
+        Connection::open(&empty)
+            .unwrap()
+            .execute_batch("CREATE TABLE t(x)")
+            .unwrap();
         assert!(matches!(
             SqliteCatalogDb::open(&empty, "earthcatalog", true),
             Err(SqliteError::NotACatalog { .. })

@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use futures::{StreamExt, TryStreamExt};
-use iceberg::spec::{DataContentType, Literal, ManifestFile, ManifestList, PrimitiveLiteral, Snapshot, Struct};
+use iceberg::spec::{
+    DataContentType, Literal, ManifestFile, ManifestList, PrimitiveLiteral, Snapshot, Struct,
+};
 use iceberg::table::Table;
 use serde::Serialize;
 
@@ -95,16 +97,28 @@ pub struct FileEntry {
 }
 
 /// Reads a snapshot's manifest list.
-pub async fn manifest_list(table: &Table, snapshot: &Snapshot) -> Result<ManifestList, CatalogError> {
+pub async fn manifest_list(
+    table: &Table,
+    snapshot: &Snapshot,
+) -> Result<ManifestList, CatalogError> {
     let bytes = table
         .file_io()
         .new_input(snapshot.manifest_list())
         .map_err(|e| CatalogError::iceberg("open manifest list", e))?
         .read()
         .await
-        .map_err(|e| CatalogError::iceberg(&format!("read manifest list {}", snapshot.manifest_list()), e))?;
-    ManifestList::parse_with_version(&bytes, table.metadata().format_version())
-        .map_err(|e| CatalogError::iceberg(&format!("parse manifest list {}", snapshot.manifest_list()), e))
+        .map_err(|e| {
+            CatalogError::iceberg(
+                &format!("read manifest list {}", snapshot.manifest_list()),
+                e,
+            )
+        })?;
+    ManifestList::parse_with_version(&bytes, table.metadata().format_version()).map_err(|e| {
+        CatalogError::iceberg(
+            &format!("parse manifest list {}", snapshot.manifest_list()),
+            e,
+        )
+    })
 }
 
 /// Positions of the grid_partition and year fields in the partition struct of `table`'s default spec.
@@ -114,7 +128,10 @@ fn partition_positions(table: &Table) -> (Option<usize>, Option<usize>) {
     (pos("grid_partition"), pos("year"))
 }
 
-fn cell_and_year(partition: &Struct, positions: (Option<usize>, Option<usize>)) -> (String, Option<i32>) {
+fn cell_and_year(
+    partition: &Struct,
+    positions: (Option<usize>, Option<usize>),
+) -> (String, Option<i32>) {
     let fields = partition.fields();
     let at = |i: Option<usize>| i.and_then(|i| fields.get(i)).and_then(|f| f.as_ref());
     let cell = match at(positions.0) {
@@ -138,15 +155,17 @@ pub async fn live_files(table: &Table) -> Result<Vec<FileEntry>, CatalogError> {
 }
 
 /// Live data files listed by `manifests`.
-pub async fn files_of_manifests(table: &Table, manifests: &[ManifestFile]) -> Result<Vec<FileEntry>, CatalogError> {
+pub async fn files_of_manifests(
+    table: &Table,
+    manifests: &[ManifestFile],
+) -> Result<Vec<FileEntry>, CatalogError> {
     let positions = partition_positions(table);
     let file_io = table.file_io();
     let per_manifest: Vec<Vec<FileEntry>> = futures::stream::iter(manifests.iter())
         .map(|m| async move {
-            let manifest = m
-                .load_manifest(file_io)
-                .await
-                .map_err(|e| CatalogError::iceberg(&format!("read manifest {}", m.manifest_path), e))?;
+            let manifest = m.load_manifest(file_io).await.map_err(|e| {
+                CatalogError::iceberg(&format!("read manifest {}", m.manifest_path), e)
+            })?;
             Ok::<_, CatalogError>(
                 manifest
                     .entries()
@@ -176,7 +195,9 @@ pub(crate) async fn any_cell(table: &Table) -> Option<String> {
     let snapshot = table.metadata().current_snapshot()?;
     let list = manifest_list(table, snapshot).await.ok()?;
     for m in list.entries() {
-        let files = files_of_manifests(table, std::slice::from_ref(m)).await.ok()?;
+        let files = files_of_manifests(table, std::slice::from_ref(m))
+            .await
+            .ok()?;
         if let Some(f) = files.into_iter().find(|f| f.cell != super::schema::NO_CELL) {
             return Some(f.cell);
         }
@@ -192,7 +213,10 @@ impl EarthCatalog {
         let (files, manifests) = match metadata.current_snapshot() {
             Some(snapshot) => {
                 let list = manifest_list(&table, snapshot).await?;
-                (files_of_manifests(&table, list.entries()).await?, list.entries().len() as u64)
+                (
+                    files_of_manifests(&table, list.entries()).await?,
+                    list.entries().len() as u64,
+                )
             }
             None => (vec![], 0),
         };
@@ -206,7 +230,12 @@ impl EarthCatalog {
                 parent_id: s.parent_snapshot_id(),
                 timestamp_ms: s.timestamp_ms(),
                 operation: s.summary().operation.as_str().to_string(),
-                summary: s.summary().additional_properties.clone().into_iter().collect(),
+                summary: s
+                    .summary()
+                    .additional_properties
+                    .clone()
+                    .into_iter()
+                    .collect(),
             })
             .collect();
         history.sort_by_key(|s| (s.timestamp_ms, s.snapshot_id));
@@ -240,14 +269,16 @@ pub fn summarize(files: &[FileEntry], opts: &StatsOptions) -> TableStats {
         rows += f.rows;
         bytes += f.bytes;
         small += u64::from(is_small);
-        let p = parts.entry((f.cell.clone(), f.year)).or_insert_with(|| PartitionStats {
-            cell: f.cell.clone(),
-            year: f.year,
-            rows: 0,
-            files: 0,
-            bytes: 0,
-            small_files: 0,
-        });
+        let p = parts
+            .entry((f.cell.clone(), f.year))
+            .or_insert_with(|| PartitionStats {
+                cell: f.cell.clone(),
+                year: f.year,
+                rows: 0,
+                files: 0,
+                bytes: 0,
+                small_files: 0,
+            });
         p.rows += f.rows;
         p.files += 1;
         p.bytes += f.bytes;
@@ -311,11 +342,27 @@ mod tests {
             entry("b", Some(2020), 9, 10),
             entry("a", Some(2020), 1, 10),
         ];
-        let s = summarize(&files, &StatsOptions { top: 1, small_file_bytes: 1000 });
-        assert_eq!((s.rows, s.files, s.bytes, s.partitions, s.cells), (18, 4, 50_120, 3, 2));
+        let s = summarize(
+            &files,
+            &StatsOptions {
+                top: 1,
+                small_file_bytes: 1000,
+            },
+        );
+        assert_eq!(
+            (s.rows, s.files, s.bytes, s.partitions, s.cells),
+            (18, 4, 50_120, 3, 2)
+        );
         assert_eq!(s.small_files, 3);
         assert_eq!(s.top_cells.len(), 1);
-        assert_eq!((s.top_cells[0].cell.as_str(), s.top_cells[0].rows, s.top_cells[0].files), ("a", 9, 3));
+        assert_eq!(
+            (
+                s.top_cells[0].cell.as_str(),
+                s.top_cells[0].rows,
+                s.top_cells[0].files
+            ),
+            ("a", 9, 3)
+        );
         assert_eq!(s.avg_file_bytes, 50_120 / 4);
     }
 }

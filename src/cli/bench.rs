@@ -31,7 +31,12 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Builds (or reuses) a local catalog of at least `files` data files, then times `stats`.
-pub async fn stats(settings: &Settings, files: u64, dir: Option<PathBuf>, runs: usize) -> Result<ExitCode> {
+pub async fn stats(
+    settings: &Settings,
+    files: u64,
+    dir: Option<PathBuf>,
+    runs: usize,
+) -> Result<ExitCode> {
     let dir = dir.unwrap_or_else(|| PathBuf::from(format!("target/ecops-bench/stats-{files}")));
     let base = dir.to_string_lossy().to_string();
     let (catalog, _) = EarthCatalog::init(&base, 3, &OpenOptions::default()).await?;
@@ -41,7 +46,9 @@ pub async fn stats(settings: &Settings, files: u64, dir: Option<PathBuf>, runs: 
     while have < files {
         let items = crate::demo::scenes(1_000, offset);
         offset += items.len();
-        let report = catalog.append_items(&items, &WriteOptions::default(), HashMap::new()).await?;
+        let report = catalog
+            .append_items(&items, &WriteOptions::default(), HashMap::new())
+            .await?;
         have += report.files;
         if !settings.json {
             eprintln!("building: {have}/{files} files");
@@ -54,7 +61,14 @@ pub async fn stats(settings: &Settings, files: u64, dir: Option<PathBuf>, runs: 
     let mut last = None;
     for _ in 0..runs.max(1) {
         let start = Instant::now();
-        let catalog = EarthCatalog::open(&base, &OpenOptions { read_only: true, ..Default::default() }).await?;
+        let catalog = EarthCatalog::open(
+            &base,
+            &OpenOptions {
+                read_only: true,
+                ..Default::default()
+            },
+        )
+        .await?;
         let stats = catalog.stats(&StatsOptions::default()).await?;
         samples.push(start.elapsed().as_secs_f64() * 1000.0);
         last = Some(stats);

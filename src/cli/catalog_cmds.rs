@@ -6,8 +6,8 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::{Settings, human_bytes, print_json};
-use crate::catalog::{EarthCatalog, OpenOptions};
 use crate::catalog::stats::{DEFAULT_SMALL_FILE_BYTES, StatsOptions};
+use crate::catalog::{EarthCatalog, OpenOptions};
 
 pub async fn init(settings: &Settings, resolution: u8) -> Result<ExitCode> {
     let base = settings.require_base()?;
@@ -20,9 +20,15 @@ pub async fn init(settings: &Settings, resolution: u8) -> Result<ExitCode> {
             "h3_resolution": resolution,
         }))?;
     } else if created {
-        println!("created catalog at {} (H3 resolution {resolution})", catalog.base().location());
+        println!(
+            "created catalog at {} (H3 resolution {resolution})",
+            catalog.base().location()
+        );
     } else {
-        println!("catalog at {} already exists; nothing changed", catalog.base().location());
+        println!(
+            "catalog at {} already exists; nothing changed",
+            catalog.base().location()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -63,7 +69,10 @@ pub async fn info(settings: &Settings) -> Result<ExitCode> {
     }
     let grid_text = match &grid {
         Some(g) if g.recorded => format!("{} resolution {}", g.kind, g.resolution),
-        Some(g) => format!("{} resolution {} (inferred from cell ids; not recorded in table properties)", g.kind, g.resolution),
+        Some(g) => format!(
+            "{} resolution {} (inferred from cell ids; not recorded in table properties)",
+            g.kind, g.resolution
+        ),
         None => "unknown (no grid properties and no data yet)".to_string(),
     };
     let rows = [
@@ -71,14 +80,18 @@ pub async fn info(settings: &Settings) -> Result<ExitCode> {
         ("database", catalog.db_uri()),
         ("table", catalog.ident().to_string()),
         ("table location", md.location().to_string()),
-        ("metadata", table.metadata_location().unwrap_or("-").to_string()),
+        (
+            "metadata",
+            table.metadata_location().unwrap_or("-").to_string(),
+        ),
         ("warehouse", catalog.warehouse_uri()),
         ("hash index", catalog.hash_index_uri()),
         ("lock", catalog.lock_uri()),
         ("grid", grid_text),
         (
             "snapshot",
-            md.current_snapshot_id().map_or("none".to_string(), |s| s.to_string()),
+            md.current_snapshot_id()
+                .map_or("none".to_string(), |s| s.to_string()),
         ),
         ("snapshots", md.snapshots().count().to_string()),
     ];
@@ -88,12 +101,22 @@ pub async fn info(settings: &Settings) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn stats(settings: &Settings, top: usize, small_file_mb: Option<u64>, partitions: bool) -> Result<ExitCode> {
+pub async fn stats(
+    settings: &Settings,
+    top: usize,
+    small_file_mb: Option<u64>,
+    partitions: bool,
+) -> Result<ExitCode> {
     let catalog = EarthCatalog::open(settings.require_base()?, &reading(settings)).await?;
     let small_file_bytes = small_file_mb
         .or(settings.config.small_file_mb)
         .map_or(DEFAULT_SMALL_FILE_BYTES, |mb| mb * 1024 * 1024);
-    let mut stats = catalog.stats(&StatsOptions { top, small_file_bytes }).await?;
+    let mut stats = catalog
+        .stats(&StatsOptions {
+            top,
+            small_file_bytes,
+        })
+        .await?;
     if !partitions {
         stats.partitions_detail.clear();
     }
@@ -109,18 +132,31 @@ pub async fn stats(settings: &Settings, top: usize, small_file_mb: Option<u64>, 
     println!(
         "rows       {}{}",
         stats.rows,
-        stats.unique_items.map_or(String::new(), |u| format!("  ({u} unique items)"))
+        stats
+            .unique_items
+            .map_or(String::new(), |u| format!("  ({u} unique items)"))
     );
-    println!("files      {}  ({} avg)", stats.files, human_bytes(stats.avg_file_bytes));
+    println!(
+        "files      {}  ({} avg)",
+        stats.files,
+        human_bytes(stats.avg_file_bytes)
+    );
     println!("bytes      {}", human_bytes(stats.bytes));
     println!("partitions {}  in {} cells", stats.partitions, stats.cells);
     println!(
         "small      {} files below {}  ({:.0}%)",
         stats.small_files,
         human_bytes(stats.small_file_bytes),
-        if stats.files == 0 { 0.0 } else { 100.0 * stats.small_files as f64 / stats.files as f64 }
+        if stats.files == 0 {
+            0.0
+        } else {
+            100.0 * stats.small_files as f64 / stats.files as f64
+        }
     );
-    println!("snapshots  {}  ({} manifests in the current one)", stats.snapshots, stats.manifests);
+    println!(
+        "snapshots  {}  ({} manifests in the current one)",
+        stats.snapshots, stats.manifests
+    );
     if !stats.top_cells.is_empty() {
         println!("\ntop cells          rows   files");
         for c in &stats.top_cells {
@@ -131,7 +167,14 @@ pub async fn stats(settings: &Settings, top: usize, small_file_mb: Option<u64>, 
         println!("\ncell             year     rows   files      bytes");
         for p in &stats.partitions_detail {
             let year = p.year.map_or("-".to_string(), |y| y.to_string());
-            println!("{:<16} {:>4} {:>8} {:>7} {:>10}", p.cell, year, p.rows, p.files, human_bytes(p.bytes));
+            println!(
+                "{:<16} {:>4} {:>8} {:>7} {:>10}",
+                p.cell,
+                year,
+                p.rows,
+                p.files,
+                human_bytes(p.bytes)
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -109,9 +109,9 @@ impl Settings {
 
     /// The base location, or an error saying how to give one.
     pub fn require_base(&self) -> Result<&str> {
-        self.base
-            .as_deref()
-            .context("no catalog given: pass --base, set ECOPS_BASE, or put `base = \"…\"` in ecops.toml")
+        self.base.as_deref().context(
+            "no catalog given: pass --base, set ECOPS_BASE, or put `base = \"…\"` in ecops.toml",
+        )
     }
 }
 
@@ -119,7 +119,10 @@ impl Settings {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("ecops: error: cannot start the async runtime: {e}");
@@ -129,7 +132,10 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("ecops: error: {}", crate::store::redact_url(&format!("{e:#}")));
+            eprintln!(
+                "ecops: error: {}",
+                crate::store::redact_url(&format!("{e:#}"))
+            );
             ExitCode::from(1)
         }
     }
@@ -144,7 +150,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             println!();
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Init { h3_resolution }) => catalog_cmds::init(&settings, *h3_resolution).await,
+        Some(Command::Init { h3_resolution }) => {
+            catalog_cmds::init(&settings, *h3_resolution).await
+        }
         Some(Command::Info) => catalog_cmds::info(&settings).await,
         Some(Command::Stats {
             top,
@@ -160,7 +168,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("ECOPS_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// Prints a serialisable value as one line of JSON.
@@ -178,5 +189,9 @@ pub fn human_bytes(bytes: u64) -> String {
         v /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{bytes} B") } else { format!("{v:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
 }

@@ -27,7 +27,11 @@ pub fn cells_for(geometry: &Geometry<f64>, res: Resolution) -> Result<Vec<CellIn
     Ok(cells)
 }
 
-fn collect(geometry: &Geometry<f64>, res: Resolution, out: &mut Vec<CellIndex>) -> Result<(), GridError> {
+fn collect(
+    geometry: &Geometry<f64>,
+    res: Resolution,
+    out: &mut Vec<CellIndex>,
+) -> Result<(), GridError> {
     match geometry {
         Geometry::Point(p) => out.push(point_cell(p.x(), p.y(), res)?),
         Geometry::MultiPoint(mp) => {
@@ -35,7 +39,10 @@ fn collect(geometry: &Geometry<f64>, res: Resolution, out: &mut Vec<CellIndex>) 
                 out.push(point_cell(p.x(), p.y(), res)?);
             }
         }
-        Geometry::Polygon(_) | Geometry::MultiPolygon(_) | Geometry::Rect(_) | Geometry::Triangle(_) => {
+        Geometry::Polygon(_)
+        | Geometry::MultiPolygon(_)
+        | Geometry::Rect(_)
+        | Geometry::Triangle(_) => {
             let mut tiler = TilerBuilder::new(res)
                 .containment_mode(ContainmentMode::Covers)
                 .build();
@@ -73,7 +80,9 @@ fn collect(geometry: &Geometry<f64>, res: Resolution, out: &mut Vec<CellIndex>) 
 }
 
 fn point_cell(lon: f64, lat: f64, res: Resolution) -> Result<CellIndex, GridError> {
-    LatLng::new(lat, lon).map(|ll| ll.to_cell(res)).map_err(|e| GridError(e.to_string()))
+    LatLng::new(lat, lon)
+        .map(|ll| ll.to_cell(res))
+        .map_err(|e| GridError(e.to_string()))
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::{Float64Builder, Int64Builder, LargeBinaryBuilder, StringBuilder, TimestampMicrosecondBuilder};
+use arrow_array::builder::{
+    Float64Builder, Int64Builder, LargeBinaryBuilder, StringBuilder, TimestampMicrosecondBuilder,
+};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{ArrowError, SchemaRef};
 use chrono::{DateTime, Utc};
@@ -18,7 +20,10 @@ pub fn arrow_schema() -> Result<SchemaRef, iceberg::Error> {
 }
 
 /// Builds one batch of rows: each `(item, cell)` pair is one row.
-pub fn rows_to_batch(schema: &SchemaRef, rows: &[(&Item, &str)]) -> Result<RecordBatch, ArrowError> {
+pub fn rows_to_batch(
+    schema: &SchemaRef,
+    rows: &[(&Item, &str)],
+) -> Result<RecordBatch, ArrowError> {
     let n = rows.len();
     let strings = |f: &dyn Fn(&Item) -> Option<&str>| -> ArrayRef {
         let mut b = StringBuilder::with_capacity(n, n * 16);

@@ -2,7 +2,10 @@
 //! finite coordinates in lon/lat range, non-empty parts, closed rings, and a
 //! vertex budget so a hostile footprint cannot exhaust memory or time.
 
-use geo_types::{Coord, Geometry, GeometryCollection, LineString, MultiLineString, MultiPoint, MultiPolygon, Point, Polygon};
+use geo_types::{
+    Coord, Geometry, GeometryCollection, LineString, MultiLineString, MultiPoint, MultiPolygon,
+    Point, Polygon,
+};
 use serde_json::{Value, json};
 
 /// Most vertices one geometry may have.
@@ -29,7 +32,11 @@ struct Budget(usize);
 
 impl Budget {
     fn spend(&mut self, n: usize) -> Result<(), GeometryError> {
-        self.0 = self.0.checked_add(n).filter(|v| *v <= MAX_VERTICES).ok_or(GeometryError::TooManyVertices)?;
+        self.0 = self
+            .0
+            .checked_add(n)
+            .filter(|v| *v <= MAX_VERTICES)
+            .ok_or(GeometryError::TooManyVertices)?;
         Ok(())
     }
 }
@@ -52,25 +59,39 @@ fn parse(value: &Value, budget: &mut Budget, depth: usize) -> Result<Geometry<f6
             .get("geometries")
             .and_then(Value::as_array)
             .ok_or(GeometryError::Malformed("no geometries"))?;
-        let parts = parts.iter().map(|g| parse(g, budget, depth + 1)).collect::<Result<Vec<_>, _>>()?;
+        let parts = parts
+            .iter()
+            .map(|g| parse(g, budget, depth + 1))
+            .collect::<Result<Vec<_>, _>>()?;
         if parts.is_empty() {
             return Err(GeometryError::Empty);
         }
         return Ok(Geometry::GeometryCollection(GeometryCollection(parts)));
     }
-    let coords = value.get("coordinates").ok_or(GeometryError::Malformed("no coordinates"))?;
+    let coords = value
+        .get("coordinates")
+        .ok_or(GeometryError::Malformed("no coordinates"))?;
     Ok(match kind {
         "Point" => Geometry::Point(Point(position(coords, budget)?)),
         "LineString" => Geometry::LineString(line(coords, budget)?),
         "Polygon" => Geometry::Polygon(polygon(coords, budget)?),
         "MultiPoint" => Geometry::MultiPoint(MultiPoint(
-            array(coords)?.iter().map(|c| position(c, budget).map(Point)).collect::<Result<_, _>>()?,
+            array(coords)?
+                .iter()
+                .map(|c| position(c, budget).map(Point))
+                .collect::<Result<_, _>>()?,
         )),
         "MultiLineString" => Geometry::MultiLineString(MultiLineString(
-            array(coords)?.iter().map(|c| line(c, budget)).collect::<Result<_, _>>()?,
+            array(coords)?
+                .iter()
+                .map(|c| line(c, budget))
+                .collect::<Result<_, _>>()?,
         )),
         "MultiPolygon" => {
-            let polys = array(coords)?.iter().map(|c| polygon(c, budget)).collect::<Result<Vec<_>, _>>()?;
+            let polys = array(coords)?
+                .iter()
+                .map(|c| polygon(c, budget))
+                .collect::<Result<Vec<_>, _>>()?;
             if polys.is_empty() {
                 return Err(GeometryError::Empty);
             }
@@ -81,7 +102,8 @@ fn parse(value: &Value, budget: &mut Budget, depth: usize) -> Result<Geometry<f6
 }
 
 fn array(v: &Value) -> Result<&Vec<Value>, GeometryError> {
-    v.as_array().ok_or(GeometryError::Malformed("expected an array"))
+    v.as_array()
+        .ok_or(GeometryError::Malformed("expected an array"))
 }
 
 fn position(v: &Value, budget: &mut Budget) -> Result<Coord<f64>, GeometryError> {
@@ -93,7 +115,11 @@ fn position(v: &Value, budget: &mut Budget) -> Result<Coord<f64>, GeometryError>
     let (Some(x), Some(y)) = (a[0].as_f64(), a[1].as_f64()) else {
         return Err(GeometryError::Malformed("position is not numeric"));
     };
-    if !(x.is_finite() && y.is_finite() && (-180.0..=180.0).contains(&x) && (-90.0..=90.0).contains(&y)) {
+    if !(x.is_finite()
+        && y.is_finite()
+        && (-180.0..=180.0).contains(&x)
+        && (-90.0..=90.0).contains(&y))
+    {
         return Err(GeometryError::OutOfRange(x, y));
     }
     Ok(Coord { x, y })
@@ -105,7 +131,11 @@ fn line(v: &Value, budget: &mut Budget) -> Result<LineString<f64>, GeometryError
         return Err(GeometryError::Empty);
     }
     budget.spend(0)?;
-    Ok(LineString::from(a.iter().map(|c| position(c, budget)).collect::<Result<Vec<_>, _>>()?))
+    Ok(LineString::from(
+        a.iter()
+            .map(|c| position(c, budget))
+            .collect::<Result<Vec<_>, _>>()?,
+    ))
 }
 
 fn ring(v: &Value, budget: &mut Budget) -> Result<LineString<f64>, GeometryError> {
@@ -126,7 +156,10 @@ fn polygon(v: &Value, budget: &mut Budget) -> Result<Polygon<f64>, GeometryError
         return Err(GeometryError::Empty);
     };
     let exterior = ring(outer, budget)?;
-    let interiors = holes.iter().map(|h| ring(h, budget)).collect::<Result<Vec<_>, _>>()?;
+    let interiors = holes
+        .iter()
+        .map(|h| ring(h, budget))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Polygon::new(exterior, interiors))
 }
 
@@ -139,7 +172,12 @@ pub fn geometry_to_json(g: &Geometry<f64>) -> Value {
         Value::Array(l.0.iter().map(pos).collect())
     }
     fn poly(p: &Polygon<f64>) -> Value {
-        Value::Array(std::iter::once(p.exterior()).chain(p.interiors()).map(line).collect())
+        Value::Array(
+            std::iter::once(p.exterior())
+                .chain(p.interiors())
+                .map(line)
+                .collect(),
+        )
     }
     match g {
         Geometry::Point(p) => json!({"type": "Point", "coordinates": pos(&p.0)}),
@@ -157,7 +195,9 @@ pub fn geometry_to_json(g: &Geometry<f64>) -> Value {
         Geometry::GeometryCollection(c) => {
             json!({"type": "GeometryCollection", "geometries": c.0.iter().map(geometry_to_json).collect::<Vec<_>>()})
         }
-        Geometry::Line(l) => geometry_to_json(&Geometry::LineString(LineString::from(vec![l.start, l.end]))),
+        Geometry::Line(l) => geometry_to_json(&Geometry::LineString(LineString::from(vec![
+            l.start, l.end,
+        ]))),
         Geometry::Rect(r) => geometry_to_json(&Geometry::Polygon(r.to_polygon())),
         Geometry::Triangle(t) => geometry_to_json(&Geometry::Polygon(t.to_polygon())),
     }
@@ -174,7 +214,10 @@ mod tests {
         let g = geometry_from_json(&v).unwrap();
         assert!(matches!(&g, Geometry::MultiPolygon(m) if m.0.len() == 2));
         assert_eq!(geometry_from_json(&geometry_to_json(&g)).unwrap(), g);
-        assert_eq!(geometry_to_json(&g)["coordinates"][1][0][1], json!([-170.0, 0.0]));
+        assert_eq!(
+            geometry_to_json(&g)["coordinates"][1][0][1],
+            json!([-170.0, 0.0])
+        );
     }
 
     #[test]

@@ -14,13 +14,19 @@ pub fn file_metadata(batches: &[RecordBatch]) -> Vec<(String, String)> {
     let mut types = BTreeSet::new();
     let mut bbox: Option<[f64; 4]> = None;
     for batch in batches {
-        let Some(col) = batch.column_by_name("geometry") else { continue };
-        let Some(arr) = col.as_any().downcast_ref::<LargeBinaryArray>() else { continue };
+        let Some(col) = batch.column_by_name("geometry") else {
+            continue;
+        };
+        let Some(arr) = col.as_any().downcast_ref::<LargeBinaryArray>() else {
+            continue;
+        };
         for i in 0..arr.len() {
             if arr.is_null(i) {
                 continue;
             }
-            let Ok(g) = wkb::decode(arr.value(i)) else { continue };
+            let Ok(g) = wkb::decode(arr.value(i)) else {
+                continue;
+            };
             types.insert(wkb::type_name(&g));
             if let Some(r) = g.bounding_rect() {
                 let b = bbox.get_or_insert([f64::MAX, f64::MAX, f64::MIN, f64::MIN]);
@@ -31,13 +37,18 @@ pub fn file_metadata(batches: &[RecordBatch]) -> Vec<(String, String)> {
             }
         }
     }
-    let mut column = json!({"encoding": "WKB", "geometry_types": types.into_iter().collect::<Vec<_>>()});
+    let mut column =
+        json!({"encoding": "WKB", "geometry_types": types.into_iter().collect::<Vec<_>>()});
     if let Some(b) = bbox {
         column["bbox"] = json!(b);
     }
-    let geo = json!({"version": "1.1.0", "primary_column": "geometry", "columns": {"geometry": column}});
+    let geo =
+        json!({"version": "1.1.0", "primary_column": "geometry", "columns": {"geometry": column}});
     vec![
         ("geo".to_string(), geo.to_string()),
-        ("stac-geoparquet".to_string(), json!({"version": "1.0.0"}).to_string()),
+        (
+            "stac-geoparquet".to_string(),
+            json!({"version": "1.0.0"}).to_string(),
+        ),
     ]
 }

@@ -73,10 +73,14 @@ pub const MAX_ITEM_BYTES: usize = 16 * 1024 * 1024;
 /// Parses and validates one item from its JSON bytes.
 pub fn parse_item(bytes: &[u8]) -> Result<Item, ItemError> {
     if bytes.len() > MAX_ITEM_BYTES {
-        return Err(ItemError::NotJson(format!("body of {} bytes exceeds {MAX_ITEM_BYTES}", bytes.len())));
+        return Err(ItemError::NotJson(format!(
+            "body of {} bytes exceeds {MAX_ITEM_BYTES}",
+            bytes.len()
+        )));
     }
     // serde_json limits recursion depth (128), so nesting bombs fail cleanly.
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| ItemError::NotJson(e.to_string()))?;
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| ItemError::NotJson(e.to_string()))?;
     item_from_value(value)
 }
 
@@ -91,7 +95,9 @@ pub fn item_from_value(value: Value) -> Result<Item, ItemError> {
         return Err(ItemError::NotStac(format!("type is {t}, not \"Feature\"")));
     }
     let id = match obj.get("id") {
-        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 1024 && !s.chars().any(char::is_control) => {
+        Some(Value::String(s))
+            if !s.trim().is_empty() && s.len() <= 1024 && !s.chars().any(char::is_control) =>
+        {
             s.clone()
         }
         _ => return Err(ItemError::BadId),
@@ -135,24 +141,44 @@ pub fn item_from_value(value: Value) -> Result<Item, ItemError> {
         mid_datetime: take_string(&mut props, "mid_datetime"),
         latitude: take_f64(&mut props, "latitude"),
         longitude: take_f64(&mut props, "longitude"),
-        assets: obj.get("assets").filter(|v| !v.is_null()).map(Value::to_string),
-        links: obj.get("links").filter(|v| !v.is_null()).map(Value::to_string),
-        stac_version: obj.get("stac_version").and_then(Value::as_str).map(str::to_string),
+        assets: obj
+            .get("assets")
+            .filter(|v| !v.is_null())
+            .map(Value::to_string),
+        links: obj
+            .get("links")
+            .filter(|v| !v.is_null())
+            .map(Value::to_string),
+        stac_version: obj
+            .get("stac_version")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         item_type: Some("Feature".to_string()),
-        stac_extensions: obj.get("stac_extensions").filter(|v| !v.is_null()).map(Value::to_string),
-        collection: obj.get("collection").and_then(Value::as_str).map(str::to_string),
+        stac_extensions: obj
+            .get("stac_extensions")
+            .filter(|v| !v.is_null())
+            .map(Value::to_string),
+        collection: obj
+            .get("collection")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         bbox: bbox.map(|b| b.to_string()),
         extra_properties: None,
         geometry,
     };
     // Whatever is left (including column properties of an unexpected type) is kept verbatim.
     let extra_properties = (!props.is_empty()).then(|| Value::Object(props).to_string());
-    Ok(Item { extra_properties, ..item })
+    Ok(Item {
+        extra_properties,
+        ..item
+    })
 }
 
 fn take_string(props: &mut Map<String, Value>, key: &str) -> Option<String> {
     match props.get(key) {
-        Some(Value::String(_)) => props.remove(key).and_then(|v| v.as_str().map(str::to_string)),
+        Some(Value::String(_)) => props
+            .remove(key)
+            .and_then(|v| v.as_str().map(str::to_string)),
         Some(Value::Null) => {
             props.remove(key);
             None
@@ -163,7 +189,11 @@ fn take_string(props: &mut Map<String, Value>, key: &str) -> Option<String> {
 
 fn take_i64(props: &mut Map<String, Value>, key: &str) -> Option<i64> {
     let v = props.get(key)?;
-    let n = v.as_i64().or_else(|| v.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9e15).map(|f| f as i64))?;
+    let n = v.as_i64().or_else(|| {
+        v.as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 9e15)
+            .map(|f| f as i64)
+    })?;
     props.remove(key);
     Some(n)
 }
@@ -174,13 +204,20 @@ fn take_f64(props: &mut Map<String, Value>, key: &str) -> Option<f64> {
     Some(n)
 }
 
-fn take_datetime(props: &mut Map<String, Value>, key: &'static str) -> Result<Option<DateTime<Utc>>, ItemError> {
+fn take_datetime(
+    props: &mut Map<String, Value>,
+    key: &'static str,
+) -> Result<Option<DateTime<Utc>>, ItemError> {
     match props.remove(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => parse_datetime(&s)
-            .map(Some)
-            .ok_or(ItemError::BadDatetime { field: key, value: truncate(&s, 64) }),
-        Some(other) => Err(ItemError::BadDatetime { field: key, value: truncate(&other.to_string(), 64) }),
+        Some(Value::String(s)) => parse_datetime(&s).map(Some).ok_or(ItemError::BadDatetime {
+            field: key,
+            value: truncate(&s, 64),
+        }),
+        Some(other) => Err(ItemError::BadDatetime {
+            field: key,
+            value: truncate(&other.to_string(), 64),
+        }),
     }
 }
 
@@ -190,7 +227,11 @@ pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
         return Some(dt.with_timezone(&Utc));
     }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.fZ"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.fZ",
+    ] {
         if let Ok(n) = NaiveDateTime::parse_from_str(s, fmt) {
             return Some(n.and_utc());
         }
@@ -205,12 +246,16 @@ fn truncate(s: &str, n: usize) -> String {
 /// The bbox must be 4 (or 6) finite numbers containing the geometry's bounds.
 /// A bbox whose west exceeds its east crosses the antimeridian.
 fn check_bbox(bbox: &Value, geometry: &Geometry<f64>) -> Result<(), ItemError> {
-    let nums: Option<Vec<f64>> = bbox.as_array().map(|a| a.iter().filter_map(Value::as_f64).collect());
+    let nums: Option<Vec<f64>> = bbox
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_f64).collect());
     let mismatch = |bounds: String| ItemError::BboxMismatch {
         bbox: truncate(&bbox.to_string(), 80),
         bounds,
     };
-    let Some(nums) = nums.filter(|n| (n.len() == 4 || n.len() == 6) && n.iter().all(|v| v.is_finite())) else {
+    let Some(nums) =
+        nums.filter(|n| (n.len() == 4 || n.len() == 6) && n.iter().all(|v| v.is_finite()))
+    else {
         return Err(mismatch("bbox must be 4 or 6 numbers".into()));
     };
     let (w, s, e, n) = if nums.len() == 4 {
@@ -258,12 +303,18 @@ mod tests {
 
     #[test]
     fn normalises_columns_and_keeps_extras() {
-        let v = item(square(), json!({"datetime": "2020-01-02T03:04:05Z", "platform": "LC08",
-            "percent_valid_pixels": 87, "eo:cloud_cover": 12.5, "proj:code": "EPSG:32633"}));
+        let v = item(
+            square(),
+            json!({"datetime": "2020-01-02T03:04:05Z", "platform": "LC08",
+            "percent_valid_pixels": 87, "eo:cloud_cover": 12.5, "proj:code": "EPSG:32633"}),
+        );
         let it = item_from_value(v).unwrap();
         assert_eq!(it.platform.as_deref(), Some("LC08"));
         assert_eq!(it.percent_valid_pixels, Some(87));
-        assert_eq!(it.datetime.unwrap().to_rfc3339(), "2020-01-02T03:04:05+00:00");
+        assert_eq!(
+            it.datetime.unwrap().to_rfc3339(),
+            "2020-01-02T03:04:05+00:00"
+        );
         let extra: Value = serde_json::from_str(it.extra_properties.as_deref().unwrap()).unwrap();
         assert_eq!(extra, json!({"eo:cloud_cover": 12.5}));
         assert!(it.assets.unwrap().contains("s3://b/a.nc"));
@@ -271,16 +322,25 @@ mod tests {
 
     #[test]
     fn rejects_bad_input() {
-        assert!(matches!(parse_item(b"{not json"), Err(ItemError::NotJson(_))));
+        assert!(matches!(
+            parse_item(b"{not json"),
+            Err(ItemError::NotJson(_))
+        ));
         assert!(matches!(parse_item(b"[1,2]"), Err(ItemError::NotStac(_))));
         let bad_dt = item(square(), json!({"datetime": "yesterday"}));
-        assert!(matches!(item_from_value(bad_dt), Err(ItemError::BadDatetime { .. })));
+        assert!(matches!(
+            item_from_value(bad_dt),
+            Err(ItemError::BadDatetime { .. })
+        ));
         let mut no_id = item(square(), json!({}));
         no_id["id"] = json!(7);
         assert_eq!(item_from_value(no_id), Err(ItemError::BadId));
         let mut outside = item(square(), json!({}));
         outside["bbox"] = json!([5, 5, 6, 6]);
-        assert!(matches!(item_from_value(outside), Err(ItemError::BboxMismatch { .. })));
+        assert!(matches!(
+            item_from_value(outside),
+            Err(ItemError::BboxMismatch { .. })
+        ));
         let deep = "[".repeat(10_000);
         assert!(parse_item(deep.as_bytes()).is_err());
     }

@@ -3,7 +3,10 @@
 //! Z/M dropped). Decoding never panics on malformed input and is bounded by
 //! the input length.
 
-use geo_types::{Coord, Geometry, GeometryCollection, LineString, MultiLineString, MultiPoint, MultiPolygon, Point, Polygon};
+use geo_types::{
+    Coord, Geometry, GeometryCollection, LineString, MultiLineString, MultiPoint, MultiPolygon,
+    Point, Polygon,
+};
 
 /// Why a WKB blob could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -96,7 +99,10 @@ fn write_geometry(out: &mut Vec<u8>, g: &Geometry<f64>) {
                 write_geometry(out, g);
             }
         }
-        Geometry::Line(l) => write_geometry(out, &Geometry::LineString(LineString::from(vec![l.start, l.end]))),
+        Geometry::Line(l) => write_geometry(
+            out,
+            &Geometry::LineString(LineString::from(vec![l.start, l.end])),
+        ),
         Geometry::Rect(r) => write_geometry(out, &Geometry::Polygon(r.to_polygon())),
         Geometry::Triangle(t) => write_geometry(out, &Geometry::Polygon(t.to_polygon())),
     }
@@ -104,7 +110,11 @@ fn write_geometry(out: &mut Vec<u8>, g: &Geometry<f64>) {
 
 /// Decodes WKB (ISO or EWKB-style flags; Z/M ordinates are read and dropped).
 pub fn decode(bytes: &[u8]) -> Result<Geometry<f64>, WkbError> {
-    let mut r = Reader { bytes, pos: 0, little: true };
+    let mut r = Reader {
+        bytes,
+        pos: 0,
+        little: true,
+    };
     let g = r.geometry(0)?;
     Ok(g)
 }
@@ -117,12 +127,21 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn fail(&self, reason: &'static str) -> WkbError {
-        WkbError { offset: self.pos, reason }
+        WkbError {
+            offset: self.pos,
+            reason,
+        }
     }
 
     fn take<const N: usize>(&mut self) -> Result<[u8; N], WkbError> {
-        let end = self.pos.checked_add(N).ok_or_else(|| self.fail("length overflow"))?;
-        let slice = self.bytes.get(self.pos..end).ok_or_else(|| self.fail("truncated"))?;
+        let end = self
+            .pos
+            .checked_add(N)
+            .ok_or_else(|| self.fail("length overflow"))?;
+        let slice = self
+            .bytes
+            .get(self.pos..end)
+            .ok_or_else(|| self.fail("truncated"))?;
         self.pos = end;
         let mut out = [0u8; N];
         out.copy_from_slice(slice);
@@ -131,12 +150,20 @@ impl Reader<'_> {
 
     fn u32(&mut self) -> Result<u32, WkbError> {
         let b = self.take::<4>()?;
-        Ok(if self.little { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) })
+        Ok(if self.little {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        })
     }
 
     fn f64(&mut self) -> Result<f64, WkbError> {
         let b = self.take::<8>()?;
-        Ok(if self.little { f64::from_le_bytes(b) } else { f64::from_be_bytes(b) })
+        Ok(if self.little {
+            f64::from_le_bytes(b)
+        } else {
+            f64::from_be_bytes(b)
+        })
     }
 
     /// A count that cannot claim more elements than the bytes left could hold.
@@ -160,7 +187,10 @@ impl Reader<'_> {
 
     fn line(&mut self, dims: usize) -> Result<LineString<f64>, WkbError> {
         let n = self.count(8 * dims)?;
-        (0..n).map(|_| self.coord(dims)).collect::<Result<Vec<_>, _>>().map(LineString::from)
+        (0..n)
+            .map(|_| self.coord(dims))
+            .collect::<Result<Vec<_>, _>>()
+            .map(LineString::from)
     }
 
     fn polygon(&mut self, dims: usize) -> Result<Polygon<f64>, WkbError> {
@@ -169,7 +199,9 @@ impl Reader<'_> {
             return Ok(Polygon::new(LineString::new(vec![]), vec![]));
         }
         let exterior = self.line(dims)?;
-        let interiors = (1..rings).map(|_| self.line(dims)).collect::<Result<Vec<_>, _>>()?;
+        let interiors = (1..rings)
+            .map(|_| self.line(dims))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Polygon::new(exterior, interiors))
     }
 
@@ -185,17 +217,24 @@ impl Reader<'_> {
         };
         let raw = self.u32()?;
         // EWKB flags (Z 0x80000000, M 0x40000000, SRID 0x20000000), then ISO thousands.
-        let (ewkb_z, ewkb_m, srid) = (raw & 0x8000_0000 != 0, raw & 0x4000_0000 != 0, raw & 0x2000_0000 != 0);
+        let (ewkb_z, ewkb_m, srid) = (
+            raw & 0x8000_0000 != 0,
+            raw & 0x4000_0000 != 0,
+            raw & 0x2000_0000 != 0,
+        );
         let code = raw & 0x0FFF_FFFF;
         if srid {
             self.u32()?;
         }
-        let (kind, iso_dims) = (code % 1000, match code / 1000 {
-            0 => 2,
-            1 | 2 => 3,
-            3 => 4,
-            _ => return Err(self.fail("unknown geometry type")),
-        });
+        let (kind, iso_dims) = (
+            code % 1000,
+            match code / 1000 {
+                0 => 2,
+                1 | 2 => 3,
+                3 => 4,
+                _ => return Err(self.fail("unknown geometry type")),
+            },
+        );
         let dims = iso_dims.max(2 + usize::from(ewkb_z) + usize::from(ewkb_m));
         Ok(match kind {
             1 => {
@@ -206,19 +245,45 @@ impl Reader<'_> {
             3 => Geometry::Polygon(self.polygon(dims)?),
             4..=7 => {
                 let n = self.count(5)?;
-                let parts = (0..n).map(|_| self.geometry(depth + 1)).collect::<Result<Vec<_>, _>>()?;
+                let parts = (0..n)
+                    .map(|_| self.geometry(depth + 1))
+                    .collect::<Result<Vec<_>, _>>()?;
                 match kind {
                     4 => Geometry::MultiPoint(MultiPoint(
-                        parts.into_iter().filter_map(|g| if let Geometry::Point(p) = g { Some(p) } else { None }).collect(),
+                        parts
+                            .into_iter()
+                            .filter_map(|g| {
+                                if let Geometry::Point(p) = g {
+                                    Some(p)
+                                } else {
+                                    None
+                                }
+                            })
+                            .collect(),
                     )),
                     5 => Geometry::MultiLineString(MultiLineString(
                         parts
                             .into_iter()
-                            .filter_map(|g| if let Geometry::LineString(l) = g { Some(l) } else { None })
+                            .filter_map(|g| {
+                                if let Geometry::LineString(l) = g {
+                                    Some(l)
+                                } else {
+                                    None
+                                }
+                            })
                             .collect(),
                     )),
                     6 => Geometry::MultiPolygon(MultiPolygon(
-                        parts.into_iter().filter_map(|g| if let Geometry::Polygon(p) = g { Some(p) } else { None }).collect(),
+                        parts
+                            .into_iter()
+                            .filter_map(|g| {
+                                if let Geometry::Polygon(p) = g {
+                                    Some(p)
+                                } else {
+                                    None
+                                }
+                            })
+                            .collect(),
                     )),
                     _ => Geometry::GeometryCollection(GeometryCollection(parts)),
                 }
@@ -250,7 +315,11 @@ mod tests {
     fn round_trips() {
         let p = polygon![(x: 0.0, y: 0.0), (x: 1.0, y: 0.0), (x: 1.0, y: 1.0), (x: 0.0, y: 0.0)];
         let mp = Geometry::MultiPolygon(MultiPolygon(vec![p.clone(), p.clone()]));
-        for g in [Geometry::Polygon(p), mp, Geometry::Point(Point::new(3.5, -2.0))] {
+        for g in [
+            Geometry::Polygon(p),
+            mp,
+            Geometry::Point(Point::new(3.5, -2.0)),
+        ] {
             assert_eq!(decode(&encode(&g)).unwrap(), g);
         }
     }

@@ -10,8 +10,8 @@ use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use iceberg::io::{
-    FileIO, FileIOBuilder, FileMetadata, FileRead, FileWrite, InputFile, OutputFile, Storage, StorageConfig,
-    StorageFactory,
+    FileIO, FileIOBuilder, FileMetadata, FileRead, FileWrite, InputFile, OutputFile, Storage,
+    StorageConfig, StorageFactory,
 };
 use iceberg::{Error, ErrorKind, Result};
 use object_store::buffered::BufWriter;
@@ -50,7 +50,10 @@ impl StorageFactory for ObjectStoreStorageFactory {
             Some(s) => Ok(Arc::new(s.clone())),
             None => Err(Error::new(
                 ErrorKind::FeatureUnsupported,
-                format!("object store for '{}' was not carried across serialisation", self.root),
+                format!(
+                    "object store for '{}' was not carried across serialisation",
+                    self.root
+                ),
             )),
         }
     }
@@ -69,9 +72,13 @@ pub struct ObjectStoreStorage {
 impl ObjectStoreStorage {
     fn parts(&self, path: &str) -> Result<(Arc<dyn ObjectStore>, ObjectPath)> {
         let (Some(location), Some(store)) = (&self.location, &self.store) else {
-            return Err(Error::new(ErrorKind::Unexpected, "object store storage used after deserialisation"));
+            return Err(Error::new(
+                ErrorKind::Unexpected,
+                "object store storage used after deserialisation",
+            ));
         };
-        let key = key_for_uri(location, path).map_err(|e| Error::new(ErrorKind::DataInvalid, e.to_string()))?;
+        let key = key_for_uri(location, path)
+            .map_err(|e| Error::new(ErrorKind::DataInvalid, e.to_string()))?;
         Ok((store.clone(), key))
     }
 }
@@ -98,13 +105,19 @@ impl Storage for ObjectStoreStorage {
 
     async fn metadata(&self, path: &str) -> Result<FileMetadata> {
         let (store, key) = self.parts(path)?;
-        let meta = store.head(&key).await.map_err(|e| io_error("head", path, e))?;
+        let meta = store
+            .head(&key)
+            .await
+            .map_err(|e| io_error("head", path, e))?;
         Ok(FileMetadata { size: meta.size })
     }
 
     async fn read(&self, path: &str) -> Result<Bytes> {
         let (store, key) = self.parts(path)?;
-        let got = store.get(&key).await.map_err(|e| io_error("get", path, e))?;
+        let got = store
+            .get(&key)
+            .await
+            .map_err(|e| io_error("get", path, e))?;
         got.bytes().await.map_err(|e| io_error("read", path, e))
     }
 
@@ -119,7 +132,10 @@ impl Storage for ObjectStoreStorage {
 
     async fn write(&self, path: &str, bs: Bytes) -> Result<()> {
         let (store, key) = self.parts(path)?;
-        store.put(&key, bs.into()).await.map_err(|e| io_error("put", path, e))?;
+        store
+            .put(&key, bs.into())
+            .await
+            .map_err(|e| io_error("put", path, e))?;
         Ok(())
     }
 
@@ -196,20 +212,30 @@ struct BufferedWriter {
 #[async_trait]
 impl FileWrite for BufferedWriter {
     async fn write(&mut self, bs: Bytes) -> Result<()> {
-        let writer = self
-            .inner
-            .as_mut()
-            .ok_or_else(|| Error::new(ErrorKind::Unexpected, format!("write after close: {}", self.path)))?;
-        writer.put(bs).await.map_err(|e| io_error("write", &self.path, e))
+        let writer = self.inner.as_mut().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Unexpected,
+                format!("write after close: {}", self.path),
+            )
+        })?;
+        writer
+            .put(bs)
+            .await
+            .map_err(|e| io_error("write", &self.path, e))
     }
 
     async fn close(&mut self) -> Result<()> {
-        let mut writer = self
-            .inner
-            .take()
-            .ok_or_else(|| Error::new(ErrorKind::Unexpected, format!("closed twice: {}", self.path)))?;
+        let mut writer = self.inner.take().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Unexpected,
+                format!("closed twice: {}", self.path),
+            )
+        })?;
         writer.shutdown().await.map_err(|e| {
-            Error::new(ErrorKind::Unexpected, format!("finish upload {}: {e}", super::redact_url(&self.path)))
+            Error::new(
+                ErrorKind::Unexpected,
+                format!("finish upload {}: {e}", super::redact_url(&self.path)),
+            )
         })
     }
 }

@@ -74,7 +74,9 @@ impl Location {
                 return Err(invalid("missing bucket name"));
             }
             if bucket.contains('@') {
-                return Err(invalid("credentials in URLs are not accepted; use AWS_* variables"));
+                return Err(invalid(
+                    "credentials in URLs are not accepted; use AWS_* variables",
+                ));
             }
             return Ok(Location::S3 {
                 bucket: bucket.to_string(),
@@ -84,7 +86,9 @@ impl Location {
         if let Some(scheme_end) = text.find("://") {
             let scheme = &text[..scheme_end];
             if scheme != "file" {
-                return Err(invalid(&format!("unsupported scheme '{scheme}' (use a path, file:// or s3://)")));
+                return Err(invalid(&format!(
+                    "unsupported scheme '{scheme}' (use a path, file:// or s3://)"
+                )));
             }
         }
         let raw = text
@@ -96,7 +100,10 @@ impl Location {
             path
         } else {
             std::env::current_dir()
-                .map_err(|e| StoreError::Io { path: raw.to_string(), source: e })?
+                .map_err(|e| StoreError::Io {
+                    path: raw.to_string(),
+                    source: e,
+                })?
                 .join(path)
         };
         Ok(Location::Local(normalize_lexically(&path)))
@@ -106,7 +113,11 @@ impl Location {
     pub fn join(&self, rel: &str) -> Location {
         let rel = rel.trim_matches('/');
         match self {
-            Location::Local(p) => Location::Local(if rel.is_empty() { p.clone() } else { p.join(rel) }),
+            Location::Local(p) => Location::Local(if rel.is_empty() {
+                p.clone()
+            } else {
+                p.join(rel)
+            }),
             Location::S3 { bucket, prefix } => Location::S3 {
                 bucket: bucket.clone(),
                 prefix: join_key(prefix, rel),
@@ -212,13 +223,13 @@ pub(crate) fn key_for_uri(root: &Location, uri: &str) -> Result<ObjectPath, Stor
 
 fn key_of_location(location: &Location) -> ObjectPath {
     match location {
-        Location::Local(p) => {
-            ObjectPath::from_iter(p.components().filter_map(|c| match c {
-                std::path::Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
-                _ => None,
-            }))
+        Location::Local(p) => ObjectPath::from_iter(p.components().filter_map(|c| match c {
+            std::path::Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+            _ => None,
+        })),
+        Location::S3 { prefix, .. } => {
+            ObjectPath::from_iter(prefix.split('/').filter(|s| !s.is_empty()))
         }
-        Location::S3 { prefix, .. } => ObjectPath::from_iter(prefix.split('/').filter(|s| !s.is_empty())),
     }
 }
 
@@ -232,10 +243,12 @@ fn key_of_location(location: &Location) -> ObjectPath {
 pub fn open_location(location: &Location, s3: &S3Options) -> Result<Store, StoreError> {
     let inner: Arc<dyn ObjectStore> = match location {
         Location::Local(_) => Arc::new(LocalFileSystem::new()),
-        Location::S3 { bucket, .. } => Arc::new(build_s3(bucket, s3).map_err(|source| StoreError::S3Config {
-            location: location.to_uri(),
-            source,
-        })?),
+        Location::S3 { bucket, .. } => {
+            Arc::new(build_s3(bucket, s3).map_err(|source| StoreError::S3Config {
+                location: location.to_uri(),
+                source,
+            })?)
+        }
     };
     Ok(Store {
         location: location.clone(),
@@ -267,7 +280,8 @@ fn build_s3(bucket: &str, opts: &S3Options) -> object_store::Result<object_store
     if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() {
         builder = builder.with_region("us-east-1");
     }
-    let anonymous = opts.anonymous || env_flag("ECOPS_S3_ANONYMOUS") || env_flag("AWS_SKIP_SIGNATURE");
+    let anonymous =
+        opts.anonymous || env_flag("ECOPS_S3_ANONYMOUS") || env_flag("AWS_SKIP_SIGNATURE");
     if anonymous {
         builder = builder.with_skip_signature(true);
     }
@@ -278,11 +292,15 @@ fn build_s3(bucket: &str, opts: &S3Options) -> object_store::Result<object_store
         retry_timeout: Duration::from_secs(30),
         ..Default::default()
     };
-    builder.with_client_options(client).with_retry(retry).build()
+    builder
+        .with_client_options(client)
+        .with_retry(retry)
+        .build()
 }
 
 fn env_flag(name: &str) -> bool {
-    std::env::var(name).is_ok_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+    std::env::var(name)
+        .is_ok_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
 }
 
 /// True when the URL's host is a loopback address or `localhost`.
@@ -306,7 +324,10 @@ pub fn redact_url(text: &str) -> String {
     let (scheme, rest) = text.split_at(scheme_end + 3);
     let authority_end = rest.find('/').unwrap_or(rest.len());
     let (authority, path) = rest.split_at(authority_end);
-    let host = authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority);
+    let host = authority
+        .rsplit_once('@')
+        .map(|(_, h)| h)
+        .unwrap_or(authority);
     let path = path.split_once('?').map(|(p, _)| p).unwrap_or(path);
     format!("{scheme}{host}{path}")
 }
@@ -342,10 +363,19 @@ mod tests {
     fn parses_locations() {
         assert_eq!(
             Location::parse("s3://b/p/q/").unwrap(),
-            Location::S3 { bucket: "b".into(), prefix: "p/q".into() }
+            Location::S3 {
+                bucket: "b".into(),
+                prefix: "p/q".into()
+            }
         );
-        assert_eq!(Location::parse("file:///x/y").unwrap(), Location::Local("/x/y".into()));
-        assert_eq!(Location::parse("/x/./z/../y").unwrap(), Location::Local("/x/y".into()));
+        assert_eq!(
+            Location::parse("file:///x/y").unwrap(),
+            Location::Local("/x/y".into())
+        );
+        assert_eq!(
+            Location::parse("/x/./z/../y").unwrap(),
+            Location::Local("/x/y".into())
+        );
         assert!(Location::parse("gs://b").is_err());
         assert!(Location::parse("s3://").is_err());
         assert!(Location::parse("s3://key:secret@bucket/x").is_err());
@@ -354,18 +384,38 @@ mod tests {
     #[test]
     fn maps_uris_to_keys() {
         let local = Location::Local("/base".into());
-        assert_eq!(key_for_uri(&local, "/base/w/a.parquet").unwrap().as_ref(), "base/w/a.parquet");
-        assert_eq!(key_for_uri(&local, "file:///base/a").unwrap().as_ref(), "base/a");
+        assert_eq!(
+            key_for_uri(&local, "/base/w/a.parquet").unwrap().as_ref(),
+            "base/w/a.parquet"
+        );
+        assert_eq!(
+            key_for_uri(&local, "file:///base/a").unwrap().as_ref(),
+            "base/a"
+        );
         assert!(key_for_uri(&local, "s3://b/a").is_err());
-        let s3 = Location::S3 { bucket: "b".into(), prefix: "p".into() };
+        let s3 = Location::S3 {
+            bucket: "b".into(),
+            prefix: "p".into(),
+        };
         assert_eq!(key_for_uri(&s3, "s3://b/p/w/x").unwrap().as_ref(), "p/w/x");
         assert!(key_for_uri(&s3, "s3://other/p").is_err());
-        assert_eq!(Store { location: s3.clone(), inner: Arc::new(LocalFileSystem::new()) }.key("w/x").as_ref(), "p/w/x");
+        assert_eq!(
+            Store {
+                location: s3.clone(),
+                inner: Arc::new(LocalFileSystem::new())
+            }
+            .key("w/x")
+            .as_ref(),
+            "p/w/x"
+        );
     }
 
     #[test]
     fn redacts_credentials() {
-        assert_eq!(redact_url("https://u:secret@host/p?X-Amz-Signature=abc"), "https://host/p");
+        assert_eq!(
+            redact_url("https://u:secret@host/p?X-Amz-Signature=abc"),
+            "https://host/p"
+        );
         assert_eq!(redact_url("/plain/path"), "/plain/path");
         assert!(is_loopback_url("http://127.0.0.1:9000"));
         assert!(is_loopback_url("http://localhost:9000"));

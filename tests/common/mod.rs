@@ -44,10 +44,12 @@ pub fn earthcatalog_fixture() -> PathBuf {
         let root = PathBuf::from("/tmp/ecops-fixture");
         let catalog = root.join("earthcatalog-0.5.1");
         if !catalog.join("earthcatalog.db").is_file() {
-            let staging = PathBuf::from(format!("/tmp/ecops-fixture-staging-{}", std::process::id()));
+            let staging =
+                PathBuf::from(format!("/tmp/ecops-fixture-staging-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&staging);
             std::fs::create_dir_all(&staging).unwrap();
-            let tarball = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/earthcatalog-0.5.1.tar.gz");
+            let tarball = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/earthcatalog-0.5.1.tar.gz");
             let status = Command::new("tar")
                 .arg("-xzf")
                 .arg(&tarball)
@@ -63,7 +65,11 @@ pub fn earthcatalog_fixture() -> PathBuf {
             }
             let _ = std::fs::remove_dir_all(&staging);
         }
-        assert!(catalog.join("earthcatalog.db").is_file(), "fixture at {}", catalog.display());
+        assert!(
+            catalog.join("earthcatalog.db").is_file(),
+            "fixture at {}",
+            catalog.display()
+        );
         catalog
     })
     .clone()
@@ -79,7 +85,10 @@ pub fn s3_endpoint() -> Option<String> {
     match std::env::var("ECOPS_TEST_S3_ENDPOINT") {
         Ok(e) if !e.is_empty() => Some(e),
         _ => {
-            assert!(!require_external(), "ECOPS_TEST_S3_ENDPOINT is not set but scripts/test.sh requires it");
+            assert!(
+                !require_external(),
+                "ECOPS_TEST_S3_ENDPOINT is not set but scripts/test.sh requires it"
+            );
             eprintln!("skipping: no S3 test server (run scripts/test.sh)");
             None
         }
@@ -97,7 +106,10 @@ pub fn python() -> Option<String> {
     match std::env::var("ECOPS_TEST_PYTHON") {
         Ok(p) if !p.is_empty() => Some(p),
         _ => {
-            assert!(!require_external(), "ECOPS_TEST_PYTHON is not set but scripts/test.sh requires it");
+            assert!(
+                !require_external(),
+                "ECOPS_TEST_PYTHON is not set but scripts/test.sh requires it"
+            );
             eprintln!("skipping: no Python with PyIceberg (run scripts/test.sh)");
             None
         }
@@ -106,8 +118,14 @@ pub fn python() -> Option<String> {
 
 /// Runs a script from tests/py with arguments; returns its last stdout line as JSON.
 pub fn run_python(python: &str, script: &str, args: &[&str]) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py").join(script);
-    let out = Command::new(python).arg(path).args(args).output().expect("run python");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/py")
+        .join(script);
+    let out = Command::new(python)
+        .arg(path)
+        .args(args)
+        .output()
+        .expect("run python");
     assert!(
         out.status.success(),
         "{script} failed: {}\n{}",
@@ -115,5 +133,6 @@ pub fn run_python(python: &str, script: &str, args: &[&str]) -> Value {
         String::from_utf8_lossy(&out.stdout)
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or_else(|e| panic!("{script}: {e}: {stdout}"))
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{script}: {e}: {stdout}"))
 }
