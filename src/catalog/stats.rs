@@ -154,37 +154,44 @@ pub async fn live_files(table: &Table) -> Result<Vec<FileEntry>, CatalogError> {
     files_of_manifests(table, list.entries()).await
 }
 
-/// Live data files listed by `manifests`.
+/// Live data files listed by `manifests`. Each manifest is decoded on its own
+/// runtime task: Avro decoding is CPU-bound, so this spreads it over all cores.
 pub async fn files_of_manifests(
     table: &Table,
     manifests: &[ManifestFile],
 ) -> Result<Vec<FileEntry>, CatalogError> {
     let positions = partition_positions(table);
-    let file_io = table.file_io();
-    let per_manifest: Vec<Vec<FileEntry>> = futures::stream::iter(manifests.iter())
-        .map(|m| async move {
-            let manifest = m.load_manifest(file_io).await.map_err(|e| {
-                CatalogError::iceberg(&format!("read manifest {}", m.manifest_path), e)
-            })?;
-            Ok::<_, CatalogError>(
-                manifest
-                    .entries()
-                    .iter()
-                    .filter(|e| e.is_alive() && e.content_type() == DataContentType::Data)
-                    .map(|e| {
-                        let (cell, year) = cell_and_year(e.data_file().partition(), positions);
-                        FileEntry {
-                            path: e.file_path().to_string(),
-                            cell,
-                            year,
-                            rows: e.record_count(),
-                            bytes: e.file_size_in_bytes(),
-                        }
-                    })
-                    .collect(),
-            )
+    let per_manifest: Vec<Vec<FileEntry>> = futures::stream::iter(manifests.iter().cloned())
+        .map(|m| {
+            let file_io = table.file_io().clone();
+            tokio::spawn(async move {
+                let manifest = m.load_manifest(&file_io).await.map_err(|e| {
+                    CatalogError::iceberg(&format!("read manifest {}", m.manifest_path), e)
+                })?;
+                Ok::<_, CatalogError>(
+                    manifest
+                        .entries()
+                        .iter()
+                        .filter(|e| e.is_alive() && e.content_type() == DataContentType::Data)
+                        .map(|e| {
+                            let (cell, year) = cell_and_year(e.data_file().partition(), positions);
+                            FileEntry {
+                                path: e.file_path().to_string(),
+                                cell,
+                                year,
+                                rows: e.record_count(),
+                                bytes: e.file_size_in_bytes(),
+                            }
+                        })
+                        .collect(),
+                )
+            })
         })
         .buffer_unordered(16)
+        .map(|joined| {
+            joined
+                .map_err(|e| CatalogError::Invalid(format!("manifest reader task failed: {e}")))?
+        })
         .try_collect()
         .await?;
     Ok(per_manifest.into_iter().flatten().collect())
