@@ -291,7 +291,7 @@ async fn missing_or_corrupt_metadata_is_reported_and_nothing_changes() {
 }
 
 #[tokio::test]
-async fn read_only_refuses_writes_and_reads_a_read_only_file() {
+async fn read_only_refuses_writes() {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("c");
     let base_s = base.to_str().unwrap();
@@ -343,4 +343,36 @@ async fn concurrent_commit_is_detected_by_compare_and_swap() {
     assert!(err.to_string().contains("concurrent commit"), "{err}");
     let now = catalog.table().await.unwrap();
     assert_eq!(now.metadata().snapshots().count(), 1);
+}
+
+#[tokio::test]
+async fn a_locked_database_fails_clearly_after_the_busy_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("c");
+    let base_s = base.to_str().unwrap();
+    EarthCatalog::init(base_s, 1, &OpenOptions::default())
+        .await
+        .unwrap();
+    // Another process holds an exclusive lock on the database file.
+    let conn = rusqlite::Connection::open(base.join("earthcatalog.db")).unwrap();
+    conn.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; UPDATE iceberg_tables SET catalog_name = catalog_name;")
+        .unwrap();
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ecops"))
+        .args(["stats", "--base", base_s])
+        .env("ECOPS_SQLITE_BUSY_TIMEOUT_MS", "300")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("earthcatalog.db") && stderr.contains("locked"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    // The busy timeout (300 ms here) bounds the wait: a clear error, not a hang.
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    conn.execute_batch("ROLLBACK").unwrap();
+    drop(conn);
+    assert!(ecops(&["stats", "--base", base_s]).status.success());
 }

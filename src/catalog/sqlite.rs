@@ -116,7 +116,7 @@ impl SqliteCatalogDb {
         conn: Connection,
         read_only: bool,
     ) -> Result<Self, SqliteError> {
-        conn.busy_timeout(Duration::from_secs(10))
+        conn.busy_timeout(busy_timeout())
             .map_err(|e| sql(path, e))?;
         if !read_only {
             // WAL lets readers (the console, PyIceberg) run during a commit.
@@ -351,6 +351,15 @@ impl SqliteCatalogDb {
     pub fn checkpoint(&self) -> Result<(), SqliteError> {
         self.with_conn(|c| c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())))
     }
+}
+
+/// How long a statement waits for another connection's lock before failing
+/// with "database is locked": 10 s, or `ECOPS_SQLITE_BUSY_TIMEOUT_MS`.
+fn busy_timeout() -> Duration {
+    std::env::var("ECOPS_SQLITE_BUSY_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(Duration::from_secs(10), Duration::from_millis)
 }
 
 fn sql(path: &Path, source: rusqlite::Error) -> SqliteError {
