@@ -122,21 +122,10 @@ impl EarthCatalog {
             }
             Location::S3 { .. } => {
                 let cache = CacheFile::new(&location)?;
-                let remote = match remote::RemoteDb::download(
-                    store.object_store(),
-                    store.key(DB_FILE),
-                    store.uri(DB_FILE),
-                    cache.path.clone(),
-                )
-                .await
-                {
-                    Ok(r) => r,
-                    Err(RemoteError::Missing { .. }) => {
-                        return Err(CatalogError::NoCatalog {
-                            base: location.to_uri(),
-                        });
-                    }
-                    Err(e) => return Err(e.into()),
+                let Some(remote) = download_db(&store, &cache).await? else {
+                    return Err(CatalogError::NoCatalog {
+                        base: location.to_uri(),
+                    });
                 };
                 let db = sqlite::SqliteCatalogDb::open(
                     &cache.path,
@@ -213,22 +202,14 @@ impl EarthCatalog {
             Location::S3 { .. } => {
                 let cache = CacheFile::new(&location)?;
                 // Start from the remote database when one exists (a table may be missing).
-                let remote = match remote::RemoteDb::download(
-                    store.object_store(),
-                    store.key(DB_FILE),
-                    store.uri(DB_FILE),
-                    cache.path.clone(),
-                )
-                .await
-                {
-                    Ok(r) => r,
-                    Err(RemoteError::Missing { .. }) => remote::RemoteDb::new_unpublished(
+                let remote = match download_db(&store, &cache).await? {
+                    Some(remote) => remote,
+                    None => remote::RemoteDb::new_unpublished(
                         store.object_store(),
                         store.key(DB_FILE),
                         store.uri(DB_FILE),
                         cache.path.clone(),
                     ),
-                    Err(e) => return Err(e.into()),
                 };
                 let db = sqlite::SqliteCatalogDb::create(&cache.path, schema::CATALOG_NAME)?;
                 (db, Some(remote), Some(cache))
@@ -357,6 +338,25 @@ impl EarthCatalog {
     /// The lock object.
     pub fn lock_uri(&self) -> String {
         self.base.uri(LOCK_FILE)
+    }
+}
+
+/// Downloads `<base>/earthcatalog.db` into `cache`; None when there is none.
+async fn download_db(
+    store: &Store,
+    cache: &CacheFile,
+) -> Result<Option<remote::RemoteDb>, CatalogError> {
+    match remote::RemoteDb::download(
+        store.object_store(),
+        store.key(DB_FILE),
+        store.uri(DB_FILE),
+        cache.path.clone(),
+    )
+    .await
+    {
+        Ok(remote) => Ok(Some(remote)),
+        Err(RemoteError::Missing { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 
