@@ -376,3 +376,48 @@ async fn a_locked_database_fails_clearly_after_the_busy_timeout() {
     drop(conn);
     assert!(ecops(&["stats", "--base", base_s]).status.success());
 }
+
+#[derive(Debug)]
+struct Fence(std::sync::atomic::AtomicBool);
+
+#[async_trait::async_trait]
+impl ecops::catalog::CommitGuard for Fence {
+    async fn check(&self) -> Result<(), String> {
+        if self.0.load(std::sync::atomic::Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err("lock was stolen (generation 7 → 8)".into())
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_refusing_commit_guard_stops_the_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("c");
+    let (catalog, _) = EarthCatalog::init(base.to_str().unwrap(), 1, &OpenOptions::default())
+        .await
+        .unwrap();
+    let fence = std::sync::Arc::new(Fence(std::sync::atomic::AtomicBool::new(true)));
+    catalog.sql().set_commit_guard(Some(fence.clone()));
+    catalog
+        .append_items(&scenes(3), &WriteOptions::default(), HashMap::new())
+        .await
+        .unwrap();
+    fence.0.store(false, std::sync::atomic::Ordering::SeqCst);
+    let err = catalog
+        .append_items(&scenes(3), &WriteOptions::default(), HashMap::new())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("lock was stolen"), "{err}");
+    assert_eq!(
+        catalog
+            .table()
+            .await
+            .unwrap()
+            .metadata()
+            .snapshots()
+            .count(),
+        1
+    );
+}

@@ -39,6 +39,9 @@ pub struct SqlCatalog {
     remote: Option<RemoteDb>,
     read_only: bool,
     guard: Mutex<Option<Arc<dyn CommitGuard>>>,
+    /// Serialises pointer swap + S3 publish within this process, so two
+    /// commits' uploads never interleave.
+    commit_lock: tokio::sync::Mutex<()>,
 }
 
 impl SqlCatalog {
@@ -56,6 +59,7 @@ impl SqlCatalog {
             remote,
             read_only,
             guard: Mutex::new(None),
+            commit_lock: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -74,13 +78,18 @@ impl SqlCatalog {
         *self.guard.lock().unwrap_or_else(|p| p.into_inner()) = guard;
     }
 
-    async fn check_writable(&self) -> Result<()> {
+    fn check_writable(&self) -> Result<()> {
         if self.read_only {
             return Err(Error::new(
                 ErrorKind::Unexpected,
                 "catalog is opened read-only",
             ));
         }
+        Ok(())
+    }
+
+    /// Runs the commit guard (the lock's fencing check) right before a pointer moves.
+    async fn check_guard(&self) -> Result<()> {
         let guard = self.guard.lock().unwrap_or_else(|p| p.into_inner()).clone();
         if let Some(guard) = guard {
             guard.check().await.map_err(|why| {
@@ -115,7 +124,7 @@ impl SqlCatalog {
         expected_location: &str,
         metadata: TableMetadata,
     ) -> Result<Table> {
-        self.check_writable().await?;
+        self.check_writable()?;
         let new_location = MetadataLocation::from_str(expected_location)?
             .with_next_version()
             .with_new_metadata(&metadata);
@@ -127,6 +136,8 @@ impl SqlCatalog {
     }
 
     async fn swap_pointer(&self, ident: &TableIdent, expected: &str, new: &str) -> Result<()> {
+        let _serial = self.commit_lock.lock().await;
+        self.check_guard().await?;
         let ns = ns_name(ident.namespace());
         match self
             .db
@@ -221,7 +232,7 @@ impl Catalog for SqlCatalog {
         namespace: &NamespaceIdent,
         properties: HashMap<String, String>,
     ) -> Result<Namespace> {
-        self.check_writable().await?;
+        self.check_writable()?;
         let props: Vec<(String, String)> = properties.clone().into_iter().collect();
         self.db
             .create_namespace(&ns_name(namespace), &props)
@@ -259,7 +270,7 @@ impl Catalog for SqlCatalog {
         namespace: &NamespaceIdent,
         properties: HashMap<String, String>,
     ) -> Result<()> {
-        self.check_writable().await?;
+        self.check_writable()?;
         let set: Vec<(String, String)> = properties.into_iter().collect();
         self.db
             .update_namespace(&ns_name(namespace), &set, &[])
@@ -267,7 +278,7 @@ impl Catalog for SqlCatalog {
     }
 
     async fn drop_namespace(&self, namespace: &NamespaceIdent) -> Result<()> {
-        self.check_writable().await?;
+        self.check_writable()?;
         self.db.drop_namespace(&ns_name(namespace)).map_err(sql_err)
     }
 
@@ -286,7 +297,7 @@ impl Catalog for SqlCatalog {
         namespace: &NamespaceIdent,
         creation: TableCreation,
     ) -> Result<Table> {
-        self.check_writable().await?;
+        self.check_writable()?;
         let ident = TableIdent::new(namespace.clone(), creation.name.clone());
         let location = creation.location.clone().unwrap_or_else(|| {
             format!(
@@ -323,7 +334,7 @@ impl Catalog for SqlCatalog {
     }
 
     async fn drop_table(&self, table: &TableIdent) -> Result<()> {
-        self.check_writable().await?;
+        self.check_writable()?;
         if !self
             .db
             .delete_table(&ns_name(table.namespace()), table.name())
@@ -358,7 +369,7 @@ impl Catalog for SqlCatalog {
     }
 
     async fn rename_table(&self, src: &TableIdent, dest: &TableIdent) -> Result<()> {
-        self.check_writable().await?;
+        self.check_writable()?;
         let moved = self
             .db
             .rename_table(
@@ -376,7 +387,7 @@ impl Catalog for SqlCatalog {
     }
 
     async fn register_table(&self, table: &TableIdent, metadata_location: String) -> Result<Table> {
-        self.check_writable().await?;
+        self.check_writable()?;
         let metadata = TableMetadata::read_from(&self.file_io, &metadata_location).await?;
         self.db
             .insert_table(
@@ -389,7 +400,7 @@ impl Catalog for SqlCatalog {
     }
 
     async fn update_table(&self, commit: TableCommit) -> Result<Table> {
-        self.check_writable().await?;
+        self.check_writable()?;
         let current = self.load(commit.identifier()).await?;
         let expected = current.metadata_location_result()?.to_string();
         let ident = commit.identifier().clone();

@@ -134,7 +134,7 @@ pub fn main() -> ExitCode {
         Err(e) => {
             eprintln!(
                 "ecops: error: {}",
-                crate::store::redact_url(&format!("{e:#}"))
+                crate::store::redact_secrets(&format!("{e:#}"))
             );
             ExitCode::from(1)
         }

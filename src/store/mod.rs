@@ -332,6 +332,42 @@ pub fn redact_url(text: &str) -> String {
     format!("{scheme}{host}{path}")
 }
 
+/// Removes credentials from every URL in a free text (error messages):
+/// `user:pass@` authorities and presigned-URL query values.
+pub fn redact_secrets(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c.is_whitespace() || c == '/' || c == '"' || c == '\'')
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        out.push_str(
+            authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, host)| host),
+        );
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    for key in [
+        "X-Amz-Signature=",
+        "X-Amz-Credential=",
+        "X-Amz-Security-Token=",
+    ] {
+        while let Some(i) = out.find(key) {
+            let start = i + key.len();
+            let end = out[start..]
+                .find(|c: char| c == '&' || c.is_whitespace())
+                .map_or(out.len(), |e| start + e);
+            out.replace_range(i..end, "[redacted]");
+        }
+    }
+    out
+}
+
 fn join_key(prefix: &str, rel: &str) -> String {
     match (prefix.is_empty(), rel.is_empty()) {
         (true, _) => rel.to_string(),
@@ -420,5 +456,9 @@ mod tests {
         assert!(is_loopback_url("http://127.0.0.1:9000"));
         assert!(is_loopback_url("http://localhost:9000"));
         assert!(!is_loopback_url("http://10.0.0.1:9000"));
+        assert_eq!(
+            redact_secrets("get https://u:pw@h/p?X-Amz-Signature=abc&b=1 failed: why? s3://b/k"),
+            "get https://h/p?[redacted]&b=1 failed: why? s3://b/k"
+        );
     }
 }
