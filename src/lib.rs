@@ -8,5 +8,6 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod grid;
+pub mod lock;
 pub mod stac;
 pub mod store;

@@ -3,6 +3,7 @@
 
 pub mod bench;
 mod catalog_cmds;
+mod lock_cmds;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,9 +58,19 @@ pub enum Command {
         #[arg(long)]
         partitions: bool,
     },
+    /// The catalog lock.
+    #[command(subcommand)]
+    Lock(LockCommand),
     /// Measure performance on synthetic data (numbers for README).
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+/// Lock commands.
+#[derive(Debug, Subcommand)]
+pub enum LockCommand {
+    /// Who holds the lock, since when, and whether it is stale.
+    Status,
 }
 
 /// Benchmarks.
@@ -159,6 +170,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             small_file_mb,
             partitions,
         }) => catalog_cmds::stats(&settings, *top, *small_file_mb, *partitions).await,
+        Some(Command::Lock(LockCommand::Status)) => lock_cmds::status(&settings).await,
         Some(Command::Bench(BenchCommand::Stats { files, dir, runs })) => {
             bench::stats(&settings, *files, dir.clone(), *runs).await
         }

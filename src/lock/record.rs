@@ -1,0 +1,194 @@
+//! The lock object's JSON (design.md §4): earthcatalog's fields, so
+//! earthcatalog reads our locks, plus ours (nonce, generation, heartbeat,
+//! operation, job id, progress). Locks earthcatalog wrote have only its fields,
+//! and `acquired` with or without a timezone.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The lock object's content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LockRecord {
+    pub owner: String,
+    pub pid: i64,
+    pub hostname: String,
+    /// ISO-8601 UTC (earthcatalog may omit the offset).
+    pub acquired: String,
+    pub ttl_hours: f64,
+    /// Unique per write: tells our write from anyone else's, even with identical content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    /// Monotonic across acquire/steal; None for earthcatalog's locks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<u64>,
+    /// Last renewal, ISO-8601 UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat: Option<String>,
+    /// ingest, compact or manual.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Value>,
+    /// Fields another writer added, kept as they were.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Why a lock counts as stale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StaleReason {
+    /// Its heartbeat (or `acquired`) is older than its TTL.
+    Expired,
+    /// Held by a process of this host that no longer exists.
+    HolderGone,
+}
+
+/// What a lock record says about its holder, judged at `now`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Assessment {
+    /// Seconds since the last heartbeat (or `acquired`), on our clock.
+    pub age_seconds: Option<f64>,
+    /// When it becomes stale by TTL.
+    pub stale_at: Option<DateTime<Utc>>,
+    pub stale: bool,
+    pub stale_reason: Option<StaleReason>,
+}
+
+impl LockRecord {
+    /// Parses a lock object's bytes.
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        let record: LockRecord = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if !(record.ttl_hours.is_finite() && record.ttl_hours > 0.0) {
+            return Err(format!(
+                "ttl_hours {} is not a positive number",
+                record.ttl_hours
+            ));
+        }
+        Ok(record)
+    }
+
+    /// `acquired` as a UTC instant.
+    pub fn acquired_at(&self) -> Option<DateTime<Utc>> {
+        crate::stac::item::parse_datetime(&self.acquired)
+    }
+
+    /// The last sign of life: `heartbeat`, else `acquired`.
+    pub fn last_beat(&self) -> Option<DateTime<Utc>> {
+        self.heartbeat
+            .as_deref()
+            .and_then(crate::stac::item::parse_datetime)
+            .or_else(|| self.acquired_at())
+    }
+
+    /// The TTL as a duration.
+    pub fn ttl(&self) -> chrono::Duration {
+        chrono::Duration::milliseconds((self.ttl_hours * 3_600_000.0) as i64)
+    }
+
+    /// Judges the lock at `now`. `local_host` is this machine's name; a holder on
+    /// this host whose pid no longer exists makes the lock stale at once.
+    pub fn assess(
+        &self,
+        now: DateTime<Utc>,
+        local_host: &str,
+        pid_alive: impl Fn(i64) -> bool,
+    ) -> Assessment {
+        let beat = self.last_beat();
+        let stale_at = beat.map(|b| b + self.ttl());
+        let age_seconds = beat.map(|b| (now - b).num_milliseconds() as f64 / 1000.0);
+        let holder_gone = self.hostname == local_host && self.pid > 0 && !pid_alive(self.pid);
+        let expired = stale_at.is_some_and(|at| now > at);
+        let stale_reason = if holder_gone {
+            Some(StaleReason::HolderGone)
+        } else if expired {
+            Some(StaleReason::Expired)
+        } else {
+            None
+        };
+        Assessment {
+            age_seconds,
+            stale_at,
+            stale: stale_reason.is_some(),
+            stale_reason,
+        }
+    }
+}
+
+/// This machine's host name.
+pub fn local_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// True when a process with this pid exists on this machine.
+pub fn pid_alive(pid: i64) -> bool {
+    pid > 0 && std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EARTHCATALOG: &str = r#"{"owner": "backfill", "pid": 4242, "hostname": "ip-10-0-3-17",
+        "acquired": "2026-11-18T03:14:15.926535+00:00", "ttl_hours": 12}"#;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        crate::stac::item::parse_datetime(s).unwrap()
+    }
+
+    #[test]
+    fn reads_earthcatalog_locks_with_and_without_offset() {
+        let r = LockRecord::parse(EARTHCATALOG.as_bytes()).unwrap();
+        assert_eq!(
+            (r.owner.as_str(), r.pid, r.generation),
+            ("backfill", 4242, None)
+        );
+        let naive = EARTHCATALOG.replace("+00:00", "");
+        assert_eq!(
+            LockRecord::parse(naive.as_bytes()).unwrap().acquired_at(),
+            r.acquired_at()
+        );
+        let a = r.assess(at("2026-11-18T10:00:00Z"), "here", |_| true);
+        assert!(!a.stale);
+        assert_eq!(a.stale_at, Some(at("2026-11-18T15:14:15.926535Z")));
+        let a = r.assess(at("2026-11-19T00:00:00Z"), "here", |_| true);
+        assert_eq!(a.stale_reason, Some(StaleReason::Expired));
+    }
+
+    #[test]
+    fn heartbeat_extends_and_dead_local_holder_is_stale_at_once() {
+        let mut r = LockRecord::parse(EARTHCATALOG.as_bytes()).unwrap();
+        r.heartbeat = Some("2026-11-18T20:00:00Z".into());
+        assert!(
+            !r.assess(at("2026-11-19T00:00:00Z"), "elsewhere", |_| false)
+                .stale
+        );
+        r.hostname = "here".into();
+        let a = r.assess(at("2026-11-19T00:00:00Z"), "here", |_| false);
+        assert_eq!(a.stale_reason, Some(StaleReason::HolderGone));
+    }
+
+    #[test]
+    fn keeps_unknown_fields_and_rejects_garbage() {
+        let with_extra =
+            EARTHCATALOG.replace("\"ttl_hours\": 12", "\"ttl_hours\": 12, \"note\": \"x\"");
+        let r = LockRecord::parse(with_extra.as_bytes()).unwrap();
+        let back: Value = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back["note"], "x");
+        assert!(
+            back.get("generation").is_none(),
+            "earthcatalog's shape is kept"
+        );
+        assert!(LockRecord::parse(b"\x00garbage").is_err());
+        assert!(LockRecord::parse(EARTHCATALOG.replace("12}", "-1}").as_bytes()).is_err());
+    }
+}
