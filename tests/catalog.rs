@@ -4,7 +4,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use common::{ecops, ecops_json, scenes};
+use common::{ecops, ecops_json, ecops_json_with, ecops_with, scenes};
 use ecops::catalog::append::bucket_items;
 use ecops::catalog::stats::StatsOptions;
 use ecops::catalog::{EarthCatalog, OpenOptions, WriteOptions};
@@ -191,12 +191,8 @@ async fn cli_init_info_stats() {
     std::fs::write(&cfg, format!("base = \"{base}\"\n")).unwrap();
     let via_config = ecops_json(&["stats", "--config", cfg.to_str().unwrap(), "--json"]);
     assert_eq!(via_config["rows"], stats["rows"]);
-    let via_env = std::process::Command::new(env!("CARGO_BIN_EXE_ecops"))
-        .args(["stats", "--json"])
-        .env("ECOPS_BASE", base)
-        .output()
-        .unwrap();
-    assert!(via_env.status.success());
+    let via_env = ecops_json_with(&["stats", "--json"], &[("ECOPS_BASE", base)]);
+    assert_eq!(via_env["rows"], stats["rows"]);
 }
 
 fn fails_with(args: &[&str], needles: &[&str]) {
@@ -358,11 +354,10 @@ async fn a_locked_database_fails_clearly_after_the_busy_timeout() {
     conn.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; UPDATE iceberg_tables SET catalog_name = catalog_name;")
         .unwrap();
     let started = std::time::Instant::now();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ecops"))
-        .args(["stats", "--base", base_s])
-        .env("ECOPS_SQLITE_BUSY_TIMEOUT_MS", "300")
-        .output()
-        .unwrap();
+    let out = ecops_with(
+        &["stats", "--base", base_s],
+        &[("ECOPS_SQLITE_BUSY_TIMEOUT_MS", "300")],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(

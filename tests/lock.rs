@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{earthcatalog_fixture, ecops_json, s3_base, s3_endpoint};
+use common::{earthcatalog_fixture, ecops_json, ecops_json_with, s3_base, s3_endpoint};
 use ecops::lock::record::local_hostname;
 
 fn lock_json(owner: &str, pid: u32, acquired: chrono::DateTime<chrono::Utc>) -> String {
@@ -100,17 +100,10 @@ async fn status_reads_a_lock_on_s3() {
     )
     .await
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ecops"))
-        .args(["lock", "status", "--base", &base, "--json"])
-        .env("AWS_ENDPOINT_URL", &endpoint)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let status = ecops_json_with(
+        &["lock", "status", "--base", &base, "--json"],
+        &[("AWS_ENDPOINT_URL", &endpoint)],
     );
-    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["owner"], "remote");
     assert_eq!(status["stale"], true, "heartbeat 2 h old with a 1 h TTL");
     assert_eq!(status["stale_reason"], "expired");

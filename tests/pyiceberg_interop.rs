@@ -74,6 +74,22 @@ async fn pyiceberg_reads_what_ecops_writes() {
     // The partition filter prunes to the cell's files and returns its rows.
     assert_eq!(seen["cell_files"].as_u64(), Some(in_cell.len() as u64));
     assert_eq!(seen["cell_rows"].as_u64(), Some(stats.top_cells[0].rows));
+    // …and exactly the items whose footprints touch that cell, from the inputs.
+    let res = ecops::grid::resolution(1).unwrap();
+    let mut expected: Vec<String> = ecops::catalog::append::bucket_items(&items, res)
+        .unwrap()
+        .into_iter()
+        .filter(|(bucket, _)| bucket.cell == cell)
+        .flat_map(|(_, rows)| rows.into_iter().map(|i| i.id.clone()))
+        .collect();
+    expected.sort();
+    let cell_ids: Vec<String> = seen["cell_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(cell_ids, expected);
 }
 
 #[test]

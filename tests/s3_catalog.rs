@@ -4,7 +4,7 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::{s3_base, s3_endpoint, scenes};
+use common::{ecops_json_with, ecops_with, s3_base, s3_endpoint, scenes};
 use ecops::catalog::stats::StatsOptions;
 use ecops::catalog::{EarthCatalog, OpenOptions, WriteOptions};
 use ecops::store::S3Options;
@@ -47,17 +47,10 @@ async fn init_append_stats_on_s3() {
         (report.rows, report.files, 1)
     );
 
-    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_ecops"))
-        .args(["stats", "--base", &base, "--json"])
-        .env("AWS_ENDPOINT_URL", &endpoint)
-        .output()
-        .unwrap();
-    assert!(
-        cli.status.success(),
-        "{}",
-        String::from_utf8_lossy(&cli.stderr)
+    let json = ecops_json_with(
+        &["stats", "--base", &base, "--json"],
+        &[("AWS_ENDPOINT_URL", &endpoint)],
     );
-    let json: serde_json::Value = serde_json::from_slice(&cli.stdout).unwrap();
     assert_eq!(json["rows"].as_u64(), Some(report.rows));
 }
 
@@ -97,11 +90,10 @@ fn unreachable_or_missing_s3_catalogs_fail_clearly() {
         return;
     };
     let missing = s3_base("missing");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ecops"))
-        .args(["stats", "--base", &missing])
-        .env("AWS_ENDPOINT_URL", &endpoint)
-        .output()
-        .unwrap();
+    let out = ecops_with(
+        &["stats", "--base", &missing],
+        &[("AWS_ENDPOINT_URL", &endpoint)],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
@@ -110,13 +102,14 @@ fn unreachable_or_missing_s3_catalogs_fail_clearly() {
     );
 
     // Nothing listens on port 9 of loopback: a connection error, one line, no panic.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ecops"))
-        .args(["stats", "--base", "s3://nobody/x"])
-        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-        .env("AWS_ACCESS_KEY_ID", "AKIAEXAMPLESECRET1")
-        .env("AWS_SECRET_ACCESS_KEY", "very-secret-key-value")
-        .output()
-        .unwrap();
+    let out = ecops_with(
+        &["stats", "--base", "s3://nobody/x"],
+        &[
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+            ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLESECRET1"),
+            ("AWS_SECRET_ACCESS_KEY", "very-secret-key-value"),
+        ],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("s3://nobody/x/earthcatalog.db"), "{stderr}");

@@ -9,18 +9,29 @@ use std::sync::OnceLock;
 use ecops::stac::Item;
 use serde_json::Value;
 
-/// Runs the real `ecops` binary.
+/// Runs the real `ecops` binary (with `ECOPS_BASE` cleared).
 pub fn ecops(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ecops"))
-        .args(args)
-        .env_remove("ECOPS_BASE")
-        .output()
-        .expect("run ecops")
+    ecops_with(args, &[])
+}
+
+/// Runs the real `ecops` binary with extra environment variables.
+pub fn ecops_with(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ecops"));
+    cmd.args(args).env_remove("ECOPS_BASE");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run ecops")
 }
 
 /// Runs ecops and parses the last stdout line as JSON; panics with stderr on failure.
 pub fn ecops_json(args: &[&str]) -> Value {
-    let out = ecops(args);
+    ecops_json_with(args, &[])
+}
+
+/// [`ecops_json`] with extra environment variables.
+pub fn ecops_json_with(args: &[&str], envs: &[(&str, &str)]) -> Value {
+    let out = ecops_with(args, envs);
     assert!(
         out.status.success(),
         "ecops {args:?} failed: {}",
