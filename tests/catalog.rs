@@ -304,6 +304,22 @@ async fn read_only_refuses_writes() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("read-only"), "{err}");
+    // Not even data files are written: nothing appears in the warehouse.
+    let table = catalog.table().await.unwrap();
+    let bucket = ecops::catalog::Bucket {
+        cell: "81017ffffffffff".into(),
+        year: Some(2020),
+    };
+    let err = catalog
+        .write_bucket(&table, &bucket, &[], &WriteOptions::default())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("read-only"), "{err}");
+    assert!(
+        !base
+            .join("warehouse/grid_partition=81017ffffffffff")
+            .exists()
+    );
     assert!(
         catalog
             .table()

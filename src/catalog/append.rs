@@ -152,6 +152,7 @@ impl EarthCatalog {
         batches: &[RecordBatch],
         opts: &WriteOptions,
     ) -> Result<Vec<DataFile>, CatalogError> {
+        self.ensure_writable()?;
         bucket.validate()?;
         if batches.iter().all(|b| b.num_rows() == 0) {
             return Ok(vec![]);
