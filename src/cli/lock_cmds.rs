@@ -1,29 +1,111 @@
-//! `ecops lock …`.
+//! `ecops lock status | acquire | release | steal`.
+//!
+//! Refusals (held, not ours, not stale, changed, wrong token, not confirmed)
+//! change nothing, print the reason on stderr (and, with `--json`, one object
+//! with `"ok": false`, `error` and the lock's status on stdout) and exit 1.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
-use anyhow::Result;
-use serde_json::json;
+use anyhow::{Result, bail};
+use serde_json::{Value, json};
 
-use super::{Settings, print_json};
-use crate::lock::{LockState, read_lock};
-use crate::store::{Location, open_location};
+use super::{LockCommand, Settings, print_json};
+use crate::catalog::LOCK_FILE;
+use crate::lock::{
+    Authority, ForceToken, Lease, LeaseOptions, LockError, LockState, read_lock, release_by,
+    steal as steal_lock,
+};
+use crate::store::{Location, Store, open_location};
 
-pub async fn status(settings: &Settings) -> Result<ExitCode> {
+/// Runs one lock subcommand.
+pub async fn run(settings: &Settings, cmd: &LockCommand) -> Result<ExitCode> {
+    match cmd {
+        LockCommand::Status => status(settings).await,
+        LockCommand::Acquire { owner, ttl } => acquire(settings, owner, *ttl).await,
+        LockCommand::Release { nonce, generation } => {
+            let token = nonce.clone().or_else(|| generation.map(|g| g.to_string()));
+            release(settings, token.as_deref()).await
+        }
+        LockCommand::Steal {
+            yes,
+            force,
+            owner,
+            ttl,
+        } => steal(settings, *yes, force.as_deref(), owner.as_deref(), *ttl).await,
+    }
+}
+
+/// Parses a lock TTL: a number and a unit, `45s`, `30m`, `2h`, `1.5h`, `1d`.
+pub fn parse_ttl(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| format!("'{text}' has no unit: write e.g. 45s, 30m, 2h or 1d"))?;
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number followed by a unit"))?;
+    let seconds = match unit.trim() {
+        "s" => value,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        "d" => value * 86_400.0,
+        other => {
+            return Err(format!(
+                "unknown unit '{other}' in '{text}' (use s, m, h or d)"
+            ));
+        }
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("'{text}': {e}"))
+}
+
+fn open(settings: &Settings) -> Result<Store> {
     let location = Location::parse(settings.require_base()?)?;
-    let store = open_location(&location, &settings.open.s3)?;
-    let state = read_lock(&store).await?;
-    let value = match &state {
-        LockState::Free => json!({"held": false, "lock": store.uri(crate::catalog::LOCK_FILE)}),
+    Ok(open_location(&location, &settings.open.s3)?)
+}
+
+fn ensure_writable(settings: &Settings, what: &str) -> Result<()> {
+    if settings.open.read_only {
+        bail!("`ecops lock {what}` writes the lock, but the catalog is opened read-only");
+    }
+    Ok(())
+}
+
+/// Who takes the lock when no --owner is given.
+fn default_owner() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "ecops".to_string())
+}
+
+/// The status object (`lock status --json`); its keys are an interface.
+fn state_json(store: &Store, state: &LockState) -> Value {
+    let lock = store.uri(LOCK_FILE);
+    match state {
+        LockState::Free { released, .. } => json!({
+            "held": false,
+            "lock": lock,
+            "released": released.as_ref().map(|r| json!({
+                "owner": r.owner, "at": r.released, "generation": r.generation,
+            })),
+        }),
         LockState::Held {
-            record, assessment, ..
+            record,
+            assessment,
+            fingerprint,
+            ..
         } => json!({
             "held": true,
             "readable": true,
+            "lock": lock,
             "owner": record.owner,
             "hostname": record.hostname,
             "pid": record.pid,
             "acquired": record.acquired,
+            "held_since": record.held_since,
             "ttl_hours": record.ttl_hours,
             "heartbeat": record.heartbeat,
             "generation": record.generation,
@@ -31,31 +113,91 @@ pub async fn status(settings: &Settings) -> Result<ExitCode> {
             "operation": record.operation,
             "job_id": record.job_id,
             "progress": record.progress,
+            "fingerprint": fingerprint,
             "age_seconds": assessment.age_seconds,
             "stale_at": assessment.stale_at,
             "stale": assessment.stale,
             "stale_reason": assessment.stale_reason,
         }),
-        LockState::Unreadable { reason, preview } => json!({
+        LockState::Unreadable {
+            reason,
+            preview,
+            fingerprint,
+            ..
+        } => json!({
             "held": true,
             "readable": false,
+            "lock": lock,
             "stale": false,
             "reason": reason,
             "preview": preview,
+            "fingerprint": fingerprint,
         }),
-    };
+    }
+}
+
+/// Prints a refusal (nothing changed) and returns exit code 1.
+fn refuse(settings: &Settings, error: &str, lock: Option<Value>) -> Result<ExitCode> {
     if settings.json {
-        print_json(&value)?;
+        print_json(&json!({"ok": false, "error": error, "lock": lock}))?;
+    }
+    eprintln!("ecops: {error}");
+    Ok(ExitCode::from(1))
+}
+
+/// The state a refusal error carries, else a fresh read (best effort).
+async fn state_for(store: &Store, error: &LockError) -> Option<Value> {
+    let carried = match error {
+        LockError::Held { state, .. }
+        | LockError::Changed { state, .. }
+        | LockError::NotStale { state, .. } => Some(state.as_ref().clone()),
+        _ => None,
+    };
+    let state = match carried {
+        Some(s) => s,
+        None => read_lock(store).await.ok()?,
+    };
+    Some(state_json(store, &state))
+}
+
+/// True for errors that mean "refused, nothing changed" rather than a failure.
+fn is_refusal(error: &LockError) -> bool {
+    matches!(
+        error,
+        LockError::Held { .. }
+            | LockError::Unreadable { .. }
+            | LockError::NotHeld { .. }
+            | LockError::Changed { .. }
+            | LockError::NotStale { .. }
+            | LockError::ForceMismatch { .. }
+            | LockError::NotOurs { .. }
+            | LockError::Contended { .. }
+    )
+}
+
+async fn refuse_with(settings: &Settings, store: &Store, error: LockError) -> Result<ExitCode> {
+    if !is_refusal(&error) {
+        return Err(error.into());
+    }
+    let state = state_for(store, &error).await;
+    refuse(settings, &error.to_string(), state)
+}
+
+pub async fn status(settings: &Settings) -> Result<ExitCode> {
+    let store = open(settings)?;
+    let state = read_lock(&store).await?;
+    if settings.json {
+        print_json(&state_json(&store, &state))?;
         return Ok(ExitCode::SUCCESS);
     }
     match &state {
-        LockState::Free => println!("lock {} is free", store.uri(crate::catalog::LOCK_FILE)),
+        LockState::Free { .. } => println!("lock {} is {}", store.uri(LOCK_FILE), state.describe()),
         LockState::Held {
             record, assessment, ..
         } => {
             let age = assessment
                 .age_seconds
-                .map_or("unknown".to_string(), format_age);
+                .map_or("unknown".to_string(), crate::lock::format_age);
             println!(
                 "held by {} on {} (pid {}), operation {}, generation {}",
                 record.owner,
@@ -68,7 +210,8 @@ pub async fn status(settings: &Settings) -> Result<ExitCode> {
             );
             println!(
                 "acquired {}, last heartbeat {age} ago, TTL {} h",
-                record.acquired, record.ttl_hours
+                record.held_since.as_deref().unwrap_or(&record.acquired),
+                record.ttl_hours
             );
             match (&assessment.stale_reason, assessment.stale_at) {
                 (Some(crate::lock::StaleReason::HolderGone), _) => {
@@ -82,20 +225,223 @@ pub async fn status(settings: &Settings) -> Result<ExitCode> {
                 _ => println!("acquired time unreadable"),
             }
         }
-        LockState::Unreadable { reason, preview } => {
+        LockState::Unreadable {
+            reason,
+            preview,
+            fingerprint,
+            ..
+        } => {
             println!(
                 "the lock object is not a lock record ({reason}); content starts: {preview:?}"
+            );
+            println!(
+                "fingerprint {fingerprint}: `ecops lock steal --force {fingerprint}` replaces it"
             );
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn format_age(seconds: f64) -> String {
-    let s = seconds.max(0.0) as u64;
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
-        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+/// Takes the lock for a maintenance window: no heartbeat (the command exits),
+/// pid 0, so it ends by `lock release` or by its TTL.
+pub async fn acquire(settings: &Settings, owner: &str, ttl: Duration) -> Result<ExitCode> {
+    ensure_writable(settings, "acquire")?;
+    let store = open(settings)?;
+    let lease = match Lease::acquire(&store, LeaseOptions::manual(owner, ttl)).await {
+        Ok(lease) => lease,
+        Err(e) => return refuse_with(settings, &store, e).await,
+    };
+    print_taken(settings, &store, &lease, "acquired", json!({}))
+}
+
+fn print_taken(
+    settings: &Settings,
+    store: &Store,
+    lease: &Lease,
+    verb: &str,
+    extra: Value,
+) -> Result<ExitCode> {
+    let record = lease.record();
+    let stale_at = chrono::Utc::now()
+        + chrono::Duration::from_std(lease.ttl()).unwrap_or(chrono::Duration::zero());
+    let release = format!(
+        "ecops lock release --base {} --nonce {}",
+        settings.base.as_deref().unwrap_or("…"),
+        lease.nonce()
+    );
+    if settings.json {
+        let mut out = json!({
+            "ok": true,
+            "lock": store.uri(LOCK_FILE),
+            "owner": record.owner,
+            "generation": lease.generation(),
+            "nonce": lease.nonce(),
+            "ttl_hours": record.ttl_hours,
+            "stale_at": stale_at,
+            "release": release,
+        });
+        if let (Some(out), Value::Object(extra)) = (out.as_object_mut(), extra) {
+            out.insert(verb.to_string(), Value::Bool(true));
+            out.extend(extra);
+        }
+        print_json(&out)?;
+    } else {
+        println!(
+            "{verb} the catalog lock {} for {}: generation {}, nonce {}; stale at {} unless released",
+            store.uri(LOCK_FILE),
+            record.owner,
+            lease.generation(),
+            lease.nonce(),
+            stale_at.to_rfc3339()
+        );
+        println!("release it with: {release}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Releases a lock taken with `lock acquire` (or a steal): requires the nonce or
+/// generation that command printed, so nobody releases a lock by mistake.
+pub async fn release(settings: &Settings, token: Option<&str>) -> Result<ExitCode> {
+    ensure_writable(settings, "release")?;
+    let store = open(settings)?;
+    let Some(token) = token else {
+        let state = read_lock(&store).await?;
+        return refuse(
+            settings,
+            &format!(
+                "`lock release` needs --nonce or --generation of the lock you took \
+                 (`ecops lock acquire` printed them); the lock is {}; nothing was done",
+                state.describe()
+            ),
+            Some(state_json(&store, &state)),
+        );
+    };
+    match release_by(&store, token).await {
+        Ok(record) => {
+            if settings.json {
+                print_json(&json!({
+                    "ok": true, "released": true, "lock": store.uri(LOCK_FILE),
+                    "owner": record.owner, "generation": record.generation,
+                }))?;
+            } else {
+                println!(
+                    "released the catalog lock {} (owner {}, generation {})",
+                    store.uri(LOCK_FILE),
+                    record.owner,
+                    record.generation.map_or("-".into(), |g| g.to_string())
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => refuse_with(settings, &store, e).await,
+    }
+}
+
+/// Takes over the lock: stale ones (by timestamps, or a dead holder on this
+/// host), or any lock whose generation, nonce or fingerprint is typed back with
+/// --force. Asks on the terminal unless --yes.
+pub async fn steal(
+    settings: &Settings,
+    yes: bool,
+    force: Option<&str>,
+    owner: Option<&str>,
+    ttl: Duration,
+) -> Result<ExitCode> {
+    ensure_writable(settings, "steal")?;
+    let store = open(settings)?;
+    let state = read_lock(&store).await?;
+    let authority = match force {
+        Some(token) => Authority::Force(ForceToken(token.to_string())),
+        None => Authority::IfStale,
+    };
+    let uri = store.uri(LOCK_FILE);
+    if let Err(e) = crate::lock::steal::authorize(&uri, &state, &authority) {
+        let hint = match (&e, &state) {
+            (LockError::NotStale { .. }, LockState::Held { record, .. }) => {
+                match (record.generation, &state.fingerprint()) {
+                    (Some(g), _) => format!(" (e.g. --force {g})"),
+                    (None, Some(f)) => format!(" (this lock has no generation: --force {f})"),
+                    _ => String::new(),
+                }
+            }
+            _ => String::new(),
+        };
+        return refuse(
+            settings,
+            &format!("{e}{hint}"),
+            Some(state_json(&store, &state)),
+        );
+    }
+    if !yes && !confirm(&state).await? {
+        return refuse(
+            settings,
+            "not confirmed; nothing was done",
+            Some(state_json(&store, &state)),
+        );
+    }
+    let owner = owner.map_or_else(default_owner, str::to_string);
+    match steal_lock(&store, &state, LeaseOptions::manual(owner, ttl), authority).await {
+        Ok(stolen) => {
+            let (audit, audit_error) = match &stolen.audit {
+                Ok(uri) => (Some(uri.clone()), None),
+                Err(e) => (None, Some(e.clone())),
+            };
+            if !settings.json {
+                println!("took over from {}", stolen.previous.describe());
+                match &audit {
+                    Some(uri) => println!("recorded in {uri}"),
+                    None => eprintln!(
+                        "ecops: warning: the steal could not be audited: {}",
+                        audit_error.as_deref().unwrap_or("?")
+                    ),
+                }
+            }
+            let extra = json!({
+                "from": state_json(&store, &stolen.previous),
+                "audit": audit,
+                "audit_error": audit_error,
+            });
+            print_taken(settings, &store, &stolen.lease, "stolen", extra)
+        }
+        Err(e) => refuse_with(settings, &store, e).await,
+    }
+}
+
+/// Asks "steal? [y/N]" on stderr and reads stdin; anything but y/yes is no.
+async fn confirm(state: &LockState) -> Result<bool> {
+    let next = state
+        .any_record()
+        .and_then(|r| r.generation)
+        .map_or(1, |g| g + 1);
+    eprint!(
+        "The catalog lock is {}.\nSteal it (new generation {next})? [y/N] ",
+        state.describe()
+    );
+    let answer = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map(|_| line)
+    })
+    .await??;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_ttl;
+    use std::time::Duration;
+
+    #[test]
+    fn parses_ttls() {
+        assert_eq!(parse_ttl("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_ttl("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_ttl("1d"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_ttl("1.5h"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_ttl("45s"), Ok(Duration::from_secs(45)));
+        assert!(parse_ttl("90").is_err());
+        assert!(parse_ttl("2w").is_err());
+        assert!(parse_ttl("h").is_err());
     }
 }

@@ -32,6 +32,14 @@ pub struct LockRecord {
     pub job_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<Value>,
+    /// When the holder first took the lock. Renewals also move `acquired`
+    /// (earthcatalog judges staleness by `acquired` alone), so this keeps the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_since: Option<String>,
+    /// Set on a release marker: the lock is free since this time (ISO-8601 UTC).
+    /// A marker keeps the generation, so the next holder's is still larger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released: Option<String>,
     /// Fields another writer added, kept as they were.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -116,6 +124,53 @@ impl LockRecord {
             stale_reason,
         }
     }
+}
+
+/// `now` as earthcatalog writes timestamps (ISO-8601 with a `+00:00` offset,
+/// which Python's `datetime.fromisoformat` reads on every version).
+pub fn iso_utc(now: DateTime<Utc>) -> String {
+    now.to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
+}
+
+impl LockRecord {
+    /// True for a release marker (a free lock that remembers its last generation).
+    pub fn is_released(&self) -> bool {
+        self.released.is_some()
+    }
+
+    /// The marker that replaces this record on release: free, same generation,
+    /// fresh nonce. Its `acquired` is the epoch and its TTL one second, so
+    /// earthcatalog, which knows no markers, sees an expired lock and overrides it.
+    pub fn release_marker(&self, nonce: String, now: DateTime<Utc>) -> LockRecord {
+        LockRecord {
+            owner: self.owner.clone(),
+            pid: 0,
+            hostname: self.hostname.clone(),
+            acquired: iso_utc(DateTime::UNIX_EPOCH),
+            ttl_hours: 1.0 / 3600.0,
+            nonce: Some(nonce),
+            generation: self.generation,
+            heartbeat: None,
+            operation: self.operation.clone(),
+            job_id: self.job_id.clone(),
+            progress: None,
+            held_since: None,
+            released: Some(iso_utc(now)),
+            extra: Map::new(),
+        }
+    }
+
+    /// The record as stored (one line of JSON).
+    pub fn to_bytes(&self) -> bytes::Bytes {
+        // A struct of strings, numbers and JSON values always serialises.
+        bytes::Bytes::from(serde_json::to_vec(self).unwrap_or_default())
+    }
+}
+
+/// A short, stable name for exact lock content (xxh3-64, hex): what `--force`
+/// takes for locks that have no generation or nonce (earthcatalog's, garbage).
+pub fn fingerprint(bytes: &[u8]) -> String {
+    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes))
 }
 
 /// This machine's host name.

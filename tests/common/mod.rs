@@ -147,3 +147,110 @@ pub fn run_python(python: &str, script: &str, args: &[&str]) -> Value {
     serde_json::from_str(stdout.lines().last().unwrap_or_default())
         .unwrap_or_else(|e| panic!("{script}: {e}: {stdout}"))
 }
+
+/// A catalog base for lock tests: a fresh local folder or a fresh s3:// prefix.
+pub struct LockBase {
+    /// "local" or "s3", for messages.
+    pub kind: &'static str,
+    pub base: String,
+    pub store: ecops::store::Store,
+    /// The S3 endpoint the ecops binary and catalog need, for S3 bases.
+    pub endpoint: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl LockBase {
+    /// Environment for the ecops binary.
+    pub fn env(&self) -> Vec<(&str, &str)> {
+        self.endpoint
+            .as_deref()
+            .map(|e| vec![("AWS_ENDPOINT_URL", e)])
+            .unwrap_or_default()
+    }
+
+    /// Options to open or create a catalog at this base.
+    pub fn open_options(&self) -> ecops::catalog::OpenOptions {
+        ecops::catalog::OpenOptions {
+            read_only: false,
+            s3: ecops::store::S3Options {
+                endpoint: self.endpoint.clone(),
+                anonymous: false,
+            },
+        }
+    }
+
+    /// Another fresh base of the same kind.
+    pub fn sibling(&self, name: &str) -> LockBase {
+        match &self.endpoint {
+            None => local_lock_base(),
+            Some(e) => s3_lock_base(name, e),
+        }
+    }
+
+    /// Writes raw bytes at the lock key, unconditionally (another tool's lock, garbage).
+    pub async fn put_lock_raw(&self, bytes: &[u8]) {
+        object_store::ObjectStoreExt::put(
+            self.store.object_store().as_ref(),
+            &self.store.key(".lock"),
+            bytes.to_vec().into(),
+        )
+        .await
+        .expect("write the lock object");
+    }
+
+    /// The lock object's bytes.
+    pub async fn lock_bytes(&self) -> Vec<u8> {
+        let got = object_store::ObjectStoreExt::get(
+            self.store.object_store().as_ref(),
+            &self.store.key(".lock"),
+        )
+        .await
+        .expect("read the lock object");
+        got.bytes().await.expect("lock bytes").to_vec()
+    }
+}
+
+fn local_lock_base() -> LockBase {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let base = dir.path().join("catalog").to_string_lossy().into_owned();
+    let store = ecops::store::open_location(
+        &ecops::store::Location::parse(&base).unwrap(),
+        &ecops::store::S3Options::default(),
+    )
+    .unwrap();
+    LockBase {
+        kind: "local",
+        base,
+        store,
+        endpoint: None,
+        _dir: Some(dir),
+    }
+}
+
+fn s3_lock_base(name: &str, endpoint: &str) -> LockBase {
+    let base = s3_base(name);
+    let store = ecops::store::open_location(
+        &ecops::store::Location::parse(&base).unwrap(),
+        &ecops::store::S3Options {
+            endpoint: Some(endpoint.to_string()),
+            anonymous: false,
+        },
+    )
+    .unwrap();
+    LockBase {
+        kind: "s3",
+        base,
+        store,
+        endpoint: Some(endpoint.to_string()),
+        _dir: None,
+    }
+}
+
+/// A local base, plus an S3 base when the test server runs (see [`s3_endpoint`]).
+pub fn lock_bases(name: &str) -> Vec<LockBase> {
+    let mut bases = vec![local_lock_base()];
+    if let Some(endpoint) = s3_endpoint() {
+        bases.push(s3_lock_base(name, &endpoint));
+    }
+    bases
+}
