@@ -8,6 +8,8 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod grid;
+pub mod ingest;
 pub mod lock;
+pub mod metrics;
 pub mod stac;
 pub mod store;

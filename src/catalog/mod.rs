@@ -227,6 +227,13 @@ impl EarthCatalog {
                 .await
                 .map_err(|e| CatalogError::iceberg("create namespace", e))?;
         }
+        catalog.create_items_table(resolution).await?;
+        Ok((catalog, true))
+    }
+
+    /// Creates the items table with the grid at `resolution`.
+    async fn create_items_table(&self, resolution: u8) -> Result<(), CatalogError> {
+        let ns = NamespaceIdent::new(schema::NAMESPACE.to_string());
         let creation = TableCreation::builder()
             .name(schema::TABLE_NAME.to_string())
             .schema(schema::table_schema().map_err(|e| CatalogError::iceberg("build schema", e))?)
@@ -234,15 +241,29 @@ impl EarthCatalog {
                 schema::partition_spec()
                     .map_err(|e| CatalogError::iceberg("build partition spec", e))?,
             )
-            .properties(schema::grid_properties(
-                resolution,
-                &catalog.hash_index_uri(),
-            ))
+            .properties(schema::grid_properties(resolution, &self.hash_index_uri()))
             .build();
-        sql.create_table(&ns, creation).await.map_err(|e| {
-            CatalogError::iceberg(&format!("create table in {}", catalog.db_uri()), e)
+        self.sql()
+            .create_table(&ns, creation)
+            .await
+            .map_err(|e| CatalogError::iceberg(&format!("create table in {}", self.db_uri()), e))?;
+        Ok(())
+    }
+
+    /// Replaces the items table with an empty one on the same grid (ingest
+    /// `--mode full`). Only the catalog entry changes: old metadata and data
+    /// files stay in the warehouse, so nothing is deleted by accident.
+    pub async fn recreate_table(&self) -> Result<(), CatalogError> {
+        self.ensure_writable()?;
+        let table = self.table().await?;
+        let grid = self.grid(&table).await.ok_or_else(|| {
+            CatalogError::Invalid("cannot recreate a table whose grid is unknown".into())
         })?;
-        Ok((catalog, true))
+        self.sql()
+            .drop_table(&self.ident)
+            .await
+            .map_err(|e| CatalogError::iceberg("drop table", e))?;
+        self.create_items_table(grid.resolution).await
     }
 
     fn assemble(

@@ -13,13 +13,7 @@ use super::{Settings, print_json};
 use crate::catalog::stats::StatsOptions;
 use crate::catalog::{EarthCatalog, OpenOptions, WriteOptions};
 
-/// Peak resident memory of this process in bytes (Linux `VmHWM`), if known.
-pub fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
+pub use crate::metrics::peak_rss_bytes;
 
 /// p-th percentile (0–100) of sorted samples.
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {

@@ -2,7 +2,10 @@
 //! human text or `--json`. Errors become one line on stderr and a non-zero exit.
 
 pub mod bench;
+mod bench_ingest;
 mod catalog_cmds;
+mod demo_cmds;
+mod ingest_cmds;
 mod lock_cmds;
 
 use std::path::PathBuf;
@@ -58,12 +61,16 @@ pub enum Command {
         #[arg(long)]
         partitions: bool,
     },
+    /// Ingest STAC items listed by an inventory: fetch, fan out, write, commit (resumable).
+    Ingest(ingest_cmds::IngestArgs),
     /// The catalog lock.
     #[command(subcommand)]
     Lock(LockCommand),
     /// Measure performance on synthetic data (numbers for README).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Write N synthetic STAC items plus their inventory in every supported format (deterministic).
+    DemoData(demo_cmds::DemoDataArgs),
 }
 
 /// Lock commands.
@@ -71,6 +78,37 @@ pub enum Command {
 pub enum LockCommand {
     /// Who holds the lock, since when, and whether it is stale.
     Status,
+    /// Take the lock for a maintenance window (ends by `lock release` or its TTL).
+    Acquire {
+        /// Who holds it (shown to everyone who finds the catalog locked).
+        #[arg(long)]
+        owner: String,
+        /// Stale after this long: 45s, 30m, 2h, 1d.
+        #[arg(long, default_value = "1h", value_parser = lock_cmds::parse_ttl)]
+        ttl: std::time::Duration,
+    },
+    /// Release a lock you took: give the nonce or generation `lock acquire` printed.
+    Release {
+        #[arg(long, conflicts_with = "generation")]
+        nonce: Option<String>,
+        #[arg(long)]
+        generation: Option<u64>,
+    },
+    /// Take over a stale lock (or, with --force and its generation/nonce/fingerprint, any lock).
+    Steal {
+        /// Do not ask; refuse (exit 1, nothing changed) unless the lock is stale or forced.
+        #[arg(long)]
+        yes: bool,
+        /// Steal even a live or unreadable lock: type back its generation, nonce or fingerprint.
+        #[arg(long, value_name = "GENERATION|NONCE|FINGERPRINT")]
+        force: Option<String>,
+        /// Who holds it after the steal (default: $USER).
+        #[arg(long)]
+        owner: Option<String>,
+        /// Stale after this long: 45s, 30m, 2h, 1d.
+        #[arg(long, default_value = "1h", value_parser = lock_cmds::parse_ttl)]
+        ttl: std::time::Duration,
+    },
 }
 
 /// Benchmarks.
@@ -88,6 +126,8 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         runs: usize,
     },
+    /// Ingest throughput and peak memory from local files, loopback HTTP and S3.
+    Ingest(bench_ingest::BenchIngestArgs),
 }
 
 /// Settings resolved from flags, environment and config file.
@@ -165,14 +205,19 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             catalog_cmds::init(&settings, *h3_resolution).await
         }
         Some(Command::Info) => catalog_cmds::info(&settings).await,
+        Some(Command::DemoData(args)) => demo_cmds::demo_data(&settings, args).await,
+        Some(Command::Ingest(args)) => ingest_cmds::ingest(&settings, args).await,
         Some(Command::Stats {
             top,
             small_file_mb,
             partitions,
         }) => catalog_cmds::stats(&settings, *top, *small_file_mb, *partitions).await,
-        Some(Command::Lock(LockCommand::Status)) => lock_cmds::status(&settings).await,
+        Some(Command::Lock(cmd)) => lock_cmds::run(&settings, cmd).await,
         Some(Command::Bench(BenchCommand::Stats { files, dir, runs })) => {
             bench::stats(&settings, *files, dir.clone(), *runs).await
+        }
+        Some(Command::Bench(BenchCommand::Ingest(args))) => {
+            bench_ingest::ingest(&settings, args).await
         }
     }
 }

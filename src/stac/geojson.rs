@@ -26,6 +26,9 @@ pub enum GeometryError {
     ShortRing,
     #[error("more than {MAX_VERTICES} vertices")]
     TooManyVertices,
+    /// Self-intersecting rings, holes outside their shell, overlapping parts…
+    #[error("invalid polygon: {0}")]
+    Invalid(String),
 }
 
 struct Budget(usize);
@@ -74,7 +77,7 @@ fn parse(value: &Value, budget: &mut Budget, depth: usize) -> Result<Geometry<f6
     Ok(match kind {
         "Point" => Geometry::Point(Point(position(coords, budget)?)),
         "LineString" => Geometry::LineString(line(coords, budget)?),
-        "Polygon" => Geometry::Polygon(polygon(coords, budget)?),
+        "Polygon" => Geometry::Polygon(valid(polygon(coords, budget)?)?),
         "MultiPoint" => Geometry::MultiPoint(MultiPoint(
             array(coords)?
                 .iter()
@@ -95,10 +98,19 @@ fn parse(value: &Value, budget: &mut Budget, depth: usize) -> Result<Geometry<f6
             if polys.is_empty() {
                 return Err(GeometryError::Empty);
             }
-            Geometry::MultiPolygon(MultiPolygon(polys))
+            let multi = MultiPolygon(polys);
+            geo::Validation::check_validation(&multi)
+                .map_err(|e| GeometryError::Invalid(e.to_string()))?;
+            Geometry::MultiPolygon(multi)
         }
         other => return Err(GeometryError::UnknownType(other.chars().take(40).collect())),
     })
+}
+
+/// OGC validity (geo's rules): a bow-tie footprint would tile to nonsense.
+fn valid(p: Polygon<f64>) -> Result<Polygon<f64>, GeometryError> {
+    geo::Validation::check_validation(&p).map_err(|e| GeometryError::Invalid(e.to_string()))?;
+    Ok(p)
 }
 
 fn array(v: &Value) -> Result<&Vec<Value>, GeometryError> {

@@ -1,0 +1,243 @@
+//! `ecops bench ingest`: end-to-end ingest throughput (parse, fan-out,
+//! write, commit) from local files, from a loopback HTTP server, and from
+//! S3 when a prefix is given — each run as a separate `ecops ingest`
+//! process so its peak RSS is its own. For network sources it also times a
+//! bare fetch of the same objects at the same concurrency, the ceiling an
+//! ingest can approach.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use serde_json::{Value, json};
+
+use super::{Settings, print_json};
+use crate::demo::{DemoOptions, generate};
+use crate::ingest::http_server::{Faults, HttpServer};
+
+/// Arguments of `ecops bench ingest`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchIngestArgs {
+    /// Items to generate and ingest.
+    #[arg(long, default_value_t = 100_000)]
+    pub items: u64,
+    /// Working folder (demo data is generated once per item count and reused).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Sources to measure: local, http, s3 (needs --s3-prefix).
+    #[arg(long, value_delimiter = ',', default_value = "local,http")]
+    pub sources: Vec<String>,
+    /// s3://bucket/prefix to upload the items to for the s3 source.
+    #[arg(long)]
+    pub s3_prefix: Option<String>,
+    #[arg(long, default_value_t = crate::ingest::DEFAULT_CHUNK_SIZE)]
+    pub chunk_size: usize,
+    #[arg(long, default_value_t = crate::ingest::DEFAULT_CONCURRENCY)]
+    pub concurrency: usize,
+}
+
+pub async fn ingest(settings: &Settings, args: &BenchIngestArgs) -> Result<ExitCode> {
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("target/ecops-bench/ingest-{}", args.items)));
+    let data = dir.join("data");
+    ensure_demo_data(&data, args.items).await?;
+    let inventory = data.join("inventory/inventory.csv");
+    let mut results = Vec::new();
+    for source in &args.sources {
+        let result = match source.as_str() {
+            "local" => run_ingest(
+                &dir,
+                "local",
+                &inventory,
+                &data.join("items").to_string_lossy(),
+                args,
+                &[],
+            )?,
+            "http" => {
+                let server = HttpServer::start(data.join("items"), Faults::default()).await?;
+                let bare = bare_http_fetch(&server.url(), &inventory, args.concurrency).await?;
+                let mut r = run_ingest(&dir, "http", &inventory, &server.url(), args, &[])?;
+                r["bare_fetch_items_per_second"] = json!(bare);
+                r["share_of_bare_fetch"] =
+                    json!(r["items_per_second"].as_f64().unwrap_or(0.0) / bare.max(1e-9));
+                r
+            }
+            "s3" => {
+                let Some(prefix) = &args.s3_prefix else {
+                    bail!(
+                        "--sources s3 needs --s3-prefix s3://bucket/prefix (and AWS_ENDPOINT_URL for a local server)"
+                    );
+                };
+                upload_items(settings, &data, prefix).await?;
+                run_ingest(
+                    &dir,
+                    "s3",
+                    &inventory,
+                    &format!("{}/items", prefix.trim_end_matches('/')),
+                    args,
+                    &[],
+                )?
+            }
+            other => bail!("unknown source '{other}' (local, http, s3)"),
+        };
+        if !settings.json {
+            println!(
+                "{:<6} {:>9.0} items/s {:>9.0} rows/s {:>7.1} MB/s in  peak RSS {:>6.0} MiB  ({} items, {} rows, {} files, {} commits, {:.1} s){}",
+                source,
+                result["items_per_second"].as_f64().unwrap_or(0.0),
+                result["rows_per_second"].as_f64().unwrap_or(0.0),
+                result["mb_per_second_in"].as_f64().unwrap_or(0.0),
+                result["peak_rss_bytes"].as_f64().unwrap_or(0.0) / 1048576.0,
+                result["items"],
+                result["rows"],
+                result["files"],
+                result["commits"],
+                result["seconds"].as_f64().unwrap_or(0.0),
+                result["bare_fetch_items_per_second"]
+                    .as_f64()
+                    .map(|b| format!("  bare fetch {b:.0} items/s"))
+                    .unwrap_or_default(),
+            );
+        }
+        results.push(result);
+    }
+    if settings.json {
+        print_json(&json!({"items": args.items, "results": results}))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn ensure_demo_data(data: &Path, items: u64) -> Result<()> {
+    let meta: Option<Value> = std::fs::read(data.join("meta.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    if meta.as_ref().and_then(|m| m["items"].as_u64()) == Some(items) {
+        return Ok(());
+    }
+    let _ = std::fs::remove_dir_all(data);
+    eprintln!("bench: generating {items} demo items in {}", data.display());
+    let opts = DemoOptions::new(items, data);
+    tokio::task::spawn_blocking(move || generate(&opts))
+        .await?
+        .context("generating demo data")?;
+    Ok(())
+}
+
+/// Runs `ecops ingest` into a fresh catalog and returns its summary plus rates.
+fn run_ingest(
+    dir: &Path,
+    name: &str,
+    inventory: &Path,
+    items_root: &str,
+    args: &BenchIngestArgs,
+    envs: &[(&str, &str)],
+) -> Result<Value> {
+    let base = dir.join(format!("catalog-{name}"));
+    let _ = std::fs::remove_dir_all(&base);
+    let exe = std::env::current_exe().context("locating the ecops binary")?;
+    let mut cmd = Command::new(exe);
+    cmd.args(["ingest", "--json", "--base"])
+        .arg(&base)
+        .arg("--inventory")
+        .arg(inventory)
+        .args(["--items-root", items_root])
+        .args(["--chunk-size", &args.chunk_size.to_string()])
+        .args(["--concurrency", &args.concurrency.to_string()]);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().context("running ecops ingest")?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut summary: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .with_context(|| {
+            format!(
+                "ingest printed no summary: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?;
+    let secs = summary["seconds"].as_f64().unwrap_or(0.0).max(1e-9);
+    let per = |k: &str| summary[k].as_f64().unwrap_or(0.0) / secs;
+    let (items, rows, mb) = (per("items"), per("rows"), per("bytes_in") / 1e6);
+    summary["source"] = json!(name);
+    summary["items_per_second"] = json!(items);
+    summary["rows_per_second"] = json!(rows);
+    summary["mb_per_second_in"] = json!(mb);
+    Ok(summary)
+}
+
+/// Items/s of plain GETs of every inventory key at `concurrency` — no parsing.
+async fn bare_http_fetch(url: &str, inventory: &Path, concurrency: usize) -> Result<f64> {
+    use futures::StreamExt;
+    let keys: Vec<String> = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_path(inventory)?
+        .records()
+        .filter_map(|r| r.ok().and_then(|r| r.get(1).map(String::from)))
+        .collect();
+    let client = Arc::new(
+        reqwest::Client::builder()
+            .pool_max_idle_per_host(concurrency)
+            .build()?,
+    );
+    let start = Instant::now();
+    let fetched = futures::stream::iter(keys.iter())
+        .map(|k| {
+            let client = client.clone();
+            let u = format!("{url}/{k}");
+            async move {
+                let r = client.get(&u).send().await.ok()?;
+                r.bytes().await.ok().map(|b| b.len())
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .filter_map(|r| async move { r })
+        .count()
+        .await;
+    Ok(fetched as f64 / start.elapsed().as_secs_f64().max(1e-9))
+}
+
+async fn upload_items(settings: &Settings, data: &Path, prefix: &str) -> Result<()> {
+    use futures::StreamExt;
+    use object_store::ObjectStoreExt;
+    let location = crate::store::Location::parse(prefix)?;
+    let store = crate::store::open_location(&location, &settings.open.s3)?;
+    let root = data.join("items");
+    let mut files = Vec::new();
+    collect_files(&root, &mut files)?;
+    eprintln!("bench: uploading {} items to {prefix}/items", files.len());
+    let store = Arc::new(store);
+    let results: Vec<Result<()>> = futures::stream::iter(files)
+        .map(|path| {
+            let (store, root) = (store.clone(), root.clone());
+            async move {
+                let rel = path.strip_prefix(&root)?.to_string_lossy().into_owned();
+                let body = tokio::fs::read(&path).await?;
+                store
+                    .object_store()
+                    .put(&store.key(&format!("items/{rel}")), body.into())
+                    .await?;
+                Ok(())
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_files(&path, out)?;
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,255 @@
+//! `ecops ingest`: the headless twin of the console's ingest job — a
+//! progress bar on stderr, a summary (or one JSON line) on stdout.
+//!
+//! Exit codes: 0 all items ingested, 3 some were dead-lettered, 130
+//! interrupted (resume by running the same command), 1 fatal error.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::sync::watch;
+
+use super::{Settings, human_bytes, print_json};
+use crate::catalog::{CatalogError, EarthCatalog};
+use crate::ingest::{
+    self, FetchOptions, Filter, IngestOptions, IngestProgress, InventoryInput, Mode, Phase,
+    RetryPolicy,
+};
+
+/// Arguments of `ecops ingest`.
+#[derive(Debug, Clone, Args)]
+pub struct IngestArgs {
+    /// Inventory: CSV (S3 Inventory or with a header), CSV.gz, Parquet or manifest.json; a path or s3:// URL.
+    #[arg(long, required_unless_present = "retry_dead_letters")]
+    pub inventory: Option<String>,
+    /// Re-run only the items in the catalog's dead letters.
+    #[arg(long, conflicts_with = "inventory")]
+    pub retry_dead_letters: bool,
+    /// Fetch `<URL>/<key>` instead of s3://<bucket>/<key> (folder, file://, http(s)://, s3://).
+    #[arg(long)]
+    pub items_root: Option<String>,
+    /// Keep rows with last_modified_date ≥ this date or datetime.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only keys ending with this are items ("" for every key).
+    #[arg(long, default_value = ".stac.json")]
+    pub suffix: String,
+    /// Stop after N items.
+    #[arg(long)]
+    pub limit: Option<u64>,
+    /// Items per commit.
+    #[arg(long, default_value_t = ingest::DEFAULT_CHUNK_SIZE)]
+    pub chunk_size: usize,
+    /// Fetches in flight.
+    #[arg(long, default_value_t = ingest::DEFAULT_CONCURRENCY)]
+    pub concurrency: usize,
+    /// Per-request timeout in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub timeout: u64,
+    /// Attempts per item on 5xx, 429 and timeouts (HTTP; S3 retries in the client).
+    #[arg(long, default_value_t = 5)]
+    pub attempts: u32,
+    /// full = new empty table first, delta = append, auto = delta (earthcatalog's modes).
+    #[arg(long, value_enum, default_value_t = Mode::Auto)]
+    pub mode: Mode,
+    /// Name the job (default: derived from inventory, items root and filters; same name = resume).
+    #[arg(long)]
+    pub job: Option<String>,
+    /// Lock TTL in minutes: the lock goes stale this long after the last heartbeat (renewed every TTL/3).
+    #[arg(long, default_value_t = 30)]
+    pub lock_ttl_minutes: u64,
+    /// Grid resolution when the catalog does not exist yet and is created.
+    #[arg(long, default_value_t = 1)]
+    pub h3_resolution: u8,
+}
+
+pub async fn ingest(settings: &Settings, args: &IngestArgs) -> Result<ExitCode> {
+    let base = settings.require_base()?;
+    let catalog = match EarthCatalog::open(base, &settings.open).await {
+        Ok(c) => c,
+        Err(CatalogError::NoCatalog { .. } | CatalogError::NoTable { .. }) => {
+            eprintln!(
+                "ecops: no catalog at {base}; creating one (H3 resolution {})",
+                args.h3_resolution
+            );
+            EarthCatalog::init(base, args.h3_resolution, &settings.open)
+                .await?
+                .0
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let since = args
+        .since
+        .as_deref()
+        .map(ingest::parse_since)
+        .transpose()
+        .map_err(anyhow::Error::msg)
+        .context("--since")?;
+    let opts = IngestOptions {
+        inventory: match &args.inventory {
+            Some(i) => InventoryInput::File(i.clone()),
+            None => InventoryInput::DeadLetters,
+        },
+        filter: Filter {
+            suffix: args.suffix.clone(),
+            since,
+            limit: args.limit,
+        },
+        fetch: FetchOptions {
+            items_root: args.items_root.clone(),
+            timeout: Duration::from_secs(args.timeout.max(1)),
+            retry: RetryPolicy {
+                attempts: args.attempts.max(1),
+                ..RetryPolicy::default()
+            },
+            pool_per_host: args.concurrency.max(1),
+        },
+        s3: settings.open.s3.clone(),
+        chunk_size: args.chunk_size,
+        concurrency: args.concurrency,
+        mode: args.mode,
+        job_name: args.job.clone(),
+        ..IngestOptions::default()
+    };
+
+    let (progress_tx, progress_rx) = watch::channel(IngestProgress::default());
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "\necops: interrupted — committing what is complete; run the same command to resume"
+            );
+            let _ = cancel_tx.send(true);
+        }
+    });
+    let bar = (!settings.json).then(|| progress_bar(progress_rx));
+    let lock = ingest::LockSettings {
+        ttl: Duration::from_secs(args.lock_ttl_minutes.max(1) * 60),
+        ..Default::default()
+    };
+    let result = ingest::run_locked(Arc::new(catalog), opts, &lock, progress_tx, cancel_rx).await;
+    if let Some((bar, task)) = bar {
+        task.abort();
+        bar.finish_and_clear();
+    }
+    let summary = result?;
+    if settings.json {
+        print_json(&summary)?;
+    } else {
+        print_summary(&summary);
+    }
+    Ok(exit_code(&summary))
+}
+
+/// 0 clean, 3 some items dead-lettered, 130 interrupted, 1 failed.
+pub fn exit_code(summary: &IngestProgress) -> ExitCode {
+    match summary.phase {
+        Phase::Failed => ExitCode::from(1),
+        Phase::Cancelled => ExitCode::from(130),
+        _ if summary.failed > 0 => ExitCode::from(3),
+        _ => ExitCode::SUCCESS,
+    }
+}
+
+fn progress_bar(
+    mut rx: watch::Receiver<IngestProgress>,
+) -> (ProgressBar, tokio::task::JoinHandle<()>) {
+    let bar = ProgressBar::new(1000);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {percent:>3}% {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let shown = bar.clone();
+    let task = tokio::spawn(async move {
+        while rx.changed().await.is_ok() {
+            let p = rx.borrow_and_update().clone();
+            if let Some(f) = p.inventory_fraction {
+                shown.set_position((f * 1000.0) as u64);
+            }
+            shown.set_message(format!(
+                "{} items · {} rows · {} failed · {} commits · {:.0} items/s{}",
+                p.items,
+                p.rows,
+                p.failed,
+                p.commits,
+                p.items_per_second,
+                p.eta_seconds
+                    .map(|s| format!(" · ETA {s:.0}s"))
+                    .unwrap_or_default()
+            ));
+        }
+    });
+    (bar, task)
+}
+
+fn print_summary(s: &IngestProgress) {
+    if s.already_complete {
+        println!(
+            "job {} already completed (snapshot {}); nothing to do. Use --job NAME to ingest the same inventory again.",
+            s.job_id,
+            s.snapshot_id.unwrap_or_default()
+        );
+        return;
+    }
+    let verb = match s.phase {
+        Phase::Done => "done",
+        Phase::Cancelled => "interrupted",
+        Phase::Failed => "FAILED",
+        _ => "stopped",
+    };
+    println!("ingest {} — job {}", verb, s.job_id);
+    if s.resumed_from > 0 {
+        println!("  resumed from     inventory position {}", s.resumed_from);
+    }
+    println!("  items listed     {}", s.items);
+    println!(
+        "  rows written     {} ({} without geometry in __none__)",
+        s.rows, s.no_geometry
+    );
+    println!(
+        "  files            {} ({})",
+        s.files,
+        human_bytes(s.bytes_out)
+    );
+    println!("  commits          {} (position {})", s.commits, s.position);
+    println!(
+        "  fetched          {} ({})",
+        s.fetched,
+        human_bytes(s.bytes_in)
+    );
+    println!("  failed           {}", s.failed);
+    if s.skipped_suffix + s.skipped_since > 0 {
+        println!(
+            "  skipped          {} by suffix, {} by --since",
+            s.skipped_suffix, s.skipped_since
+        );
+    }
+    if s.since_unknown > 0 {
+        println!(
+            "  no date          {} rows kept by --since without a last_modified_date",
+            s.since_unknown
+        );
+    }
+    println!(
+        "  time             {:.1} s ({:.0} items/s)",
+        s.seconds,
+        if s.seconds > 0.0 {
+            s.items as f64 / s.seconds
+        } else {
+            0.0
+        }
+    );
+    if s.failed > 0
+        && let Some(d) = &s.dead_letters
+    {
+        println!("  dead letters     {d} (retry: ecops ingest --retry-dead-letters)");
+    }
+    if let Some(e) = &s.error {
+        println!("  error            {e}");
+    }
+}

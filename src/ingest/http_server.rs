@@ -1,0 +1,174 @@
+//! A small static-file HTTP/1.1 server on loopback, for the ingest
+//! benchmark's network source and for tests of the HTTP fetcher: keep-alive,
+//! GET only, files below one root, and optional faults (a number of 503s
+//! before each path succeeds; paths that always fail).
+//!
+//! It is a real server on a real socket, not a mock — it binds 127.0.0.1 only.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// Faults the server injects.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Answer each path with 503 this many times before serving it.
+    pub unavailable_first: u32,
+    /// Paths containing this always get HTTP 500.
+    pub always_fail: Option<String>,
+}
+
+/// A running server; stopped when dropped.
+#[derive(Debug)]
+pub struct HttpServer {
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+    requests: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+impl HttpServer {
+    /// Serves `root` on 127.0.0.1 at a free port.
+    pub async fn start(root: PathBuf, faults: Faults) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let requests: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+        let shared = Arc::new((root, faults, requests.clone()));
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    let _ = serve(stream, &shared.0, &shared.1, &shared.2).await;
+                });
+            }
+        });
+        Ok(Self {
+            addr,
+            task,
+            requests,
+        })
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Requests seen for `path` (e.g. `/a/b.json`).
+    pub fn requests_for(&self, path: &str) -> u32 {
+        self.requests
+            .lock()
+            .map(|m| m.get(path).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    /// Requests seen in total.
+    pub fn total_requests(&self) -> u64 {
+        self.requests
+            .lock()
+            .map(|m| m.values().map(|v| u64::from(*v)).sum())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn serve(
+    stream: TcpStream,
+    root: &std::path::Path,
+    faults: &Faults,
+    requests: &Mutex<HashMap<String, u32>>,
+) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::new(read);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).await? == 0 {
+            return Ok(());
+        }
+        let mut parts = line.split_whitespace();
+        let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
+        let (method, target) = (method.to_string(), target.to_string());
+        let mut close = false;
+        loop {
+            let mut header = String::new();
+            if reader.read_line(&mut header).await? == 0 {
+                return Ok(());
+            }
+            let h = header.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if h.to_ascii_lowercase().starts_with("connection:")
+                && h.to_ascii_lowercase().contains("close")
+            {
+                close = true;
+            }
+        }
+        let path = target.split('?').next().unwrap_or("/").to_string();
+        let seen = {
+            let mut m = requests.lock().unwrap_or_else(|p| p.into_inner());
+            let n = m.entry(path.clone()).or_insert(0);
+            *n += 1;
+            *n
+        };
+        let (status, body) = if method != "GET" {
+            (405, Vec::new())
+        } else if faults
+            .always_fail
+            .as_deref()
+            .is_some_and(|f| path.contains(f))
+        {
+            (500, b"injected failure".to_vec())
+        } else if seen <= faults.unavailable_first {
+            (503, b"try again".to_vec())
+        } else {
+            match resolve(root, &path) {
+                Some(file) => match tokio::fs::read(&file).await {
+                    Ok(b) => (200, b),
+                    Err(_) => (404, Vec::new()),
+                },
+                None => (400, Vec::new()),
+            }
+        };
+        let reason = match status {
+            200 => "OK",
+            400 => "Bad Request",
+            404 => "Not Found",
+            405 => "Method Not Allowed",
+            500 => "Internal Server Error",
+            _ => "Service Unavailable",
+        };
+        let head = format!(
+            "HTTP/1.1 {status} {reason}\r\ncontent-length: {}\r\ncontent-type: application/json\r\n{}\r\n",
+            body.len(),
+            if close { "connection: close\r\n" } else { "" }
+        );
+        write.write_all(head.as_bytes()).await?;
+        write.write_all(&body).await?;
+        if close {
+            return Ok(());
+        }
+    }
+}
+
+/// Maps a URL path below `root`, percent-decoded; `..` is refused.
+fn resolve(root: &std::path::Path, path: &str) -> Option<PathBuf> {
+    let decoded = percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .ok()?;
+    let rel = decoded.trim_start_matches('/');
+    if rel.split('/').any(|s| s == ".." || s == ".") || rel.contains('\\') {
+        return None;
+    }
+    Some(root.join(rel))
+}

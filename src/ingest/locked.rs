@@ -1,0 +1,95 @@
+//! Running a job under the catalog lock (design.md §4): taken before the
+//! first row is read, fenced on every commit, renewed every TTL/3 with the
+//! job's progress in it, released at the end — also after a failure or an
+//! interruption, so the next run need not wait for the TTL.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::watch;
+
+use super::{IngestError, IngestOptions, IngestProgress};
+use crate::catalog::EarthCatalog;
+use crate::lock::{Authority, Lease, LeaseOptions, LockError, LockState, StaleReason};
+
+/// Who takes the lock and for how long without renewal.
+#[derive(Debug, Clone)]
+pub struct LockSettings {
+    pub owner: String,
+    pub ttl: Duration,
+}
+
+impl Default for LockSettings {
+    fn default() -> Self {
+        Self {
+            owner: std::env::var("USER").unwrap_or_else(|_| "ecops".into()),
+            ttl: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+/// [`super::run`] holding the catalog lock. Fails at once, changing nothing,
+/// if someone else holds it; a renewal failure (lock stolen or gone) makes
+/// the next commit fail with the reason, so nothing commits after a steal.
+pub async fn run_locked(
+    catalog: Arc<EarthCatalog>,
+    opts: IngestOptions,
+    lock: &LockSettings,
+    progress: watch::Sender<IngestProgress>,
+    cancel: watch::Receiver<bool>,
+) -> Result<IngestProgress, IngestError> {
+    let lease_opts = LeaseOptions {
+        owner: lock.owner.clone(),
+        operation: "ingest".into(),
+        job_id: opts.job_name.clone(),
+        ttl: lock.ttl,
+    };
+    let lease = match Lease::acquire(catalog.base(), lease_opts.clone()).await {
+        Ok(lease) => lease,
+        // Left by a crashed run on this host (its pid is gone): take it over
+        // at once, audited, rather than wait for its TTL. Any other holder,
+        // even an expired one, is for `ecops lock steal` to decide.
+        Err(LockError::Held { state, .. })
+            if matches!(state.as_ref(), LockState::Held { assessment, .. }
+                if assessment.stale_reason == Some(StaleReason::HolderGone)) =>
+        {
+            let stolen =
+                crate::lock::steal(catalog.base(), &state, lease_opts, Authority::IfStale).await?;
+            tracing::warn!(
+                "took over the catalog lock of a crashed local run: {}",
+                state.describe()
+            );
+            stolen.lease
+        }
+        Err(e) => return Err(e.into()),
+    };
+    catalog.sql().set_commit_guard(Some(lease.commit_guard()));
+    lease.start_heartbeat();
+    // Mirror progress into the lock so `lock status` and the console show it.
+    let mirror = {
+        let (lease, mut rx) = (lease.clone(), progress.subscribe());
+        tokio::spawn(async move {
+            while rx.changed().await.is_ok() {
+                let p = rx.borrow_and_update().clone();
+                lease.set_progress(json!({
+                    "job_id": p.job_id, "items": p.items, "rows": p.rows,
+                    "failed": p.failed, "commits": p.commits, "position": p.position,
+                }));
+            }
+        })
+    };
+    let result = super::run(catalog.clone(), opts, progress, cancel).await;
+    mirror.abort();
+    catalog.sql().set_commit_guard(None);
+    let lost = lease.lost();
+    if let Err(e) = lease.release().await {
+        tracing::warn!("releasing the catalog lock: {e}");
+    }
+    match (result, lost) {
+        (Err(e), Some(reason)) => Err(IngestError::Options(format!(
+            "{e} — the catalog lock was lost: {reason}"
+        ))),
+        (result, _) => result,
+    }
+}

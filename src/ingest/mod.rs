@@ -1,0 +1,99 @@
+//! The ingest engine (design.md §2): stream an inventory, fetch items with
+//! bounded concurrency, validate, fan out to H3 cells, write GeoParquet parts
+//! per (cell, year) and commit chunk by chunk, resumably.
+//!
+//! The engine never touches the terminal: it reports through a
+//! `watch::Sender<IngestProgress>` that the TUI and the headless progress
+//! bar both read, and stops when its cancel channel says so.
+
+pub mod dead_letter;
+pub mod fetch;
+pub mod http_server;
+pub mod inventory;
+pub mod job;
+mod locked;
+mod pipeline;
+pub mod progress;
+
+pub use fetch::{FetchOptions, Fetcher, RetryPolicy, Source};
+pub use inventory::{Filter, parse_since};
+pub use locked::{LockSettings, run_locked};
+pub use pipeline::run;
+pub use progress::{IngestProgress, Phase};
+
+use crate::catalog::CatalogError;
+use crate::store::S3Options;
+
+/// Errors that stop a job before or while it commits.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("{0}")]
+    Options(String),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Inventory(#[from] inventory::InventoryError),
+    #[error(transparent)]
+    DeadLetters(#[from] dead_letter::DeadLetterError),
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
+}
+
+/// What the job reads.
+#[derive(Debug, Clone)]
+pub enum InventoryInput {
+    /// An inventory file or manifest (local path, file:// or s3://).
+    File(String),
+    /// The catalog's dead letters (`--retry-dead-letters`).
+    DeadLetters,
+}
+
+/// earthcatalog's modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// A new, empty table first (unless resuming this job); old data files stay on disk.
+    Full,
+    /// Append to the table.
+    Delta,
+    /// Delta when the table has rows, else full — the same thing for an empty table.
+    Auto,
+}
+
+/// Everything a job needs besides the catalog.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    pub inventory: InventoryInput,
+    pub filter: Filter,
+    pub fetch: FetchOptions,
+    pub s3: S3Options,
+    /// Items per commit.
+    pub chunk_size: usize,
+    /// Fetches in flight.
+    pub concurrency: usize,
+    pub mode: Mode,
+    /// `--job`: name the job instead of deriving its id from the inputs.
+    pub job_name: Option<String>,
+    pub target_file_size: usize,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        Self {
+            inventory: InventoryInput::DeadLetters,
+            filter: Filter::default(),
+            fetch: FetchOptions::default(),
+            s3: S3Options::default(),
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            concurrency: DEFAULT_CONCURRENCY,
+            mode: Mode::Auto,
+            job_name: None,
+            target_file_size: 128 * 1024 * 1024,
+        }
+    }
+}
+
+/// Items per commit by default: large enough for few, fuller files; small
+/// enough that a chunk's items fit comfortably in memory.
+pub const DEFAULT_CHUNK_SIZE: usize = 20_000;
+/// Fetches in flight by default (network sources).
+pub const DEFAULT_CONCURRENCY: usize = 64;
