@@ -109,6 +109,20 @@ fn csv_rows(path: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Every dead letter of a local catalog, and the objects holding them.
+async fn dead_letters(
+    base: &Path,
+) -> (
+    Vec<ecops::ingest::dead_letter::DeadLetter>,
+    Vec<object_store::path::Path>,
+) {
+    let location = ecops::store::Location::parse(s(base)).unwrap();
+    let store = ecops::store::open_location(&location, &Default::default()).unwrap();
+    ecops::ingest::dead_letter::read_all(&store, None)
+        .await
+        .unwrap()
+}
+
 fn local() -> OpenOptions {
     OpenOptions::default()
 }
@@ -315,16 +329,7 @@ async fn bad_items_are_dead_lettered_and_can_be_retried() {
     );
     assert_eq!(summary["complete"], true);
 
-    let (letters, objects) = ecops::ingest::dead_letter::read_all(
-        &ecops::store::open_location(
-            &ecops::store::Location::parse(s(&base)).unwrap(),
-            &Default::default(),
-        )
-        .unwrap(),
-        None,
-    )
-    .await
-    .unwrap();
+    let (letters, objects) = dead_letters(&base).await;
     assert!(!objects.is_empty());
     for (key, stage) in &bad {
         let letter = letters
@@ -363,16 +368,7 @@ async fn bad_items_are_dead_lettered_and_can_be_retried() {
         .filter(|k| !rows_before.contains_key(*k))
         .collect();
     assert!(!added.is_empty(), "the repaired item was ingested");
-    let (letters, _) = ecops::ingest::dead_letter::read_all(
-        &ecops::store::open_location(
-            &ecops::store::Location::parse(s(&base)).unwrap(),
-            &Default::default(),
-        )
-        .unwrap(),
-        None,
-    )
-    .await
-    .unwrap();
+    let (letters, _) = dead_letters(&base).await;
     assert_eq!(
         letters.len(),
         bad.len(),

@@ -198,16 +198,7 @@ pub async fn status(settings: &Settings) -> Result<ExitCode> {
             let age = assessment
                 .age_seconds
                 .map_or("unknown".to_string(), crate::lock::format_age);
-            println!(
-                "held by {} on {} (pid {}), operation {}, generation {}",
-                record.owner,
-                record.hostname,
-                record.pid,
-                record.operation.as_deref().unwrap_or("-"),
-                record
-                    .generation
-                    .map_or("- (earthcatalog lock)".to_string(), |g| g.to_string())
-            );
+            println!("held by {}", crate::lock::holder_identity(record));
             println!(
                 "acquired {}, last heartbeat {age} ago, TTL {} h",
                 record.held_since.as_deref().unwrap_or(&record.acquired),

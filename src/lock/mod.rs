@@ -243,7 +243,15 @@ pub fn describe_holder(record: &LockRecord, assessment: &Assessment) -> String {
         _ => "acquired time unreadable".to_string(),
     };
     format!(
-        "{} on {} (pid {}), operation {}, generation {}, last heartbeat {age} ago; {staleness}",
+        "{}, last heartbeat {age} ago; {staleness}",
+        holder_identity(record)
+    )
+}
+
+/// "owner on host (pid N), operation X, generation G" (G is "-" for earthcatalog's locks).
+pub fn holder_identity(record: &LockRecord) -> String {
+    format!(
+        "{} on {} (pid {}), operation {}, generation {}",
         record.owner,
         record.hostname,
         record.pid,
