@@ -19,6 +19,8 @@ pub struct Config {
     pub read_only: bool,
     /// Files below this many MiB count as small.
     pub small_file_mb: Option<u64>,
+    /// Console: redraw at most every this many milliseconds (default 250).
+    pub refresh_ms: Option<u64>,
     /// S3 settings.
     #[serde(default)]
     pub s3: S3Config,

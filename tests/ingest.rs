@@ -585,6 +585,7 @@ async fn http_items_root_retries_5xx_and_dead_letters_what_keeps_failing() {
         ecops::ingest::http_server::Faults {
             unavailable_first: 2,
             always_fail: Some(broken.rsplit('/').next().unwrap().to_string()),
+            ..Default::default()
         },
     )
     .await

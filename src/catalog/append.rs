@@ -1,34 +1,24 @@
 //! Writing one (cell, year) bucket as a GeoParquet data file, and committing
 //! data files as one append snapshot.
 //!
-//! Files are written through iceberg's ParquetWriter (so DataFiles carry
-//! column stats and Parquet field ids match the schema) with our own location
-//! generator, because iceberg's default puts a year partition at
-//! `year=<years since 1970>`; earthcatalog's layout is
-//! `warehouse/grid_partition=<cell>/year=<yyyy>/part_<tag>.parquet`.
+//! Parts are encoded by [`part_writer`] (Parquet field ids from the schema,
+//! column stats from the rows) and stored at earthcatalog's layout
+//! `warehouse/grid_partition=<cell>/year=<yyyy>/part_<n>_<tag>.parquet`
+//! (iceberg's own default would be `year=<years since 1970>`).
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
 use arrow_ord::sort::{SortColumn, lexsort_to_indices};
 use arrow_schema::SortOptions;
-use iceberg::spec::{DataFile, Literal, PartitionKey, Struct};
+use iceberg::spec::{DataFile, Literal, Struct};
 use iceberg::table::Table;
 use iceberg::transaction::{ApplyTransactionAction, Transaction};
-use iceberg::writer::base_writer::data_file_writer::DataFileWriterBuilder;
-use iceberg::writer::file_writer::ParquetWriterBuilder;
-use iceberg::writer::file_writer::location_generator::{FileNameGenerator, LocationGenerator};
-use iceberg::writer::file_writer::rolling_writer::RollingFileWriterBuilder;
-use iceberg::writer::{IcebergWriter, IcebergWriterBuilder};
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
 
-use super::{CatalogError, EarthCatalog, schema::NO_CELL};
-use crate::stac::geoparquet;
+use object_store::{ObjectStoreExt, PutPayload};
+
+use super::{CatalogError, EarthCatalog, part_writer, schema::NO_CELL};
 
 /// A partition bucket: one H3 cell (or `__none__`) and one year (or none).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -78,30 +68,6 @@ impl Default for WriteOptions {
             target_file_size: 128 * 1024 * 1024,
             tag: uuid::Uuid::now_v7().simple().to_string(),
         }
-    }
-}
-
-#[derive(Clone)]
-struct BucketLocation {
-    dir: String,
-}
-
-impl LocationGenerator for BucketLocation {
-    fn generate_location(&self, _partition_key: Option<&PartitionKey>, file_name: &str) -> String {
-        format!("{}/{file_name}", self.dir)
-    }
-}
-
-#[derive(Clone)]
-struct PartNames {
-    tag: String,
-    next: Arc<AtomicU64>,
-}
-
-impl FileNameGenerator for PartNames {
-    fn generate_file_name(&self) -> String {
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        format!("part_{n:06}_{}.parquet", self.tag)
     }
 }
 
@@ -163,49 +129,55 @@ impl EarthCatalog {
         check_cells(&merged, bucket)?;
         let sorted = sort_rows(&merged)?;
 
-        let metadata = table.metadata();
-        let kv = geoparquet::file_metadata(std::slice::from_ref(&sorted))
+        let spec_id = table.metadata().default_partition_spec_id();
+        let partition = Struct::from_iter([
+            Some(Literal::string(bucket.cell.clone())),
+            bucket.year.map(|y| Literal::int(y - 1970)),
+        ]);
+        let dir = format!("{}/{}", self.warehouse_uri(), bucket.dir());
+        let mut files = Vec::new();
+        for (n, piece) in split_by_size(&sorted, opts.target_file_size)
             .into_iter()
-            .map(|(k, v)| KeyValue::new(k, v))
-            .collect();
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(
-                ZstdLevel::try_new(3).map_err(|e| CatalogError::Invalid(e.to_string()))?,
-            ))
-            .set_key_value_metadata(Some(kv))
-            .set_max_row_group_row_count(Some(64 * 1024))
-            .build();
-        let parquet = ParquetWriterBuilder::new(props, metadata.current_schema().clone());
-        let rolling = RollingFileWriterBuilder::new(
-            parquet,
-            opts.target_file_size,
-            table.file_io().clone(),
-            BucketLocation {
-                dir: format!("{}/{}", self.warehouse_uri(), bucket.dir()),
-            },
-            PartNames {
-                tag: opts.tag.clone(),
-                next: Arc::new(AtomicU64::new(0)),
-            },
-        );
-        let year_literal = bucket.year.map(|y| Literal::int(y - 1970));
-        let key = PartitionKey::new(
-            metadata.default_partition_spec().as_ref().clone(),
-            metadata.current_schema().clone(),
-            Struct::from_iter([Some(Literal::string(bucket.cell.clone())), year_literal]),
-        );
-        let mut writer = DataFileWriterBuilder::new(rolling)
-            .build(Some(key))
+            .enumerate()
+        {
+            let uri = format!("{dir}/part_{n:06}_{}.parquet", opts.tag);
+            files.push(
+                self.write_part(piece, uri, partition.clone(), spec_id)
+                    .await?,
+            );
+        }
+        Ok(files)
+    }
+
+    /// Encodes one part (on a blocking thread), stores it with a single put
+    /// and returns its DataFile.
+    async fn write_part(
+        &self,
+        batch: RecordBatch,
+        uri: String,
+        partition: Struct,
+        spec_id: i32,
+    ) -> Result<DataFile, CatalogError> {
+        let key = self
+            .base()
+            .key_of(&uri)
+            .map_err(|e| CatalogError::Invalid(e.to_string()))?;
+        let (batch, part) = tokio::task::spawn_blocking(move || {
+            let part = part_writer::encode(&batch);
+            (batch, part)
+        })
+        .await
+        .map_err(|e| CatalogError::Invalid(format!("encoding task failed: {e}")))?;
+        let part = part?;
+        self.base()
+            .object_store()
+            .put(&key, PutPayload::from(part.bytes.clone()))
             .await
-            .map_err(|e| CatalogError::iceberg("create data file writer", e))?;
-        writer
-            .write(sorted)
-            .await
-            .map_err(|e| CatalogError::iceberg(&format!("write {}", bucket.dir()), e))?;
-        writer
-            .close()
-            .await
-            .map_err(|e| CatalogError::iceberg(&format!("close {}", bucket.dir()), e))
+            .map_err(|source| CatalogError::Write {
+                uri: crate::store::redact_url(&uri),
+                source,
+            })?;
+        part_writer::data_file(&batch, &part, uri, partition, spec_id)
     }
 
     /// Commits data files as one append snapshot whose summary carries `summary`
@@ -219,8 +191,12 @@ impl EarthCatalog {
         self.ensure_writable()?;
         let table = self.table().await?;
         let tx = Transaction::new(&table);
+        // No duplicate check: it decodes every manifest of the table on each
+        // commit (quadratic over a long job), and our file names are unique
+        // (writer tag = job + chunk, or a fresh UUID).
         let action = tx
             .fast_append()
+            .with_check_duplicate(false)
             .add_data_files(files)
             .set_snapshot_properties(summary);
         let tx = action
@@ -230,6 +206,19 @@ impl EarthCatalog {
             .await
             .map_err(|e| CatalogError::iceberg("commit append", e))
     }
+}
+
+/// Splits a sorted bucket into pieces of about `target` encoded bytes
+/// (estimated from the in-memory size; JSON-heavy rows shrink ~3× in zstd).
+fn split_by_size(batch: &RecordBatch, target: usize) -> Vec<RecordBatch> {
+    let rows = batch.num_rows();
+    let estimate = batch.get_array_memory_size() / 3;
+    let pieces = estimate.div_ceil(target.max(1)).clamp(1, rows.max(1));
+    let per_piece = rows.div_ceil(pieces);
+    (0..rows)
+        .step_by(per_piece.max(1))
+        .map(|start| batch.slice(start, per_piece.min(rows - start)))
+        .collect()
 }
 
 /// Every row's grid_partition must be the bucket's cell: a file never mixes buckets.

@@ -12,6 +12,7 @@
 
 pub mod append;
 mod iceberg_catalog;
+pub mod part_writer;
 mod remote;
 pub mod schema;
 pub mod sqlite;
@@ -68,6 +69,13 @@ pub enum CatalogError {
         // Boxed: iceberg's error is large and this enum travels through every Result.
         #[source]
         source: Box<iceberg::Error>,
+    },
+    /// Storing a data file failed (the object store's error, URL redacted).
+    #[error("writing {uri}: {source}")]
+    Write {
+        uri: String,
+        #[source]
+        source: object_store::Error,
     },
     #[error("{0}")]
     Invalid(String),

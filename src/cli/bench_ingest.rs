@@ -37,6 +37,12 @@ pub struct BenchIngestArgs {
     pub chunk_size: usize,
     #[arg(long, default_value_t = crate::ingest::DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
+    /// Latency the loopback HTTP server adds to every response, like a remote
+    /// store's time to first byte (S3 GETs typically take 10–50 ms). With 0
+    /// the server competes with the ingest for the same CPU cores, and the
+    /// comparison with a bare fetch measures that contention instead.
+    #[arg(long, default_value_t = 20)]
+    pub http_latency_ms: u64,
 }
 
 pub async fn ingest(settings: &Settings, args: &BenchIngestArgs) -> Result<ExitCode> {
@@ -59,7 +65,12 @@ pub async fn ingest(settings: &Settings, args: &BenchIngestArgs) -> Result<ExitC
                 &[],
             )?,
             "http" => {
-                let server = HttpServer::start(data.join("items"), Faults::default()).await?;
+                let faults = Faults {
+                    latency: (args.http_latency_ms > 0)
+                        .then(|| std::time::Duration::from_millis(args.http_latency_ms)),
+                    ..Faults::default()
+                };
+                let server = HttpServer::start(data.join("items"), faults).await?;
                 let bare = bare_http_fetch(&server.url(), &inventory, args.concurrency).await?;
                 let mut r = run_ingest(&dir, "http", &inventory, &server.url(), args, &[])?;
                 r["bare_fetch_items_per_second"] = json!(bare);
@@ -74,14 +85,14 @@ pub async fn ingest(settings: &Settings, args: &BenchIngestArgs) -> Result<ExitC
                     );
                 };
                 upload_items(settings, &data, prefix).await?;
-                run_ingest(
-                    &dir,
-                    "s3",
-                    &inventory,
-                    &format!("{}/items", prefix.trim_end_matches('/')),
-                    args,
-                    &[],
-                )?
+                let items_root = format!("{}/items", prefix.trim_end_matches('/'));
+                let bare =
+                    bare_s3_fetch(settings, &items_root, &inventory, args.concurrency).await?;
+                let mut r = run_ingest(&dir, "s3", &inventory, &items_root, args, &[])?;
+                r["bare_fetch_items_per_second"] = json!(bare);
+                r["share_of_bare_fetch"] =
+                    json!(r["items_per_second"].as_f64().unwrap_or(0.0) / bare.max(1e-9));
+                r
             }
             other => bail!("unknown source '{other}' (local, http, s3)"),
         };
@@ -173,12 +184,7 @@ fn run_ingest(
 /// Items/s of plain GETs of every inventory key at `concurrency` — no parsing.
 async fn bare_http_fetch(url: &str, inventory: &Path, concurrency: usize) -> Result<f64> {
     use futures::StreamExt;
-    let keys: Vec<String> = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_path(inventory)?
-        .records()
-        .filter_map(|r| r.ok().and_then(|r| r.get(1).map(String::from)))
-        .collect();
+    let keys = inventory_keys(inventory)?;
     let client = Arc::new(
         reqwest::Client::builder()
             .pool_max_idle_per_host(concurrency)
@@ -199,6 +205,47 @@ async fn bare_http_fetch(url: &str, inventory: &Path, concurrency: usize) -> Res
         .count()
         .await;
     Ok(fetched as f64 / start.elapsed().as_secs_f64().max(1e-9))
+}
+
+/// Items/s of plain GETs of every inventory key below `items_root` on S3 at
+/// `concurrency`, through the same object_store client ingest uses.
+async fn bare_s3_fetch(
+    settings: &Settings,
+    items_root: &str,
+    inventory: &Path,
+    concurrency: usize,
+) -> Result<f64> {
+    use futures::StreamExt;
+    use object_store::ObjectStoreExt;
+    let store = crate::store::open_location(
+        &crate::store::Location::parse(items_root)?,
+        &settings.open.s3,
+    )?;
+    let keys = inventory_keys(inventory)?;
+    let start = Instant::now();
+    let fetched = futures::stream::iter(keys.iter())
+        .map(|k| {
+            let (object_store, key) = (store.object_store(), store.key(k));
+            async move {
+                let r = object_store.get(&key).await.ok()?;
+                r.bytes().await.ok().map(|b| b.len())
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .filter_map(|r| async move { r })
+        .count()
+        .await;
+    Ok(fetched as f64 / start.elapsed().as_secs_f64().max(1e-9))
+}
+
+/// The keys (second column) of a header-less S3 Inventory CSV.
+fn inventory_keys(inventory: &Path) -> Result<Vec<String>> {
+    Ok(csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_path(inventory)?
+        .records()
+        .filter_map(|r| r.ok().and_then(|r| r.get(1).map(String::from)))
+        .collect())
 }
 
 async fn upload_items(settings: &Settings, data: &Path, prefix: &str) -> Result<()> {

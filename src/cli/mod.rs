@@ -2,11 +2,18 @@
 //! human text or `--json`. Errors become one line on stderr and a non-zero exit.
 
 pub mod bench;
+mod bench_compact;
 mod bench_ingest;
 mod catalog_cmds;
+mod compact_cmds;
 mod demo_cmds;
 mod ingest_cmds;
 mod lock_cmds;
+
+/// Parses a lock TTL such as `45s`, `30m`, `2h`, `1d` (shared with the console's `:acquire`).
+pub use lock_cmds::parse_ttl as lock_ttl;
+mod bench_query;
+pub mod query_cmds;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,6 +41,9 @@ pub struct Cli {
     /// Print one JSON object instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Console only: redraw at most every N ms for background changes (default 250, or refresh_ms in the config).
+    #[arg(long, value_name = "N")]
+    pub refresh_ms: Option<u64>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -71,6 +81,14 @@ pub enum Command {
     Bench(BenchCommand),
     /// Write N synthetic STAC items plus their inventory in every supported format (deterministic).
     DemoData(demo_cmds::DemoDataArgs),
+    /// Rewrite (cell, year) buckets of many small files into few, one row per id (replace snapshots).
+    Compact(compact_cmds::CompactArgs),
+    /// Drop old snapshots from the table metadata and delete files only they referenced.
+    ExpireSnapshots(compact_cmds::ExpireArgs),
+    /// Delete data and metadata files no snapshot references, older than a guard (default 3 days).
+    RemoveOrphans(compact_cmds::OrphanArgs),
+    /// Search items: geometry (point, bbox, GeoJSON/WKT), datetime, property filters; items or (id, href) pairs.
+    Query(query_cmds::QueryArgs),
 }
 
 /// Lock commands.
@@ -128,6 +146,10 @@ pub enum BenchCommand {
     },
     /// Ingest throughput and peak memory from local files, loopback HTTP and S3.
     Ingest(bench_ingest::BenchIngestArgs),
+    /// Compaction time and peak memory on a demo catalog ingested in small chunks.
+    Compact(bench_compact::BenchCompactArgs),
+    /// Query latency (planning, end to end) of seven shapes on a demo catalog, checked by brute force.
+    Query(bench_query::BenchQueryArgs),
 }
 
 /// Settings resolved from flags, environment and config file.
@@ -169,9 +191,17 @@ impl Settings {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    // The console sends logs to its logs pane (tui::init_logging), not stderr.
+    if cli.command.is_some() {
+        init_tracing();
+    }
+    // Few blocking threads: parsing, Parquet encoding and local file I/O all
+    // run there, and every extra thread keeps its own allocator heap (peak
+    // memory grew with the thread count, not with the work).
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(4 * cores)
         .build()
     {
         Ok(r) => r,
@@ -196,10 +226,21 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     let settings = Settings::resolve(&cli)?;
     match &cli.command {
         None => {
-            use clap::CommandFactory;
-            Cli::command().print_help()?;
-            println!();
-            Ok(ExitCode::SUCCESS)
+            crate::tui::run(crate::tui::ConsoleOptions {
+                base: settings.base.clone(),
+                open: settings.open.clone(),
+                refresh: cli.refresh_ms.or(settings.config.refresh_ms).map_or(
+                    crate::tui::DEFAULT_REFRESH,
+                    std::time::Duration::from_millis,
+                ),
+                small_file_bytes: settings
+                    .config
+                    .small_file_mb
+                    .map_or(crate::catalog::stats::DEFAULT_SMALL_FILE_BYTES, |mb| {
+                        mb * 1024 * 1024
+                    }),
+            })
+            .await
         }
         Some(Command::Init { h3_resolution }) => {
             catalog_cmds::init(&settings, *h3_resolution).await
@@ -213,12 +254,22 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             partitions,
         }) => catalog_cmds::stats(&settings, *top, *small_file_mb, *partitions).await,
         Some(Command::Lock(cmd)) => lock_cmds::run(&settings, cmd).await,
+        Some(Command::Compact(args)) => compact_cmds::compact(&settings, args).await,
+        Some(Command::ExpireSnapshots(args)) => {
+            compact_cmds::expire_snapshots(&settings, args).await
+        }
+        Some(Command::RemoveOrphans(args)) => compact_cmds::remove_orphans(&settings, args).await,
+        Some(Command::Bench(BenchCommand::Compact(args))) => {
+            bench_compact::compact(&settings, args).await
+        }
         Some(Command::Bench(BenchCommand::Stats { files, dir, runs })) => {
             bench::stats(&settings, *files, dir.clone(), *runs).await
         }
         Some(Command::Bench(BenchCommand::Ingest(args))) => {
             bench_ingest::ingest(&settings, args).await
         }
+        Some(Command::Query(args)) => query_cmds::run(&settings, args).await,
+        Some(Command::Bench(BenchCommand::Query(args))) => bench_query::run(&settings, args).await,
     }
 }
 

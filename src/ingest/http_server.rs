@@ -21,6 +21,10 @@ pub struct Faults {
     pub unavailable_first: u32,
     /// Paths containing this always get HTTP 500.
     pub always_fail: Option<String>,
+    /// Wait this long before each response (a remote store's first-byte
+    /// latency; the benchmark uses it so that the network, not the CPU the
+    /// server shares with the client, is what a fetch waits for).
+    pub latency: Option<std::time::Duration>,
 }
 
 /// A running server; stopped when dropped.
@@ -87,6 +91,9 @@ async fn serve(
     faults: &Faults,
     requests: &Mutex<HashMap<String, u32>>,
 ) -> std::io::Result<()> {
+    // Head and body go out in one write, and without Nagle: two small writes
+    // met the client's delayed ACK and capped every connection at ~25 req/s.
+    stream.set_nodelay(true)?;
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
     let mut line = String::new();
@@ -153,8 +160,12 @@ async fn serve(
             body.len(),
             if close { "connection: close\r\n" } else { "" }
         );
-        write.write_all(head.as_bytes()).await?;
-        write.write_all(&body).await?;
+        if let Some(latency) = faults.latency {
+            tokio::time::sleep(latency).await;
+        }
+        let mut response = head.into_bytes();
+        response.extend_from_slice(&body);
+        write.write_all(&response).await?;
         if close {
             return Ok(());
         }

@@ -8,11 +8,18 @@
 //! items it hands the chunk to a writer task (one in flight, so commits stay
 //! in order) whose commit records the position. Memory is bounded by the
 //! units in flight plus two chunks.
+//!
+//! Units turn their items into Arrow rows (one per item and cell) on the
+//! blocking threads, so a chunk holds compact columnar rows, not parsed
+//! JSON trees; the writer gathers each (cell, year) bucket's rows from them
+//! only when it writes that bucket.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::SchemaRef;
 use chrono::Utc;
 use iceberg::spec::DataFile;
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -32,11 +39,13 @@ use crate::stac::item::parse_item;
 
 /// Result of one inventory entry.
 enum Outcome {
+    /// The item's rows are `start..start + len` of its unit's [`UnitRows`].
     Row {
         position: u64,
-        item: Box<Item>,
-        cells: Vec<String>,
+        start: u32,
+        len: u32,
         bytes: u64,
+        no_geometry: bool,
     },
     Failed {
         letter: DeadLetter,
@@ -47,9 +56,22 @@ enum Outcome {
     },
 }
 
+/// The rows a unit produced, one per (item, cell), in the table's Arrow
+/// schema, with each row's partition year alongside (not a table column).
+struct UnitRows {
+    batch: RecordBatch,
+    years: Vec<Option<i32>>,
+}
+
+/// A finished unit: one outcome per entry, in order, and their rows.
+struct UnitOut {
+    outcomes: Vec<Outcome>,
+    rows: Option<Arc<UnitRows>>,
+}
+
 /// What the producer hands the consumer, in order.
 enum Unit {
-    Work(JoinHandle<Vec<Outcome>>),
+    Work(JoinHandle<Result<UnitOut, String>>),
     Error(InventoryError),
 }
 
@@ -62,6 +84,8 @@ struct Ctx {
     permits: Arc<Semaphore>,
     /// Retry runs fetch from the recorded URIs, by position.
     sources: Option<Vec<Option<Source>>>,
+    /// The table's Arrow schema (rows are built in units).
+    schema: SchemaRef,
 }
 
 /// Runs an ingest job to its end (or cancellation) and returns its summary.
@@ -182,6 +206,8 @@ pub async fn run(
         job_id: job_id.clone(),
         permits: Arc::new(Semaphore::new(opts.concurrency.max(1))),
         sources: source_list,
+        schema: crate::stac::batch::arrow_schema()
+            .map_err(|e| crate::catalog::CatalogError::iceberg("arrow schema", e))?,
     });
     let (unit_rows, depth) = if local {
         (
@@ -238,9 +264,13 @@ pub async fn run(
             }
         };
         let Some(unit) = unit else { break };
-        let outcomes = match unit {
+        let done = match unit {
             Unit::Work(handle) => match handle.await {
-                Ok(o) => o,
+                Ok(Ok(o)) => o,
+                Ok(Err(e)) => {
+                    failure = Some(e);
+                    break;
+                }
                 Err(e) => {
                     failure = Some(format!("worker failed: {e}"));
                     break;
@@ -251,8 +281,8 @@ pub async fn run(
                 break;
             }
         };
-        for outcome in outcomes {
-            chunk.add(outcome, &mut state);
+        for outcome in done.outcomes {
+            chunk.add(outcome, done.rows.as_ref(), &mut state);
             if chunk.listed >= chunk_size as u64 {
                 let next = chunk.end;
                 let full = std::mem::replace(&mut chunk, Chunk::new(next));
@@ -412,7 +442,7 @@ async fn produce_from_inventory(
 }
 
 /// Fetches, parses and fans out one unit of entries.
-fn spawn_unit(ctx: Arc<Ctx>, entries: Vec<Entry>) -> JoinHandle<Vec<Outcome>> {
+fn spawn_unit(ctx: Arc<Ctx>, entries: Vec<Entry>) -> JoinHandle<Result<UnitOut, String>> {
     tokio::spawn(async move {
         let job_id = ctx.job_id.clone();
         let letter = move |position: u64,
@@ -462,8 +492,11 @@ fn spawn_unit(ctx: Arc<Ctx>, entries: Vec<Entry>) -> JoinHandle<Vec<Outcome>> {
             futures::future::join_all(fetches).await
         };
         let res = ctx.resolution;
+        let schema = ctx.schema.clone();
         let handle = tokio::task::spawn_blocking(move || {
             let mut out = Vec::with_capacity(located.len());
+            let mut parsed: Vec<(Item, Vec<String>)> = Vec::new();
+            let mut n_rows: u32 = 0;
             let mut bodies = bodies.into_iter();
             for (entry, source) in located {
                 let fetched = if all_local {
@@ -520,12 +553,20 @@ fn spawn_unit(ctx: Arc<Ctx>, entries: Vec<Entry>) -> JoinHandle<Vec<Outcome>> {
                         bytes: 0,
                     },
                     (Entry::Item(row), Ok(_), Some(Ok(body))) => match parse_and_tile(&body, res) {
-                        Ok((item, cells)) => Outcome::Row {
-                            position: row.position,
-                            item: Box::new(item),
-                            cells,
-                            bytes: body.len() as u64,
-                        },
+                        Ok((item, cells)) => {
+                            let len = cells.len() as u32;
+                            let start = n_rows;
+                            n_rows += len;
+                            let no_geometry = item.geometry.is_none();
+                            parsed.push((item, cells));
+                            Outcome::Row {
+                                position: row.position,
+                                start,
+                                len,
+                                bytes: body.len() as u64,
+                                no_geometry,
+                            }
+                        }
                         Err((stage, reason)) => Outcome::Failed {
                             letter: letter(row.position, Some(&row), uri, stage, reason),
                             listed: true,
@@ -534,10 +575,47 @@ fn spawn_unit(ctx: Arc<Ctx>, entries: Vec<Entry>) -> JoinHandle<Vec<Outcome>> {
                     },
                 });
             }
-            out
+            let rows = unit_rows(&schema, &parsed)?;
+            Ok(UnitOut {
+                outcomes: out,
+                rows,
+            })
         });
-        handle.await.unwrap_or_default()
+        handle
+            .await
+            .map_err(|e| format!("parse task failed: {e}"))?
     })
+}
+
+/// The Arrow rows of a unit's parsed items (None when there are none).
+fn unit_rows(
+    schema: &SchemaRef,
+    parsed: &[(Item, Vec<String>)],
+) -> Result<Option<Arc<UnitRows>>, String> {
+    if parsed.is_empty() {
+        return Ok(None);
+    }
+    let pairs: Vec<(&Item, &str)> = parsed
+        .iter()
+        .flat_map(|(item, cells)| cells.iter().map(move |c| (item, c.as_str())))
+        .collect();
+    let years = parsed
+        .iter()
+        .flat_map(|(item, cells)| std::iter::repeat_n(item.partition_year(), cells.len()))
+        .collect();
+    let batch = crate::stac::batch::rows_to_batch(schema, &pairs)
+        .map_err(|e| format!("building Arrow rows: {e}"))?;
+    // Builders grow by doubling; a chunk holds these rows until its commit,
+    // so give the slack back (about a quarter of the chunk's memory).
+    let (schema, mut columns, _) = batch.into_parts();
+    for column in &mut columns {
+        if let Some(array) = Arc::get_mut(column) {
+            array.shrink_to_fit();
+        }
+    }
+    let batch =
+        RecordBatch::try_new(schema, columns).map_err(|e| format!("building Arrow rows: {e}"))?;
+    Ok(Some(Arc::new(UnitRows { batch, years })))
 }
 
 /// Parses an item body and computes its cells (`__none__` without geometry).
@@ -559,12 +637,19 @@ fn parse_and_tile(
     Ok((item, cells))
 }
 
+/// Contiguous rows of one unit that belong to a chunk.
+struct Segment {
+    rows: Arc<UnitRows>,
+    start: usize,
+    len: usize,
+}
+
 /// Items and failures between two inventory positions.
 struct Chunk {
     first: u64,
     /// Position after the last entry added.
     end: u64,
-    rows: Vec<(Item, Vec<String>)>,
+    segments: Vec<Segment>,
     letters: Vec<DeadLetter>,
     /// Inventory items (not bad rows) in the chunk.
     listed: u64,
@@ -575,33 +660,36 @@ impl Chunk {
         Self {
             first,
             end: first,
-            rows: Vec::new(),
+            segments: Vec::new(),
             letters: Vec::new(),
             listed: 0,
         }
     }
 
     fn is_empty(&self) -> bool {
-        self.rows.is_empty() && self.letters.is_empty()
+        self.segments.is_empty() && self.letters.is_empty()
     }
 
-    fn add(&mut self, outcome: Outcome, state: &mut IngestProgress) {
+    fn add(&mut self, outcome: Outcome, rows: Option<&Arc<UnitRows>>, state: &mut IngestProgress) {
         match outcome {
             Outcome::Row {
                 position,
-                item,
-                cells,
+                start,
+                len,
                 bytes,
+                no_geometry,
             } => {
                 self.end = position + 1;
                 self.listed += 1;
                 state.items += 1;
                 state.fetched += 1;
                 state.bytes_in += bytes;
-                if cells.len() == 1 && cells[0] == NO_CELL {
+                if no_geometry {
                     state.no_geometry += 1;
                 }
-                self.rows.push((*item, cells));
+                if let Some(rows) = rows {
+                    self.push_rows(rows, start as usize, len as usize);
+                }
             }
             Outcome::Failed {
                 letter,
@@ -623,6 +711,74 @@ impl Chunk {
             }
         }
     }
+}
+
+impl Chunk {
+    /// Appends rows `start..start + len` of a unit, extending the last
+    /// segment when they follow on from it.
+    fn push_rows(&mut self, rows: &Arc<UnitRows>, start: usize, len: usize) {
+        if let Some(last) = self.segments.last_mut()
+            && Arc::ptr_eq(&last.rows, rows)
+            && last.start + last.len == start
+        {
+            last.len += len;
+            return;
+        }
+        self.segments.push(Segment {
+            rows: rows.clone(),
+            start,
+            len,
+        });
+    }
+
+    /// Every (cell, year) bucket of the chunk with its rows as
+    /// (segment, row) pairs, in bucket order.
+    fn buckets(&self) -> Vec<(Bucket, Vec<(usize, usize)>)> {
+        let mut keys: Vec<(&str, Option<i32>, usize, usize)> = Vec::new();
+        for (s, segment) in self.segments.iter().enumerate() {
+            let Some(cells) = segment
+                .rows
+                .batch
+                .column_by_name("grid_partition")
+                .and_then(|c| c.as_string_opt::<i32>())
+            else {
+                continue;
+            };
+            for r in segment.start..segment.start + segment.len {
+                keys.push((cells.value(r), segment.rows.years[r], s, r));
+            }
+        }
+        keys.sort_unstable();
+        let mut out: Vec<(Bucket, Vec<(usize, usize)>)> = Vec::new();
+        for (cell, year, s, r) in keys {
+            match out.last_mut() {
+                Some((b, members)) if b.cell == cell && b.year == year => members.push((s, r)),
+                _ => out.push((
+                    Bucket {
+                        cell: cell.to_string(),
+                        year,
+                    },
+                    vec![(s, r)],
+                )),
+            }
+        }
+        out
+    }
+}
+
+/// Gathers the rows `members` (segment, row) from the segments' batches.
+fn gather(
+    batches: &[RecordBatch],
+    schema: &SchemaRef,
+    members: &[(usize, usize)],
+) -> Result<RecordBatch, arrow_schema::ArrowError> {
+    let columns = (0..schema.fields().len())
+        .map(|c| {
+            let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
+            arrow_select::interleave::interleave(&arrays, members)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(schema.clone(), columns)
 }
 
 /// The checkpoint a chunk's commit records.
@@ -679,42 +835,28 @@ async fn flush(
 ) -> Result<Flushed, IngestError> {
     use futures::StreamExt;
     let table = catalog.table().await?;
-    let rows = Arc::new(chunk.rows);
-    let mut buckets: BTreeMap<Bucket, Vec<(u32, u32)>> = BTreeMap::new();
-    for (i, (item, cells)) in rows.iter().enumerate() {
-        let year = item.partition_year();
-        for (c, cell) in cells.iter().enumerate() {
-            buckets
-                .entry(Bucket {
-                    cell: cell.clone(),
-                    year,
-                })
-                .or_default()
-                .push((i as u32, c as u32));
-        }
-    }
-    let schema = crate::stac::batch::arrow_schema()
-        .map_err(|e| crate::catalog::CatalogError::iceberg("arrow schema", e))?;
+    let buckets = chunk.buckets();
+    let batches: Arc<Vec<RecordBatch>> = Arc::new(
+        chunk
+            .segments
+            .iter()
+            .map(|s| s.rows.batch.clone())
+            .collect(),
+    );
+    drop(chunk.segments);
     let tasks = buckets.into_iter().map(|(bucket, members)| {
-        let (catalog, table, rows, schema, write) = (
+        let (catalog, table, batches, schema, write) = (
             catalog.clone(),
             table.clone(),
-            rows.clone(),
-            schema.clone(),
+            batches.clone(),
+            ctx.schema.clone(),
             write.clone(),
         );
         tokio::spawn(async move {
-            let pairs: Vec<(&Item, &str)> = members
-                .iter()
-                .map(|&(i, c)| {
-                    let (item, cells) = &rows[i as usize];
-                    (item, cells[c as usize].as_str())
-                })
-                .collect();
-            let batch = crate::stac::batch::rows_to_batch(&schema, &pairs).map_err(|e| {
+            let batch = gather(&batches, &schema, &members).map_err(|e| {
                 crate::catalog::CatalogError::Invalid(format!("bucket {}: {e}", bucket.dir()))
             })?;
-            drop(pairs);
+            drop(batches);
             catalog
                 .write_bucket(&table, &bucket, &[batch], &write)
                 .await

@@ -8,6 +8,7 @@
 //! earthcatalog and PyIceberg write them, and `s3://bucket/key` on S3);
 //! [`Store::key_of`] maps them back to object keys.
 
+pub mod faulty;
 mod iceberg_io;
 
 use std::path::{Path as FsPath, PathBuf};
@@ -37,6 +38,9 @@ pub enum StoreError {
     /// A path recorded in metadata does not belong to this store.
     #[error("path '{path}' is outside storage '{store}'")]
     ForeignPath { path: String, store: String },
+    /// `ECOPS_FAULTS` (the fault-injection drill hook) is set but malformed.
+    #[error(transparent)]
+    Faults(#[from] faulty::FaultPlanError),
     /// A local path could not be prepared.
     #[error("{path}: {source}")]
     Io {
@@ -240,6 +244,11 @@ fn key_of_location(location: &Location) -> ObjectPath {
 /// half-written object). S3 reads the standard `AWS_*` variables,
 /// `AWS_ENDPOINT_URL` for S3-compatible servers, and allows plain http only
 /// when the endpoint is on loopback.
+///
+/// Drill and test hook: when `ECOPS_FAULTS` is set, the store is wrapped in a
+/// [`faulty::FaultyStore`] that injects the faults it describes (latency, 5xx,
+/// SlowDown, timeouts, resets, truncated bodies, the N-th put/get of a key
+/// pattern); a warning says so on stderr once per process.
 pub fn open_location(location: &Location, s3: &S3Options) -> Result<Store, StoreError> {
     let inner: Arc<dyn ObjectStore> = match location {
         Location::Local(_) => Arc::new(LocalFileSystem::new()),
@@ -248,6 +257,19 @@ pub fn open_location(location: &Location, s3: &S3Options) -> Result<Store, Store
                 location: location.to_uri(),
                 source,
             })?)
+        }
+    };
+    let inner = match faulty::FaultPlan::from_env()? {
+        None => inner,
+        Some(plan) => {
+            static WARNED: std::sync::Once = std::sync::Once::new();
+            WARNED.call_once(|| {
+                eprintln!(
+                    "ecops: WARNING: {} is set: storage faults are being injected (drill/test hook)",
+                    faulty::FAULTS_ENV
+                );
+            });
+            Arc::new(faulty::FaultyStore::new(inner, plan))
         }
     };
     Ok(Store {

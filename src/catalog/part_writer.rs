@@ -1,0 +1,282 @@
+//! Encoding one bucket's rows as a GeoParquet part and describing it as an
+//! Iceberg DataFile — the lean path every writer (ingest, compaction) uses.
+//!
+//! Why not iceberg's `ParquetWriter`: per file it builds an async writer over
+//! FileIO, converts the schema, walks every batch for NaN counts and streams
+//! the output in pieces. Ingest writes tens of thousands of small files, and
+//! that fixed cost dominated. Here a part is encoded in memory with
+//! parquet's `ArrowWriter` (on a blocking thread) and stored with one `put`
+//! (object_store: temp file + rename locally, one PUT on S3), so a part is
+//! either whole or absent. Column stats come straight from the Arrow arrays.
+
+use std::collections::HashMap;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type, TimestampMicrosecondType};
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::{DataType, TimeUnit};
+use bytes::Bytes;
+use iceberg::spec::{DataContentType, DataFile, DataFileBuilder, DataFileFormat, Datum, Struct};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+
+use super::CatalogError;
+use crate::stac::geoparquet;
+
+/// Strings longer than this get no bounds; Iceberg treats missing bounds as
+/// "unknown", which never prunes wrongly.
+const MAX_BOUND_LEN: usize = 64;
+
+/// Columns whose Iceberg metrics (value/null counts, bounds) are recorded:
+/// the ones queries filter and prune on. Metrics are optional in Iceberg;
+/// recording all 29 columns made each manifest entry ~3× larger, and a
+/// chunk commits thousands of them.
+const METRICS_COLUMNS: &[&str] = &[
+    "id",
+    "grid_partition",
+    "datetime",
+    "platform",
+    "percent_valid_pixels",
+    "proj:code",
+    "start_datetime",
+    "end_datetime",
+    "created",
+    "updated",
+    "collection",
+    "sat:orbit_state",
+];
+
+/// Columns whose Parquet statistics are useless (large JSON or WKB) and cost
+/// time and footer bytes in every small file.
+const NO_PARQUET_STATS: &[&str] = &[
+    "geometry",
+    "assets",
+    "links",
+    "bbox",
+    "extra_properties",
+    "stac_extensions",
+];
+
+/// Parts with fewer rows are written without dictionary encoding.
+const DICTIONARY_MIN_ROWS: usize = 1024;
+
+/// Rows per Parquet row group (large parts are still read by row group).
+const ROW_GROUP_ROWS: usize = 64 * 1024;
+
+/// One encoded part.
+pub struct EncodedPart {
+    pub bytes: Bytes,
+    pub rows: u64,
+}
+
+/// Encodes `batch` (already sorted, one bucket) as a GeoParquet file:
+/// zstd, field ids from the schema's `PARQUET:field_id` metadata, the `geo`
+/// and `stac-geoparquet` keys. CPU-bound: call it off the async workers.
+pub fn encode(batch: &RecordBatch) -> Result<EncodedPart, CatalogError> {
+    let err = |e: parquet::errors::ParquetError| {
+        CatalogError::Invalid(format!("encoding a Parquet part: {e}"))
+    };
+    let kv = geoparquet::file_metadata(std::slice::from_ref(batch))
+        .into_iter()
+        .map(|(k, v)| KeyValue::new(k, v))
+        .collect();
+    let mut props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(err)?))
+        .set_key_value_metadata(Some(kv))
+        .set_statistics_enabled(EnabledStatistics::Chunk)
+        // Dictionaries cost a hash table per column and pay off only in
+        // large files; compaction's output is where dictionary pages would help.
+        .set_dictionary_enabled(batch.num_rows() >= DICTIONARY_MIN_ROWS)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
+    for name in NO_PARQUET_STATS {
+        props =
+            props.set_column_statistics_enabled(ColumnPath::from(*name), EnabledStatistics::None);
+    }
+    let mut buffer = Vec::with_capacity(batch.get_array_memory_size() / 3 + 4096);
+    let mut writer =
+        ArrowWriter::try_new(&mut buffer, batch.schema(), Some(props.build())).map_err(err)?;
+    writer.write(batch).map_err(err)?;
+    writer.close().map_err(err)?;
+    Ok(EncodedPart {
+        bytes: Bytes::from(buffer),
+        rows: batch.num_rows() as u64,
+    })
+}
+
+/// The DataFile for a part stored at `path`: record count, size, and for
+/// [`METRICS_COLUMNS`] value/null counts and min/max bounds computed from
+/// the rows themselves.
+pub fn data_file(
+    batch: &RecordBatch,
+    part: &EncodedPart,
+    path: String,
+    partition: Struct,
+    spec_id: i32,
+) -> Result<DataFile, CatalogError> {
+    let mut value_counts = HashMap::new();
+    let mut null_counts = HashMap::new();
+    let mut nan_counts = HashMap::new();
+    let mut lower = HashMap::new();
+    let mut upper = HashMap::new();
+    for (i, column) in batch.columns().iter().enumerate() {
+        let field = batch.schema_ref().field(i);
+        if !METRICS_COLUMNS.contains(&field.name().as_str()) {
+            continue;
+        }
+        let Some(id) = field_id(batch, i) else {
+            continue;
+        };
+        value_counts.insert(id, column.len() as u64);
+        null_counts.insert(id, column.null_count() as u64);
+        if let Some((lo, hi, nans)) = bounds(column.as_ref()) {
+            if let Some(nans) = nans {
+                nan_counts.insert(id, nans);
+            }
+            if let (Some(lo), Some(hi)) = (lo, hi) {
+                lower.insert(id, lo);
+                upper.insert(id, hi);
+            }
+        }
+    }
+    DataFileBuilder::default()
+        .content(DataContentType::Data)
+        .file_path(path)
+        .file_format(DataFileFormat::Parquet)
+        .partition(partition)
+        .partition_spec_id(spec_id)
+        .record_count(part.rows)
+        .file_size_in_bytes(part.bytes.len() as u64)
+        .value_counts(value_counts)
+        .null_value_counts(null_counts)
+        .nan_value_counts(nan_counts)
+        .lower_bounds(lower)
+        .upper_bounds(upper)
+        .build()
+        .map_err(|e| CatalogError::Invalid(format!("describing a data file: {e}")))
+}
+
+/// The Iceberg field id of column `i` (from the Arrow field metadata).
+fn field_id(batch: &RecordBatch, i: usize) -> Option<i32> {
+    batch
+        .schema_ref()
+        .field(i)
+        .metadata()
+        .get(parquet::arrow::PARQUET_FIELD_ID_META_KEY)?
+        .parse()
+        .ok()
+}
+
+type Bounds = (Option<Datum>, Option<Datum>, Option<u64>);
+
+/// Min/max of a column as Iceberg datums (None for types we do not bound),
+/// plus the NaN count for floating-point columns.
+fn bounds(column: &dyn Array) -> Option<Bounds> {
+    fn fold<T: PartialOrd + Copy>(values: impl Iterator<Item = T>) -> Option<(T, T)> {
+        values.fold(None, |acc, v| match acc {
+            None => Some((v, v)),
+            Some((lo, hi)) => Some((if v < lo { v } else { lo }, if v > hi { v } else { hi })),
+        })
+    }
+    match column.data_type() {
+        DataType::Utf8 => {
+            let values = column.as_string::<i32>();
+            if values.iter().flatten().any(|s| s.len() > MAX_BOUND_LEN) {
+                return Some((None, None, None));
+            }
+            let (lo, hi) = fold(values.iter().flatten())?;
+            Some((Some(Datum::string(lo)), Some(Datum::string(hi)), None))
+        }
+        DataType::Int64 => {
+            let (lo, hi) = fold(column.as_primitive::<Int64Type>().iter().flatten())?;
+            Some((Some(Datum::long(lo)), Some(Datum::long(hi)), None))
+        }
+        DataType::Float64 => {
+            let values = column.as_primitive::<Float64Type>();
+            let nans = values.iter().flatten().filter(|v| v.is_nan()).count() as u64;
+            let found = fold(values.iter().flatten().filter(|v| !v.is_nan()));
+            Some(match found {
+                Some((lo, hi)) => (Some(Datum::double(lo)), Some(Datum::double(hi)), Some(nans)),
+                None => (None, None, Some(nans)),
+            })
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, Some(_)) => {
+            let values = column.as_primitive::<TimestampMicrosecondType>();
+            let (lo, hi) = fold(values.iter().flatten())?;
+            Some((
+                Some(Datum::timestamptz_micros(lo)),
+                Some(Datum::timestamptz_micros(hi)),
+                None,
+            ))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stac::batch::{arrow_schema, rows_to_batch};
+
+    fn item(id: &str, datetime: &str, pct: i64) -> crate::stac::Item {
+        let body = serde_json::json!({
+            "type": "Feature", "stac_version": "1.0.0", "id": id,
+            "geometry": {"type": "Point", "coordinates": [10.0, 20.0]},
+            "bbox": [10.0, 20.0, 10.0, 20.0],
+            "properties": {"datetime": datetime, "platform": "LC08", "percent_valid_pixels": pct},
+            "assets": {"data": {"href": format!("s3://bucket/a/long/prefix/to/the/scene/{id}/data.nc")}},
+            "links": []
+        });
+        crate::stac::parse_item(body.to_string().as_bytes()).expect("valid item")
+    }
+
+    #[test]
+    fn bounds_and_counts_come_from_the_rows() {
+        let a = item("b-item", "2021-03-01T00:00:00Z", 40);
+        let b = item("a-item", "2020-01-01T00:00:00Z", 90);
+        let schema = arrow_schema().expect("schema");
+        let batch = rows_to_batch(&schema, &[(&a, "8001fffffffffff"), (&b, "8001fffffffffff")])
+            .expect("batch");
+        let part = encode(&batch).expect("encode");
+        let file = data_file(&batch, &part, "/tmp/x.parquet".into(), Struct::empty(), 0)
+            .expect("data file");
+        assert_eq!(file.record_count(), 2);
+        assert_eq!(file.file_size_in_bytes(), part.bytes.len() as u64);
+        assert_eq!(file.lower_bounds().get(&1), Some(&Datum::string("a-item")));
+        assert_eq!(file.upper_bounds().get(&1), Some(&Datum::string("b-item")));
+        assert_eq!(file.lower_bounds().get(&6), Some(&Datum::long(40)));
+        assert_eq!(file.upper_bounds().get(&6), Some(&Datum::long(90)));
+        let t = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .expect("rfc3339")
+                .timestamp_micros()
+        };
+        assert_eq!(
+            file.lower_bounds().get(&4),
+            Some(&Datum::timestamptz_micros(t("2020-01-01T00:00:00Z")))
+        );
+        assert_eq!(
+            file.upper_bounds().get(&4),
+            Some(&Datum::timestamptz_micros(t("2021-03-01T00:00:00Z")))
+        );
+        // Long JSON columns carry no metrics; query columns do.
+        assert!(!file.lower_bounds().contains_key(&9));
+        assert!(!file.value_counts().contains_key(&9));
+        assert_eq!(file.value_counts().get(&4), Some(&2));
+        assert_eq!(file.null_value_counts().get(&13), Some(&2));
+        // The bytes are a Parquet file with the table's field ids.
+        let reader =
+            parquet::file::reader::SerializedFileReader::new(part.bytes.clone()).expect("parquet");
+        use parquet::file::reader::FileReader;
+        let schema = reader.metadata().file_metadata().schema_descr();
+        assert_eq!(schema.column(0).self_type().get_basic_info().id(), 1);
+        let kv = reader
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .expect("kv");
+        assert!(kv.iter().any(|k| k.key == "geo"));
+    }
+}

@@ -1,0 +1,342 @@
+//! Running a compaction: plan, then group by group rewrite buckets
+//! concurrently and commit each group as one replace snapshot (partial
+//! progress: a crash loses at most the group in flight, whose files are
+//! then unreferenced). When another writer commits first, the group is
+//! re-planned against the new snapshot: buckets whose inputs are all still
+//! live keep their rewritten files, the others are queued again.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use tokio::sync::watch;
+
+use super::live::{LiveFile, TableState};
+use super::plan::{plan, selects};
+use super::progress::{CompactPhase, CompactProgress};
+use super::replace::{Replace, commit_replace};
+use super::rewrite::{BucketOutcome, rewrite_bucket, table_arrow_schema};
+use super::{CompactError, CompactOptions, SUMMARY_OPERATION};
+use crate::catalog::{Bucket, EarthCatalog, WriteOptions};
+
+/// Runs a compaction to its end (or cancellation) and returns its summary.
+/// Errors before anything is written (options, catalog, unsupported table)
+/// are `Err`; a failure later ends the run with `phase: failed` and the
+/// error in the summary, after committing the buckets that were complete.
+/// With `dry_run` only the plan is computed and nothing is written.
+pub async fn run(
+    catalog: Arc<EarthCatalog>,
+    opts: CompactOptions,
+    progress: watch::Sender<CompactProgress>,
+    mut cancel: watch::Receiver<bool>,
+) -> Result<CompactProgress, CompactError> {
+    let started = Instant::now();
+    if !opts.dry_run {
+        catalog.ensure_writable()?;
+    }
+    if opts.group_files == 0 || opts.concurrency == 0 || opts.target_file_size == 0 {
+        return Err(CompactError::Options(
+            "group size, concurrency and target file size must be at least 1".into(),
+        ));
+    }
+    let mut state = TableState::load(&catalog).await?;
+    let planned = plan(&state, &opts);
+    tracing::debug!(
+        "planned {} buckets; peak RSS {:?}",
+        planned.buckets.len(),
+        crate::metrics::peak_rss_bytes()
+    );
+    let mut p = CompactProgress {
+        phase: CompactPhase::Running,
+        dry_run: opts.dry_run,
+        files_after: planned.files_before,
+        ..planned.summary()
+    };
+    if opts.dry_run {
+        p = planned.summary();
+        finish(&progress, &mut p, started);
+        return Ok(p);
+    }
+    progress.send_replace(p.clone());
+
+    let schema = table_arrow_schema()?;
+    let run_tag = uuid::Uuid::now_v7().simple().to_string()[..12].to_string();
+    // Buckets in the order of the first manifest listing their files: a
+    // group then touches fewer manifests (ingest writes one per chunk), so
+    // its commit rewrites less metadata. On the benchmark table a group of
+    // 2 000 files touches about half of the manifests instead of all.
+    let mut order: Vec<(usize, Bucket)> = planned
+        .buckets
+        .iter()
+        .map(|b| {
+            let bucket = b.bucket();
+            let first = state
+                .buckets
+                .get(&bucket)
+                .and_then(|files| files.iter().map(|f| f.manifest).min())
+                .unwrap_or(usize::MAX);
+            (first, bucket)
+        })
+        .collect();
+    order.sort();
+    let mut pending: VecDeque<Bucket> = order.into_iter().map(|(_, b)| b).collect();
+    let mut cancelled = false;
+    let mut cancel_live = true;
+    let mut failure: Option<String> = None;
+    let mut group_no = 0u64;
+    let mut last_publish = Instant::now();
+    while !pending.is_empty() && !cancelled && failure.is_none() {
+        group_no += 1;
+        // The next group, against the table as it is now.
+        let mut group: Vec<(Bucket, Vec<LiveFile>)> = Vec::new();
+        let mut group_files = 0;
+        while group_files < opts.group_files
+            && let Some(bucket) = pending.pop_front()
+        {
+            match state.buckets.get(&bucket) {
+                Some(files) if selects(files, &opts) => {
+                    group_files += files.len();
+                    group.push((bucket, files.clone()));
+                }
+                _ => {} // compacted or emptied by someone else meanwhile
+            }
+        }
+        let write = WriteOptions {
+            target_file_size: opts.target_file_size,
+            tag: format!("compact-{run_tag}-g{group_no}"),
+        };
+        let mut queue = group.into_iter();
+        let mut running = FuturesUnordered::new();
+        let mut outcomes: Vec<BucketOutcome> = Vec::new();
+        loop {
+            while running.len() < opts.concurrency && !cancelled && failure.is_none() {
+                let Some((bucket, files)) = queue.next() else {
+                    break;
+                };
+                let (catalog, table, schema, write) = (
+                    catalog.clone(),
+                    state.table.clone(),
+                    schema.clone(),
+                    write.clone(),
+                );
+                let reads = opts.read_concurrency;
+                running.push(tokio::spawn(async move {
+                    rewrite_bucket(&catalog, &table, &schema, &bucket, files, &write, reads).await
+                }));
+            }
+            if running.is_empty() {
+                break;
+            }
+            tokio::select! {
+                done = running.next() => match done {
+                    Some(Ok(Ok(outcome))) => {
+                        outcomes.push(outcome);
+                        p.buckets_pending_commit = outcomes.len() as u64;
+                        if last_publish.elapsed() >= Duration::from_millis(100) {
+                            publish(&progress, &mut p, started);
+                            last_publish = Instant::now();
+                        }
+                    }
+                    Some(Ok(Err(e))) => failure = Some(e.to_string()),
+                    Some(Err(e)) => failure = Some(format!("bucket task failed: {e}")),
+                    None => {}
+                },
+                changed = cancel.changed(), if cancel_live && !cancelled => match changed {
+                    // Nobody can cancel any more.
+                    Err(_) => cancel_live = false,
+                    // Stop starting buckets; the running ones finish and commit.
+                    Ok(()) => cancelled = *cancel.borrow(),
+                },
+            }
+        }
+        if outcomes.is_empty() {
+            continue;
+        }
+        tracing::debug!(
+            "group {group_no}: {} buckets rewritten; peak RSS {:?}",
+            outcomes.len(),
+            crate::metrics::peak_rss_bytes()
+        );
+        pause_before_commit().await;
+        p.buckets_pending_commit = 0;
+        if let Err(e) = commit_group(
+            &catalog,
+            &mut state,
+            outcomes,
+            &mut pending,
+            &mut p,
+            &opts,
+            group_no,
+            &run_tag,
+        )
+        .await
+        {
+            failure = Some(e.to_string());
+        }
+        tracing::debug!(
+            "group {group_no} committed; peak RSS {:?}",
+            crate::metrics::peak_rss_bytes()
+        );
+        publish(&progress, &mut p, started);
+    }
+    p.phase = match (&failure, cancelled) {
+        (Some(_), _) => CompactPhase::Failed,
+        (None, true) => CompactPhase::Cancelled,
+        (None, false) => CompactPhase::Done,
+    };
+    p.error = failure;
+    finish(&progress, &mut p, started);
+    Ok(p)
+}
+
+/// Commits one group's outcomes, re-planning on conflicts (bounded).
+#[allow(clippy::too_many_arguments)]
+async fn commit_group(
+    catalog: &EarthCatalog,
+    state: &mut TableState,
+    mut outcomes: Vec<BucketOutcome>,
+    pending: &mut VecDeque<Bucket>,
+    p: &mut CompactProgress,
+    opts: &CompactOptions,
+    group_no: u64,
+    run_tag: &str,
+) -> Result<(), CompactError> {
+    for attempt in 1..=opts.max_attempts.max(1) {
+        // Resolve every input against the current state; a bucket whose
+        // inputs are no longer all live is planned again later.
+        let live = state.live_paths();
+        let mut kept = Vec::with_capacity(outcomes.len());
+        let mut removed: Vec<&LiveFile> = Vec::new();
+        for outcome in outcomes {
+            let now: Option<Vec<&LiveFile>> = outcome
+                .removed
+                .iter()
+                .map(|f| live.get(f.path.as_str()).copied())
+                .collect();
+            match now {
+                Some(files) => {
+                    removed.extend(files);
+                    kept.push(outcome);
+                }
+                None => {
+                    tracing::warn!(
+                        "bucket {} changed under the compaction; planning it again",
+                        outcome.bucket.dir()
+                    );
+                    pending.push_back(outcome.bucket);
+                }
+            }
+        }
+        outcomes = kept;
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let duplicates: u64 = outcomes.iter().map(|o| o.rows_in - o.rows_out).sum();
+        let properties = HashMap::from([
+            (SUMMARY_OPERATION.to_string(), "compact".to_string()),
+            ("ecops.compact-run".to_string(), run_tag.to_string()),
+            ("ecops.compact-group".to_string(), group_no.to_string()),
+            (
+                "ecops.duplicates-removed".to_string(),
+                duplicates.to_string(),
+            ),
+        ]);
+        let change = Replace {
+            removed,
+            added: outcomes
+                .iter()
+                .flat_map(|o| o.added.iter().cloned())
+                .collect(),
+            partitions: outcomes.len() as u64,
+            properties,
+        };
+        match commit_replace(catalog, state, change).await {
+            Ok(committed) => {
+                for o in &outcomes {
+                    p.buckets_compacted += 1;
+                    p.files_in += o.removed.len() as u64;
+                    p.bytes_in += o.removed.iter().map(|f| f.bytes).sum::<u64>();
+                    p.files_out += o.added.len() as u64;
+                    p.bytes_out += o.added.iter().map(|f| f.file_size_in_bytes()).sum::<u64>();
+                    p.duplicates_removed += o.rows_in - o.rows_out;
+                }
+                p.commits += 1;
+                p.snapshot_id = Some(committed.snapshot_id);
+                p.files_after = committed.totals.files;
+                p.rows_after = committed.totals.rows;
+                p.bytes_after = committed.totals.bytes;
+                if !advance(state, &outcomes, committed) {
+                    *state = TableState::load(catalog).await?;
+                }
+                return Ok(());
+            }
+            Err(CompactError::Conflict(why)) if attempt < opts.max_attempts.max(1) => {
+                tracing::warn!("{why}; re-planning the group against the new snapshot");
+                p.replans += 1;
+                *state = TableState::load(catalog).await?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(CompactError::Conflict(format!(
+        "gave up after {} attempts: other writers kept committing first",
+        opts.max_attempts
+    )))
+}
+
+/// Moves `state` to the committed snapshot without re-reading it: removed
+/// files leave their buckets, the others follow their manifest's new index.
+/// False when the mapping is incomplete (then the caller reloads).
+fn advance(
+    state: &mut TableState,
+    outcomes: &[BucketOutcome],
+    committed: super::replace::Committed,
+) -> bool {
+    let removed: std::collections::HashSet<&str> = outcomes
+        .iter()
+        .flat_map(|o| o.removed.iter().map(|f| f.path.as_str()))
+        .collect();
+    let mut complete = true;
+    for files in state.buckets.values_mut() {
+        files.retain(|f| !removed.contains(f.path.as_str()));
+        for f in files.iter_mut() {
+            match committed.remap.get(f.manifest).copied().flatten() {
+                Some(i) => f.manifest = i,
+                None => complete = false,
+            }
+        }
+    }
+    state.buckets.retain(|_, files| !files.is_empty());
+    state.table = committed.table;
+    state.location = committed.location;
+    state.manifests = committed.manifests;
+    state.totals = committed.totals;
+    complete
+}
+
+fn publish(progress: &watch::Sender<CompactProgress>, p: &mut CompactProgress, started: Instant) {
+    p.seconds = started.elapsed().as_secs_f64();
+    progress.send_replace(p.clone());
+}
+
+fn finish(progress: &watch::Sender<CompactProgress>, p: &mut CompactProgress, started: Instant) {
+    p.peak_rss_bytes = crate::metrics::peak_rss_bytes();
+    publish(progress, p, started);
+}
+
+/// Test hook for crash tests: `ECOPS_FAULT_PAUSE_BEFORE_COMPACT_COMMIT_MS`
+/// holds each group between writing its files and committing them, so a
+/// test can kill the process (or commit something else) exactly there.
+async fn pause_before_commit() {
+    static PAUSE: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    let pause = PAUSE.get_or_init(|| {
+        std::env::var("ECOPS_FAULT_PAUSE_BEFORE_COMPACT_COMMIT_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    });
+    if let Some(ms) = pause {
+        tokio::time::sleep(Duration::from_millis(*ms)).await;
+    }
+}

@@ -1,0 +1,104 @@
+//! Running a compaction under the catalog lock (design.md §4), as ingest
+//! does: taken before planning, fenced on every commit, renewed with the
+//! run's progress in it, released at the end (also after a failure).
+
+use std::sync::Arc;
+
+use serde_json::json;
+use tokio::sync::watch;
+
+use super::{CompactError, CompactOptions, CompactProgress};
+use crate::catalog::EarthCatalog;
+use crate::ingest::LockSettings;
+use crate::lock::{Authority, Lease, LeaseOptions, LockError, LockState, StaleReason};
+
+/// Takes the catalog lock for `operation` (taking over a lock left by a
+/// crashed process of this host), installs its fencing guard on the
+/// catalog and starts the heartbeat. Fails, changing nothing, if anyone
+/// else holds it.
+pub async fn take_lock(
+    catalog: &EarthCatalog,
+    lock: &LockSettings,
+    operation: &str,
+) -> Result<Lease, CompactError> {
+    let opts = LeaseOptions {
+        owner: lock.owner.clone(),
+        operation: operation.to_string(),
+        job_id: None,
+        ttl: lock.ttl,
+    };
+    let lease = match Lease::acquire(catalog.base(), opts.clone()).await {
+        Ok(lease) => lease,
+        Err(LockError::Held { state, .. })
+            if matches!(state.as_ref(), LockState::Held { assessment, .. }
+                if assessment.stale_reason == Some(StaleReason::HolderGone)) =>
+        {
+            let stolen =
+                crate::lock::steal(catalog.base(), &state, opts, Authority::IfStale).await?;
+            tracing::warn!(
+                "took over the catalog lock of a crashed local run: {}",
+                state.describe()
+            );
+            stolen.lease
+        }
+        Err(e) => return Err(e.into()),
+    };
+    catalog.sql().set_commit_guard(Some(lease.commit_guard()));
+    lease.start_heartbeat();
+    Ok(lease)
+}
+
+/// Uninstalls the guard and releases the lease; says so if the lease was lost.
+pub async fn give_back(catalog: &EarthCatalog, lease: Lease) -> Option<String> {
+    catalog.sql().set_commit_guard(None);
+    let lost = lease.lost();
+    if let Err(e) = lease.release().await {
+        tracing::warn!("releasing the catalog lock: {e}");
+    }
+    lost
+}
+
+/// [`super::run`] holding the catalog lock (operation `compact`). A dry run
+/// takes no lock: it writes nothing, not even the lock object.
+pub async fn run_locked(
+    catalog: Arc<EarthCatalog>,
+    opts: CompactOptions,
+    lock: &LockSettings,
+    progress: watch::Sender<CompactProgress>,
+    cancel: watch::Receiver<bool>,
+) -> Result<CompactProgress, CompactError> {
+    if opts.dry_run {
+        return super::run(catalog, opts, progress, cancel).await;
+    }
+    catalog.ensure_writable()?;
+    let lease = take_lock(&catalog, lock, "compact").await?;
+    let mirror = {
+        let (lease, mut rx) = (lease.clone(), progress.subscribe());
+        tokio::spawn(async move {
+            while rx.changed().await.is_ok() {
+                let p = rx.borrow_and_update().clone();
+                lease.set_progress(json!({
+                    "buckets_planned": p.buckets_planned,
+                    "buckets_compacted": p.buckets_compacted,
+                    "files_in": p.files_in, "files_out": p.files_out,
+                    "commits": p.commits,
+                }));
+            }
+        })
+    };
+    let result = super::run(catalog.clone(), opts, progress, cancel).await;
+    mirror.abort();
+    let lost = give_back(&catalog, lease).await;
+    match (result, lost) {
+        (Err(e), Some(reason)) => Err(CompactError::Options(format!(
+            "{e} — the catalog lock was lost: {reason}"
+        ))),
+        (Ok(mut p), Some(reason)) if p.error.is_some() => {
+            p.error = p
+                .error
+                .map(|e| format!("{e} — the catalog lock was lost: {reason}"));
+            Ok(p)
+        }
+        (result, _) => result,
+    }
+}

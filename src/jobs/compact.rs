@@ -1,0 +1,105 @@
+//! Compaction jobs: a dry-run plan first (no lock, nothing written), then,
+//! once the operator confirms the plan, the run under the catalog lock
+//! ([`crate::compact::run_locked`]) with its progress forwarded to the jobs pane.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::catalog::EarthCatalog;
+use crate::compact::{CompactOptions, CompactProgress};
+use crate::ingest::LockSettings;
+
+/// What to compact.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompactRequest {
+    /// Plan only: nothing is written, no lock is taken.
+    pub dry_run: bool,
+    /// Buckets with at least this many files (None: 2, as `ecops compact`).
+    pub threshold: Option<usize>,
+}
+
+/// A plan or the result of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompactOutcome {
+    pub summary: CompactProgress,
+    /// True when replace snapshots were committed.
+    pub committed: bool,
+    /// Lines describing the plan or the result.
+    pub lines: Vec<String>,
+    /// For a dry run with work to do: the request that carries the plan out.
+    pub follow_up: Option<CompactRequest>,
+}
+
+/// Lines for the jobs pane and the confirmation dialog.
+pub fn describe(p: &CompactProgress) -> Vec<String> {
+    use crate::cli::human_bytes;
+    let mut lines = vec![format!(
+        "{} of {} (cell, year) buckets {}",
+        p.buckets_planned,
+        p.buckets_scanned,
+        if p.dry_run {
+            "would be rewritten"
+        } else {
+            "planned"
+        }
+    )];
+    lines.push(format!(
+        "files {} → {} · rows {} → {} · {} → {}",
+        p.files_before,
+        p.files_after,
+        p.rows_before,
+        p.rows_after,
+        human_bytes(p.bytes_before),
+        human_bytes(p.bytes_after)
+    ));
+    if !p.dry_run {
+        lines.push(format!(
+            "{} buckets compacted · {} files in, {} out · {} duplicates removed · {} commits · {:.1} s",
+            p.buckets_compacted,
+            p.files_in,
+            p.files_out,
+            p.duplicates_removed,
+            p.commits,
+            p.seconds
+        ));
+    }
+    if let Some(e) = &p.error {
+        lines.push(format!("error: {e}"));
+    }
+    lines
+}
+
+/// Plans (dry run) or runs a compaction of `catalog`. `Err` when it could
+/// not start; a run that failed part-way is `Ok` with `summary.phase` failed
+/// (what was complete is committed).
+pub async fn run(
+    catalog: Arc<EarthCatalog>,
+    request: CompactRequest,
+    lock: &LockSettings,
+    progress: watch::Sender<CompactProgress>,
+    cancel: watch::Receiver<bool>,
+) -> Result<CompactOutcome, String> {
+    let opts = CompactOptions {
+        threshold: request.threshold.unwrap_or(2).max(2),
+        dry_run: request.dry_run,
+        ..CompactOptions::default()
+    };
+    let summary = crate::compact::run_locked(catalog, opts, lock, progress, cancel)
+        .await
+        .map_err(|e| crate::store::redact_secrets(&e.to_string()))?;
+    let follow_up = (request.dry_run && summary.buckets_planned > 0).then(|| CompactRequest {
+        dry_run: false,
+        ..request.clone()
+    });
+    let mut lines = describe(&summary);
+    if request.dry_run && summary.buckets_planned == 0 {
+        lines.push("nothing to compact".into());
+    }
+    Ok(CompactOutcome {
+        committed: summary.commits > 0,
+        lines,
+        follow_up,
+        summary,
+    })
+}

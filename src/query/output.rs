@@ -1,0 +1,248 @@
+//! Streaming output of hits: each item is written as it arrives (JSON and
+//! GeoJSON are streamed arrays), so memory does not grow with the result.
+
+use std::io::Write;
+
+use serde_json::{Map, Value, json};
+
+use super::scan::{Fields, Hit};
+
+/// Output formats of `ecops query`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns: id, datetime, platform, cell (or id, href with --uris).
+    Table,
+    /// One JSON array of items, on one line (streamed: the `--json` convention
+    /// of a single JSON value on the last stdout line holds).
+    Json,
+    /// One JSON object per item per line.
+    Ndjson,
+    /// CSV with a header.
+    Csv,
+    /// A GeoJSON FeatureCollection, on one line (streamed).
+    Geojson,
+}
+
+impl Format {
+    /// The columns the format needs read.
+    pub fn fields(self, uris: bool) -> Fields {
+        match self {
+            _ if uris => Fields::Assets,
+            Format::Table | Format::Csv => Fields::Core,
+            Format::Json | Format::Ndjson | Format::Geojson => Fields::All,
+        }
+    }
+}
+
+/// What each output record holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// The item.
+    Item,
+    /// (id, href of this asset), like earthcatalog's `search_uris`.
+    Uri(String),
+}
+
+/// Writes hits one by one in a format.
+pub struct HitWriter<W: Write> {
+    out: W,
+    format: Format,
+    record: Record,
+    count: u64,
+}
+
+/// One CSV record (quoted as needed), with its line end.
+fn csv_line(fields: &[&str]) -> std::io::Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(fields).map_err(std::io::Error::other)?;
+    w.into_inner()
+        .map_err(|e| std::io::Error::other(e.to_string()))
+}
+
+fn rfc3339(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+/// An item as one JSON object, members in this order: id, collection,
+/// datetime, platform, grid_partition, geometry (GeoJSON), assets,
+/// properties (every other column).
+#[derive(Debug, serde::Serialize)]
+pub struct ItemRecord<'a> {
+    pub id: &'a str,
+    pub collection: Option<&'a str>,
+    pub datetime: Option<String>,
+    pub platform: Option<&'a str>,
+    pub grid_partition: &'a str,
+    pub geometry: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assets: Option<&'a Value>,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub properties: &'a std::collections::BTreeMap<String, Value>,
+}
+
+/// The [`ItemRecord`] of a hit.
+pub fn item_record(hit: &Hit) -> ItemRecord<'_> {
+    ItemRecord {
+        id: &hit.id,
+        collection: hit.collection.as_deref(),
+        datetime: hit.datetime.as_ref().map(rfc3339),
+        platform: hit.platform.as_deref(),
+        grid_partition: &hit.grid_partition,
+        geometry: hit
+            .geometry
+            .as_ref()
+            .map_or(Value::Null, crate::stac::geojson::geometry_to_json),
+        assets: hit.assets.as_ref(),
+        properties: &hit.properties,
+    }
+}
+
+/// [`item_record`] as a JSON value (member order is not kept in a `Value`).
+pub fn item_json(hit: &Hit) -> Value {
+    serde_json::to_value(item_record(hit)).unwrap_or(Value::Null)
+}
+
+/// An item as a GeoJSON Feature (STAC-like: properties hold datetime, platform, cell and the rest).
+pub fn item_feature(hit: &Hit) -> Value {
+    let mut props: Map<String, Value> = hit.properties.clone().into_iter().collect();
+    let bbox = props.remove("bbox");
+    let links = props.remove("links");
+    let stac_version = props.remove("stac_version");
+    let extensions = props.remove("stac_extensions");
+    props.remove("type");
+    props.insert("datetime".into(), hit.datetime.as_ref().map(rfc3339).into());
+    props.insert("platform".into(), hit.platform.clone().into());
+    props.insert("grid_partition".into(), hit.grid_partition.clone().into());
+    let mut f = Map::new();
+    f.insert("type".into(), "Feature".into());
+    if let Some(v) = stac_version {
+        f.insert("stac_version".into(), v);
+    }
+    if let Some(v) = extensions {
+        f.insert("stac_extensions".into(), v);
+    }
+    f.insert("id".into(), hit.id.clone().into());
+    f.insert("collection".into(), hit.collection.clone().into());
+    f.insert(
+        "geometry".into(),
+        hit.geometry
+            .as_ref()
+            .map_or(Value::Null, crate::stac::geojson::geometry_to_json),
+    );
+    if let Some(b) = bbox {
+        f.insert("bbox".into(), b);
+    }
+    f.insert("properties".into(), Value::Object(props));
+    f.insert(
+        "assets".into(),
+        hit.assets.clone().unwrap_or_else(|| json!({})),
+    );
+    if let Some(l) = links {
+        f.insert("links".into(), l);
+    }
+    Value::Object(f)
+}
+
+impl<W: Write> HitWriter<W> {
+    /// Starts the output (writes headers / opening brackets).
+    pub fn new(mut out: W, format: Format, record: Record) -> std::io::Result<Self> {
+        match format {
+            Format::Json => out.write_all(b"[")?,
+            Format::Geojson => out.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[")?,
+            Format::Csv => {
+                let header: &[&str] = match record {
+                    Record::Uri(_) => &["id", "href"],
+                    Record::Item => &["id", "datetime", "platform", "collection", "grid_partition"],
+                };
+                out.write_all(&csv_line(header)?)?;
+            }
+            Format::Table => {
+                let header = match record {
+                    Record::Uri(_) => format!("{:<48} href", "id"),
+                    Record::Item => format!(
+                        "{:<48} {:<27} {:<8} grid_partition",
+                        "id", "datetime", "platform"
+                    ),
+                };
+                writeln!(out, "{header}")?;
+            }
+            Format::Ndjson => {}
+        }
+        Ok(Self {
+            out,
+            format,
+            record,
+            count: 0,
+        })
+    }
+
+    /// Writes one hit. With [`Record::Uri`], an item without that asset is skipped
+    /// (returns false), as earthcatalog's `search_uris` does.
+    pub fn write(&mut self, hit: &Hit) -> std::io::Result<bool> {
+        let href = match &self.record {
+            Record::Uri(asset) => match hit.href(asset) {
+                Some(h) => Some(h.to_string()),
+                None => return Ok(false),
+            },
+            Record::Item => None,
+        };
+        let sep = if self.count > 0 { "," } else { "" };
+        match (self.format, &href) {
+            (Format::Table, Some(h)) => writeln!(self.out, "{:<48} {h}", hit.id)?,
+            (Format::Table, None) => writeln!(
+                self.out,
+                "{:<48} {:<27} {:<8} {}",
+                hit.id,
+                hit.datetime.as_ref().map(rfc3339).unwrap_or_default(),
+                hit.platform.as_deref().unwrap_or(""),
+                hit.grid_partition
+            )?,
+            (Format::Csv, _) => {
+                let line = match &href {
+                    Some(h) => csv_line(&[hit.id.as_str(), h])?,
+                    None => csv_line(&[
+                        hit.id.as_str(),
+                        &hit.datetime.as_ref().map(rfc3339).unwrap_or_default(),
+                        hit.platform.as_deref().unwrap_or(""),
+                        hit.collection.as_deref().unwrap_or(""),
+                        &hit.grid_partition,
+                    ])?,
+                };
+                self.out.write_all(&line)?;
+            }
+            (Format::Json | Format::Ndjson, Some(h)) => {
+                let v = json!({"id": hit.id, "href": h});
+                self.json_record(sep, &v)?;
+            }
+            (Format::Json | Format::Ndjson, None) => self.json_record(sep, &item_record(hit))?,
+            (Format::Geojson, _) => {
+                self.out.write_all(sep.as_bytes())?;
+                serde_json::to_writer(&mut self.out, &item_feature(hit))?;
+            }
+        }
+        self.count += 1;
+        Ok(true)
+    }
+
+    fn json_record(&mut self, sep: &str, v: &impl serde::Serialize) -> std::io::Result<()> {
+        if self.format == Format::Json {
+            self.out.write_all(sep.as_bytes())?;
+            serde_json::to_writer(&mut self.out, v)?;
+        } else {
+            serde_json::to_writer(&mut self.out, v)?;
+            self.out.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+
+    /// Closes brackets and flushes; returns how many records were written.
+    pub fn finish(mut self) -> std::io::Result<u64> {
+        match self.format {
+            Format::Json => self.out.write_all(b"]\n")?,
+            Format::Geojson => self.out.write_all(b"]}\n")?,
+            _ => {}
+        }
+        self.out.flush()?;
+        Ok(self.count)
+    }
+}

@@ -1,0 +1,321 @@
+//! Planning: the query geometry's H3 cells at the table's resolution, then
+//! the live data files of those cells whose year partition and datetime
+//! column bounds can hold a match.
+//!
+//! The live-file list of a snapshot is decoded from the manifests once per
+//! process and cached (keyed by metadata location and snapshot id: a new
+//! commit is a new key), so a warm plan is a hash lookup per cell.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Datelike;
+use futures::{StreamExt, TryStreamExt};
+use h3o::CellIndex;
+use iceberg::spec::{DataContentType, Literal, PrimitiveLiteral};
+use iceberg::table::Table;
+use serde::Serialize;
+
+use super::model::{Query, QueryError, QueryGeometry};
+use crate::catalog::schema::{self, NO_CELL};
+use crate::catalog::{CatalogError, EarthCatalog, stats};
+
+/// Field id of the `datetime` column (for manifest column bounds).
+const DATETIME_FIELD_ID: i32 = 4;
+
+/// Snapshots whose file lists are kept in memory.
+const CACHED_SNAPSHOTS: usize = 8;
+
+/// A live data file, as the manifests describe it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedFile {
+    pub path: String,
+    pub cell: String,
+    /// None for the year-less bucket (items without datetime).
+    pub year: Option<i32>,
+    pub rows: u64,
+    pub bytes: u64,
+    /// Bounds of the `datetime` column (µs since the epoch) when the manifest records them.
+    pub datetime_min: Option<i64>,
+    pub datetime_max: Option<i64>,
+}
+
+/// Every live file of one snapshot, indexed by cell.
+#[derive(Debug)]
+struct FileIndex {
+    files: Vec<PlannedFile>,
+    by_cell: HashMap<String, Vec<u32>>,
+    bytes: u64,
+}
+
+type CacheKey = (String, i64);
+
+static CACHE: Mutex<Vec<(CacheKey, Arc<FileIndex>)>> = Mutex::new(Vec::new());
+
+/// What the scan will read, and why (`ecops query --explain`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    /// H3 resolution of the table's grid.
+    pub resolution: u8,
+    /// Snapshot planned against (None: empty table).
+    pub snapshot_id: Option<i64>,
+    /// Cells of the query geometry; None when the query has no geometry (every cell).
+    pub cells: Option<Vec<String>>,
+    /// Year partitions that can hold a match (inclusive); None when unbounded.
+    pub years: Option<(i32, i32)>,
+    /// Files to read, in (cell, year, path) order (not serialised: can be long).
+    #[serde(skip)]
+    pub files: Vec<PlannedFile>,
+    /// How many files the scan reads (`files.len()`).
+    pub files_kept: usize,
+    /// Live files of the snapshot.
+    pub files_total: usize,
+    /// Files dropped by the cells, by the year partition, and by datetime column bounds.
+    pub pruned_by_cell: usize,
+    pub pruned_by_year: usize,
+    pub pruned_by_stats: usize,
+    pub bytes_kept: u64,
+    pub bytes_total: u64,
+    pub rows_kept: u64,
+    /// The file list came from the in-process cache (no manifest was read).
+    pub cached: bool,
+    /// Time to compute the cells, and to plan in all (table load, file list, cells, pruning).
+    #[serde(serialize_with = "millis")]
+    pub cells_time: Duration,
+    #[serde(serialize_with = "millis")]
+    pub planning_time: Duration,
+}
+
+fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64() * 1000.0)
+}
+
+/// The cells at `res` the query geometry touches (boundary-inclusive, the
+/// rule ingest fans out by), as the table's cell strings. None when the
+/// query has no geometry.
+pub fn query_cells(
+    query: &Query,
+    res: h3o::Resolution,
+) -> Result<Option<Vec<CellIndex>>, QueryError> {
+    let Some(g) = &query.geometry else {
+        return Ok(None);
+    };
+    Ok(Some(match g {
+        QueryGeometry::Point { lon, lat } => crate::grid::cells_for(
+            &geo_types::Geometry::Point(geo_types::Point::new(*lon, *lat)),
+            res,
+        )?,
+        QueryGeometry::BBox {
+            west,
+            south,
+            east,
+            north,
+        } => crate::grid::cells_for_bbox(*west, *south, *east, *north, res)?,
+        QueryGeometry::Shape(shape) => crate::grid::cells_for(shape, res)?,
+    }))
+}
+
+/// Plans `query` on the catalog's current snapshot.
+///
+/// Never loses an item the scan's exact test would accept: ingest files an
+/// item under every cell its footprint touches and the query's cells are
+/// every cell its geometry touches, so a shared point lies in a shared cell.
+///
+/// # Errors
+/// Catalog and manifest read errors, a query geometry the grid refuses (e.g.
+/// too many cells), or a table without a known grid.
+pub async fn plan(catalog: &EarthCatalog, query: &Query) -> Result<Plan, QueryError> {
+    let started = Instant::now();
+    let table = catalog.table().await?;
+    plan_table(&table, query, started).await
+}
+
+/// [`plan`] on an already loaded table (`started` is when planning began, for the timing).
+pub async fn plan_table(
+    table: &Table,
+    query: &Query,
+    started: Instant,
+) -> Result<Plan, QueryError> {
+    let snapshot_id = table.metadata().current_snapshot_id();
+    let (index, cached) = file_index(table).await?;
+    // The recorded grid, else the resolution of the cell ids (earthcatalog
+    // records none); an empty table has no cells to query either way.
+    let sample = index.files.iter().find(|f| f.cell != NO_CELL);
+    let resolution = match schema::grid_from_properties(
+        table.metadata().properties(),
+        sample.map(|f| f.cell.as_str()),
+    ) {
+        Some(g) => g.resolution,
+        None if index.files.is_empty() => 0,
+        None => return Err(QueryError::NoGrid),
+    };
+    let cells_started = Instant::now();
+    let cells = query_cells(query, crate::grid::resolution(resolution)?)?
+        .map(|cells| cells.iter().map(ToString::to_string).collect::<Vec<_>>());
+    let cells_time = cells_started.elapsed();
+
+    let range = query.datetime.map(|r| r.micros());
+    let years = query.datetime.and_then(|r| {
+        let lo = r.start.map(|t| t.year());
+        let hi = r.end.map(|t| t.year());
+        (lo.is_some() || hi.is_some()).then(|| (lo.unwrap_or(i32::MIN), hi.unwrap_or(i32::MAX)))
+    });
+
+    // Candidate files by cell.
+    let candidates: Vec<u32> = match &cells {
+        None => (0..index.files.len() as u32).collect(),
+        Some(cells) => {
+            let mut v: Vec<u32> = cells
+                .iter()
+                .filter_map(|c| index.by_cell.get(c))
+                .flatten()
+                .copied()
+                .collect();
+            v.sort_unstable();
+            v
+        }
+    };
+    let pruned_by_cell = index.files.len() - candidates.len();
+    let (mut pruned_by_year, mut pruned_by_stats) = (0, 0);
+    let mut files = Vec::new();
+    for i in candidates {
+        let f = &index.files[i as usize];
+        if let Some((lo, hi)) = years {
+            // A datetime query never matches the year-less bucket (no datetime).
+            if !f.year.is_some_and(|y| y >= lo && y <= hi) {
+                pruned_by_year += 1;
+                continue;
+            }
+        }
+        if let Some((lo, hi)) = range
+            && (f.datetime_max.is_some_and(|m| m < lo) || f.datetime_min.is_some_and(|m| m > hi))
+        {
+            pruned_by_stats += 1;
+            continue;
+        }
+        files.push(f.clone());
+    }
+    Ok(Plan {
+        resolution,
+        snapshot_id,
+        cells,
+        years,
+        files_total: index.files.len(),
+        pruned_by_cell,
+        pruned_by_year,
+        pruned_by_stats,
+        files_kept: files.len(),
+        bytes_kept: files.iter().map(|f| f.bytes).sum(),
+        bytes_total: index.bytes,
+        rows_kept: files.iter().map(|f| f.rows).sum(),
+        files,
+        cached,
+        cells_time,
+        planning_time: started.elapsed(),
+    })
+}
+
+/// The snapshot's file index, from the cache or decoded from the manifests.
+async fn file_index(table: &Table) -> Result<(Arc<FileIndex>, bool), QueryError> {
+    let Some(snapshot) = table.metadata().current_snapshot() else {
+        return Ok((
+            Arc::new(FileIndex {
+                files: vec![],
+                by_cell: HashMap::new(),
+                bytes: 0,
+            }),
+            false,
+        ));
+    };
+    let key: CacheKey = (
+        table.metadata_location().unwrap_or_default().to_string(),
+        snapshot.snapshot_id(),
+    );
+    if let Some(hit) = lock_cache().iter().find(|(k, _)| *k == key) {
+        return Ok((hit.1.clone(), true));
+    }
+    let list = stats::manifest_list(table, snapshot).await?;
+    let spec = table.metadata().default_partition_spec();
+    let pos = |name: &str| spec.fields().iter().position(|f| f.name == name);
+    let positions = (pos("grid_partition"), pos("year"));
+    let per_manifest: Vec<Vec<PlannedFile>> = futures::stream::iter(list.entries().iter().cloned())
+        .map(|m| {
+            let file_io = table.file_io().clone();
+            // Avro decoding is CPU-bound: one task per manifest spreads it over the cores.
+            tokio::spawn(async move {
+                let manifest = m.load_manifest(&file_io).await.map_err(|e| {
+                    CatalogError::iceberg(&format!("read manifest {}", m.manifest_path), e)
+                })?;
+                Ok::<_, CatalogError>(
+                    manifest
+                        .entries()
+                        .iter()
+                        .filter(|e| e.is_alive() && e.content_type() == DataContentType::Data)
+                        .map(|e| planned_file(e.data_file(), e.file_path(), positions))
+                        .collect(),
+                )
+            })
+        })
+        .buffer_unordered(16)
+        .map(|joined| {
+            joined
+                .map_err(|e| QueryError::Task(format!("manifest reader: {e}")))?
+                .map_err(QueryError::from)
+        })
+        .try_collect()
+        .await?;
+    let mut files: Vec<PlannedFile> = per_manifest.into_iter().flatten().collect();
+    files.sort_by(|a, b| (&a.cell, a.year, &a.path).cmp(&(&b.cell, b.year, &b.path)));
+    let mut by_cell: HashMap<String, Vec<u32>> = HashMap::new();
+    for (i, f) in files.iter().enumerate() {
+        by_cell.entry(f.cell.clone()).or_default().push(i as u32);
+    }
+    let bytes = files.iter().map(|f| f.bytes).sum();
+    let index = Arc::new(FileIndex {
+        files,
+        by_cell,
+        bytes,
+    });
+    let mut cache = lock_cache();
+    if cache.len() >= CACHED_SNAPSHOTS {
+        cache.remove(0);
+    }
+    cache.push((key, index.clone()));
+    Ok((index, false))
+}
+
+fn lock_cache() -> std::sync::MutexGuard<'static, Vec<(CacheKey, Arc<FileIndex>)>> {
+    // A panic while holding the lock cannot leave the Vec inconsistent: keep using it.
+    CACHE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn planned_file(
+    data: &iceberg::spec::DataFile,
+    path: &str,
+    positions: (Option<usize>, Option<usize>),
+) -> PlannedFile {
+    let fields = data.partition().fields();
+    let at = |i: Option<usize>| i.and_then(|i| fields.get(i)).and_then(|f| f.as_ref());
+    let cell = match at(positions.0) {
+        Some(Literal::Primitive(PrimitiveLiteral::String(s))) => s.clone(),
+        _ => NO_CELL.to_string(),
+    };
+    let year = match at(positions.1) {
+        Some(Literal::Primitive(PrimitiveLiteral::Int(y))) => Some(1970 + *y),
+        _ => None,
+    };
+    let bound = |d: Option<&iceberg::spec::Datum>| match d.map(|d| d.literal()) {
+        Some(PrimitiveLiteral::Long(v)) => Some(*v),
+        _ => None,
+    };
+    PlannedFile {
+        path: path.to_string(),
+        cell,
+        year,
+        rows: data.record_count(),
+        bytes: data.file_size_in_bytes(),
+        datetime_min: bound(data.lower_bounds().get(&DATETIME_FIELD_ID)),
+        datetime_max: bound(data.upper_bounds().get(&DATETIME_FIELD_ID)),
+    }
+}

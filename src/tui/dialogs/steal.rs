@@ -1,0 +1,214 @@
+//! The steal dialog: shows the lock as the console watches it (refreshed
+//! every second while the dialog is open), asks the operator to type the
+//! holder's generation (or, for earthcatalog's generation-less locks, its
+//! owner), and sends a steal of exactly the object on screen. The lock task
+//! then re-reads the lock, refuses if it changed or is not stale by the
+//! watcher's rule, and the dialog shows that outcome.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use crate::jobs::LockOutcome;
+use crate::lock::{LockState, Watched, format_age, holder_identity};
+use crate::tui::theme::Theme;
+
+/// Where the dialog is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StealPhase {
+    Confirming,
+    /// Sent; waiting for the lock task's outcome.
+    Stealing,
+    Done(LockOutcome),
+}
+
+/// What a key did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StealKey {
+    None,
+    Close,
+    /// Steal this state (the one the operator confirmed).
+    Steal(Box<LockState>),
+}
+
+/// The dialog's state.
+#[derive(Debug, Clone)]
+pub struct StealDialog {
+    pub watched: Box<Watched>,
+    pub input: String,
+    pub phase: StealPhase,
+    /// Why the last Enter did nothing.
+    pub error: Option<String>,
+}
+
+impl StealDialog {
+    pub fn open(watched: &Watched) -> Self {
+        Self {
+            watched: Box::new(watched.clone()),
+            input: String::new(),
+            phase: StealPhase::Confirming,
+            error: None,
+        }
+    }
+
+    /// A new read of the lock: shown while the operator is still deciding.
+    pub fn observe(&mut self, watched: &Watched) {
+        if self.phase == StealPhase::Confirming {
+            *self.watched = watched.clone();
+        }
+    }
+
+    /// The outcome of the steal.
+    pub fn finish(&mut self, outcome: LockOutcome) {
+        if self.phase == StealPhase::Stealing {
+            self.phase = StealPhase::Done(outcome);
+        }
+    }
+
+    /// What must be typed: ("generation", "7") or ("owner", "alice") for
+    /// generation-less locks; None when there is nothing the dialog can steal.
+    pub fn token(&self) -> Option<(&'static str, String)> {
+        match &self.watched.state {
+            LockState::Held { record, .. } => Some(match record.generation {
+                Some(g) => ("generation", g.to_string()),
+                None => ("owner", record.owner.clone()),
+            }),
+            LockState::Free { .. } | LockState::Unreadable { .. } => None,
+        }
+    }
+
+    pub fn on_key(&mut self, key: &KeyEvent) -> StealKey {
+        if key.code == KeyCode::Esc {
+            return StealKey::Close;
+        }
+        if self.phase != StealPhase::Confirming {
+            return match key.code {
+                KeyCode::Enter if matches!(self.phase, StealPhase::Done(_)) => StealKey::Close,
+                _ => StealKey::None,
+            };
+        }
+        match key.code {
+            KeyCode::Enter => {
+                let Some((what, token)) = self.token() else {
+                    self.error = Some(match &self.watched.state {
+                        LockState::Free { .. } => "the lock is free: nothing to steal".into(),
+                        _ => "unreadable lock content: only `ecops lock steal --force FINGERPRINT` replaces it".into(),
+                    });
+                    return StealKey::None;
+                };
+                if self.input.trim() != token {
+                    self.error = Some(format!(
+                        "'{}' is not the holder's {what}; nothing was done",
+                        self.input.trim()
+                    ));
+                    return StealKey::None;
+                }
+                self.error = None;
+                self.phase = StealPhase::Stealing;
+                StealKey::Steal(Box::new(self.watched.state.clone()))
+            }
+            KeyCode::Backspace => {
+                self.input.pop();
+                StealKey::None
+            }
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                self.input.push(c);
+                StealKey::None
+            }
+            _ => StealKey::None,
+        }
+    }
+}
+
+/// Draws the dialog over `area`.
+pub fn draw(frame: &mut Frame, area: Rect, dialog: &StealDialog, theme: &Theme, read_only: bool) {
+    let rect = super::centered(area, 76, 16);
+    let w = &dialog.watched;
+    let mut lines = vec![];
+    match &w.state {
+        LockState::Held {
+            record, assessment, ..
+        } => {
+            lines.push(Line::from(vec![
+                Span::styled("Holder  ", theme.dim()),
+                Span::raw(holder_identity(record)),
+            ]));
+            let ttl = record.ttl().num_seconds() as f64;
+            lines.push(Line::from(vec![
+                Span::styled("Age     ", theme.dim()),
+                Span::raw(format!(
+                    "last heartbeat {} ago (TTL {}); unchanged under our watch for {}",
+                    assessment.age_seconds.map_or("?".into(), format_age),
+                    format_age(ttl),
+                    format_age(w.observed_seconds)
+                )),
+            ]));
+            lines.push(if w.stale {
+                Line::styled(
+                    "STALE: seen unchanged for a whole TTL (or its local process is gone): it can be stolen",
+                    theme.warn(),
+                )
+            } else {
+                Line::styled(
+                    format!(
+                        "LIVE: not stale by our watch{} — a steal will be refused",
+                        w.stale_at
+                            .map(|t| format!(" until {}", t.format("%H:%M:%S UTC")))
+                            .unwrap_or_default()
+                    ),
+                    theme.ok(),
+                )
+            });
+        }
+        other => lines.push(Line::raw(other.describe())),
+    }
+    lines.push(Line::raw(""));
+    match (&dialog.phase, dialog.token()) {
+        (_, _) if read_only => lines.push(Line::styled(
+            "read-only console: steal is disabled",
+            theme.bad(),
+        )),
+        (StealPhase::Confirming, Some((what, token))) => {
+            lines.push(Line::from(vec![
+                Span::raw(format!("Type the holder's {what} (")),
+                Span::styled(token, theme.key()),
+                Span::raw(") and press Enter to steal; Esc aborts."),
+            ]));
+            lines.push(Line::from(vec![
+                Span::styled("> ", theme.key()),
+                Span::raw(dialog.input.as_str()),
+                Span::styled("█", theme.dim()),
+            ]));
+        }
+        (StealPhase::Confirming, None) => {
+            lines.push(Line::raw("Nothing the console can steal. Esc closes."))
+        }
+        (StealPhase::Stealing, _) => lines.push(Line::styled(
+            "Stealing: re-reading the lock and replacing it only if unchanged and stale…",
+            theme.warn(),
+        )),
+        (StealPhase::Done(outcome), _) => {
+            lines.push(Line::styled(
+                if outcome.ok { "STOLEN" } else { "REFUSED" },
+                if outcome.ok { theme.ok() } else { theme.bad() },
+            ));
+            lines.push(Line::raw(outcome.message.as_str()));
+            lines.push(Line::styled("Enter/Esc closes.", theme.dim()));
+        }
+    }
+    if let Some(e) = &dialog.error {
+        lines.push(Line::styled(e.as_str(), theme.bad()));
+    }
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(theme.warn())
+                .title(Span::styled(" Steal the catalog lock ", theme.warn())),
+        ),
+        rect,
+    );
+}

@@ -1,0 +1,229 @@
+//! Lock: who holds the catalog lock (owner, host, pid, operation,
+//! generation, job), heartbeat age against the TTL with a countdown to
+//! staleness — by the holder's timestamps and by the console's own watch —
+//! and the actions: a acquire, r release, s steal (disabled when read-only).
+
+use chrono::Utc;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+
+use super::block;
+use crate::lock::{LockState, StaleReason, format_age};
+use crate::tui::app::App;
+
+/// A one-line summary for the header.
+pub fn summary(app: &App) -> (String, ratatui::style::Style) {
+    match app.lock.as_deref().map(|w| (&w.state, w.stale)) {
+        None => (
+            app.lock_error
+                .as_ref()
+                .map_or("lock: reading…".into(), |e| format!("lock: error {e}")),
+            app.theme.dim(),
+        ),
+        Some((LockState::Free { .. }, _)) => ("lock: free".into(), app.theme.ok()),
+        Some((LockState::Held { record, .. }, stale)) => (
+            format!(
+                "lock: {} {} by {}{}",
+                if stale { "STALE" } else { "held" },
+                record.operation.as_deref().unwrap_or("-"),
+                record.owner,
+                record
+                    .generation
+                    .map(|g| format!(" gen {g}"))
+                    .unwrap_or_default()
+            ),
+            if stale {
+                app.theme.bad()
+            } else {
+                app.theme.warn()
+            },
+        ),
+        Some((LockState::Unreadable { .. }, _)) => ("lock: UNREADABLE".into(), app.theme.bad()),
+    }
+}
+
+/// The lock's detail lines (also used by the overview's lock box).
+pub fn lines(app: &App) -> Vec<Line<'static>> {
+    let kv = |k: &str, v: Span<'static>| {
+        Line::from(vec![Span::styled(format!("{k:<12}"), app.theme.dim()), v])
+    };
+    let Some(w) = app.lock.as_deref() else {
+        return vec![Line::styled(
+            app.lock_error
+                .clone()
+                .unwrap_or_else(|| "reading the lock…".into()),
+            app.theme.dim(),
+        )];
+    };
+    // Seconds since the read, so countdowns move between reads.
+    let since = app.lock_read_at.map_or(0.0, |t| t.elapsed().as_secs_f64());
+    let mut out = vec![];
+    match &w.state {
+        LockState::Free { released, .. } => {
+            out.push(kv("state", Span::styled("FREE", app.theme.ok())));
+            if let Some(r) = released {
+                out.push(kv(
+                    "last holder",
+                    Span::raw(format!(
+                        "{} released at {} (generation {})",
+                        r.owner,
+                        r.released.as_deref().unwrap_or("?"),
+                        r.generation.map_or("-".into(), |g| g.to_string())
+                    )),
+                ));
+            }
+        }
+        LockState::Unreadable {
+            reason,
+            fingerprint,
+            preview,
+            ..
+        } => {
+            out.push(kv("state", Span::styled("UNREADABLE", app.theme.bad())));
+            out.push(kv("reason", Span::raw(reason.clone())));
+            out.push(kv("content", Span::raw(preview.clone())));
+            out.push(kv(
+                "fingerprint",
+                Span::raw(format!(
+                    "{fingerprint} (only `ecops lock steal --force {fingerprint}` replaces it)"
+                )),
+            ));
+        }
+        LockState::Held {
+            record, assessment, ..
+        } => {
+            let ours = app.held_generation.is_some() && app.held_generation == record.generation;
+            let state = match (w.stale, &assessment.stale_reason) {
+                (_, Some(StaleReason::HolderGone)) => {
+                    Span::styled("STALE — holder process is gone", app.theme.bad())
+                }
+                (true, _) => Span::styled("STALE — unchanged for a whole TTL", app.theme.bad()),
+                (false, Some(StaleReason::Expired)) => Span::styled(
+                    "expired by its timestamps, but still changing under our watch: not stale yet",
+                    app.theme.warn(),
+                ),
+                (false, _) => Span::styled("HELD (live)", app.theme.warn()),
+            };
+            out.push(kv("state", state));
+            out.push(kv(
+                "holder",
+                Span::raw(format!(
+                    "{}{}",
+                    record.owner,
+                    if ours { "  ← this console" } else { "" }
+                )),
+            ));
+            out.push(kv(
+                "host / pid",
+                Span::raw(format!("{} / {}", record.hostname, record.pid)),
+            ));
+            out.push(kv(
+                "operation",
+                Span::raw(format!(
+                    "{}{}",
+                    record
+                        .operation
+                        .as_deref()
+                        .unwrap_or("- (earthcatalog lock)"),
+                    record
+                        .job_id
+                        .as_ref()
+                        .map(|j| format!(", job {j}"))
+                        .unwrap_or_default()
+                )),
+            ));
+            out.push(kv(
+                "generation",
+                Span::raw(record.generation.map_or(
+                    "- (earthcatalog lock: confirm a steal with its owner)".into(),
+                    |g| g.to_string(),
+                )),
+            ));
+            let ttl = record.ttl().num_milliseconds() as f64 / 1000.0;
+            let age = assessment.age_seconds.map(|a| a + since);
+            out.push(kv(
+                "heartbeat",
+                Span::raw(format!(
+                    "{} ago · TTL {}{}",
+                    age.map_or("?".into(), format_age),
+                    format_age(ttl),
+                    age.map(|a| {
+                        if a >= ttl {
+                            format!(" · expired {} ago by timestamps", format_age(a - ttl))
+                        } else {
+                            format!(" · stale in {} by timestamps", format_age(ttl - a))
+                        }
+                    })
+                    .unwrap_or_default()
+                )),
+            ));
+            let watched = w.observed_seconds + since;
+            out.push(kv(
+                "our watch",
+                Span::raw(format!(
+                    "unchanged for {}{}",
+                    format_age(watched),
+                    if w.stale {
+                        " — stealable".to_string()
+                    } else {
+                        w.stale_at
+                            .map(|t| {
+                                let left = (t - Utc::now()).num_seconds().max(0) as f64;
+                                format!(
+                                    " · stealable in {} if it stays unchanged",
+                                    format_age(left)
+                                )
+                            })
+                            .unwrap_or_default()
+                    }
+                )),
+            ));
+            if let Some(p) = &record.progress {
+                out.push(kv("progress", Span::raw(p.to_string())));
+            }
+        }
+    }
+    out
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
+    let mut all = lines(app);
+    all.push(Line::raw(""));
+    let actions = if app.init.read_only {
+        Line::styled(
+            "read-only console: acquire, release and steal are disabled",
+            app.theme.dim(),
+        )
+    } else {
+        Line::from(vec![
+            Span::styled("a", app.theme.key()),
+            Span::raw(" acquire (1 h)   "),
+            Span::styled("r", app.theme.key()),
+            Span::raw(" release ours   "),
+            Span::styled("s", app.theme.key()),
+            Span::raw(" steal (stale locks only; type the generation to confirm)"),
+        ])
+    };
+    all.push(actions);
+    if let Some(o) = &app.lock_outcome {
+        all.push(Line::from(vec![
+            Span::styled(
+                format!("last {}: ", o.action),
+                if o.ok {
+                    app.theme.ok()
+                } else {
+                    app.theme.bad()
+                },
+            ),
+            Span::raw(o.message.clone()),
+        ]));
+    }
+    frame.render_widget(
+        Paragraph::new(all)
+            .wrap(Wrap { trim: false })
+            .block(block(app, "Catalog lock")),
+        area,
+    );
+}

@@ -1,0 +1,225 @@
+//! Partitions: one row per (cell, year) with rows, files, bytes and the
+//! small-file flag; sortable (`s`, `S`) and filterable (`/`); totals, and a
+//! health summary (small-file share, average file size, snapshots, manifests).
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
+
+use super::{block, bytes, thousands};
+use crate::catalog::stats::PartitionStats;
+use crate::tui::app::{App, SortKey};
+
+/// The partitions the table shows: filtered by the filter text (substring
+/// of the cell or year), sorted by the chosen column (ties by cell, year).
+pub fn visible_rows(app: &App) -> Vec<&PartitionStats> {
+    let Some(view) = &app.stats else {
+        return vec![];
+    };
+    let filter = app.partitions.filter.trim().to_lowercase();
+    let mut rows: Vec<&PartitionStats> = view
+        .stats
+        .partitions_detail
+        .iter()
+        .filter(|p| {
+            filter.is_empty()
+                || p.cell.to_lowercase().contains(&filter)
+                || p.year.is_some_and(|y| y.to_string().contains(&filter))
+        })
+        .collect();
+    let key = app.partitions.sort;
+    rows.sort_by(|a, b| {
+        let primary = match key {
+            SortKey::Cell => a.cell.cmp(&b.cell),
+            SortKey::Year => a.year.cmp(&b.year),
+            SortKey::Rows => a.rows.cmp(&b.rows),
+            SortKey::Files => a.files.cmp(&b.files),
+            SortKey::Bytes => a.bytes.cmp(&b.bytes),
+            SortKey::Small => a.small_files.cmp(&b.small_files),
+        };
+        let primary = if app.partitions.descending {
+            primary.reverse()
+        } else {
+            primary
+        };
+        primary.then_with(|| (&a.cell, a.year).cmp(&(&b.cell, b.year)))
+    });
+    rows
+}
+
+/// Health lines (small-file share, sizes, snapshots, manifests, freshness).
+pub fn health_lines(app: &App) -> Vec<Line<'static>> {
+    let Some(view) = &app.stats else {
+        return vec![Line::styled(
+            app.stats_error
+                .clone()
+                .unwrap_or_else(|| "reading table stats…".into()),
+            app.theme.dim(),
+        )];
+    };
+    let s = &view.stats;
+    let share = if s.files > 0 {
+        s.small_files as f64 / s.files as f64
+    } else {
+        0.0
+    };
+    let share_style = if share > 0.5 && s.files > 1 {
+        app.theme.warn()
+    } else {
+        app.theme.ok()
+    };
+    let kv = |k: &str, v: Span<'static>| {
+        Line::from(vec![Span::styled(format!("{k:<15}"), app.theme.dim()), v])
+    };
+    let mut lines = vec![
+        kv(
+            "small files",
+            Span::styled(
+                format!(
+                    "{:.0}% ({} of {} below {})",
+                    share * 100.0,
+                    thousands(s.small_files),
+                    thousands(s.files),
+                    bytes(s.small_file_bytes)
+                ),
+                share_style,
+            ),
+        ),
+        kv(
+            "avg file size",
+            Span::raw(format!(
+                "{} · {} total",
+                bytes(s.avg_file_bytes),
+                bytes(s.bytes)
+            )),
+        ),
+        kv(
+            "snapshots",
+            Span::raw(format!(
+                "{} · current {} · {} manifests",
+                thousands(s.snapshots),
+                s.current_snapshot_id.map_or("-".into(), |i| i.to_string()),
+                thousands(s.manifests)
+            )),
+        ),
+        kv(
+            "cells",
+            Span::raw(format!(
+                "{} in {} partitions · grid {}",
+                thousands(s.cells),
+                thousands(s.partitions),
+                s.grid.as_ref().map_or("unknown".into(), |g| format!(
+                    "{} res {}",
+                    g.kind, g.resolution
+                ))
+            )),
+        ),
+    ];
+    if let Some(u) = s.unique_items {
+        lines.push(kv("unique items", Span::raw(thousands(u))));
+    }
+    lines.push(kv(
+        "stats",
+        Span::styled(
+            format!(
+                "read in {} ms at {}{}",
+                view.took.as_millis(),
+                view.at.format("%H:%M:%S"),
+                app.stats_error
+                    .as_ref()
+                    .map(|e| format!(" (last refresh failed: {e})"))
+                    .unwrap_or_default()
+            ),
+            app.theme.dim(),
+        ),
+    ));
+    lines
+}
+
+/// The health summary as a pane.
+pub fn draw_health(frame: &mut Frame, area: Rect, app: &App) {
+    frame.render_widget(
+        Paragraph::new(health_lines(app)).block(block(app, "Health")),
+        area,
+    );
+}
+
+/// The partitions table with its totals line.
+pub fn draw_table(frame: &mut Frame, area: Rect, app: &App) {
+    let rows = visible_rows(app);
+    let total = app
+        .stats
+        .as_ref()
+        .map_or(0, |s| s.stats.partitions_detail.len());
+    let (r, f, b) = rows.iter().fold((0, 0, 0), |(r, f, b), p| {
+        (r + p.rows, f + p.files, b + p.bytes)
+    });
+    let filter = if app.partitions.filter_editing {
+        format!(" · filter: {}█", app.partitions.filter)
+    } else if !app.partitions.filter.is_empty() {
+        format!(" · filter: {}", app.partitions.filter)
+    } else {
+        String::new()
+    };
+    let title = format!(
+        "Partitions — {} of {} · sort {} {}{}",
+        thousands(rows.len() as u64),
+        thousands(total as u64),
+        app.partitions.sort.label(),
+        if app.partitions.descending {
+            "↓"
+        } else {
+            "↑"
+        },
+        filter
+    );
+    let outer = block(app, title);
+    let inner = outer.inner(area);
+    frame.render_widget(outer, area);
+    let [table_area, totals_area] =
+        Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
+    let header = ["cell", "year", "rows", "files", "bytes", "small"];
+    let body = rows.iter().map(|p| {
+        let flag = if p.small_files > 0 {
+            Span::styled(format!("▲{}", p.small_files), app.theme.warn())
+        } else {
+            Span::styled("ok", app.theme.ok())
+        };
+        Row::new(vec![
+            Cell::from(p.cell.clone()),
+            Cell::from(p.year.map_or("none".into(), |y| y.to_string())),
+            Cell::from(Line::from(thousands(p.rows)).right_aligned()),
+            Cell::from(Line::from(thousands(p.files)).right_aligned()),
+            Cell::from(Line::from(bytes(p.bytes)).right_aligned()),
+            Cell::from(flag),
+        ])
+    });
+    let widths = [
+        Constraint::Length(16),
+        Constraint::Length(5),
+        Constraint::Length(10),
+        Constraint::Length(7),
+        Constraint::Length(10),
+        Constraint::Length(6),
+    ];
+    let table = Table::new(body, widths)
+        .header(Row::new(header).style(app.theme.header()))
+        .row_highlight_style(app.theme.selected());
+    let mut state = TableState::default().with_selected(Some(app.partitions.selected));
+    frame.render_stateful_widget(table, table_area, &mut state);
+    let snapshots = app.stats.as_ref().map_or(0, |s| s.stats.snapshots);
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled("total ", app.theme.dim()),
+            Span::raw(format!(
+                "{} rows · {} files · {} · {} snapshots",
+                thousands(r),
+                thousands(f),
+                bytes(b),
+                thousands(snapshots)
+            )),
+        ])),
+        totals_area,
+    );
+}

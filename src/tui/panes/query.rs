@@ -1,0 +1,123 @@
+//! Query form: geometry, datetime interval, filter and limit; Enter runs the
+//! query in the background; the results table (id, datetime, platform, cell,
+//! href) with the plan summary and timing. `y` shows the results as plain
+//! text without borders, for copying with the terminal's own selection.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState, Wrap};
+
+use super::{block, thousands};
+use crate::jobs::QueryOutcome;
+use crate::tui::app::{App, QueryForm};
+
+fn plan_line(o: &QueryOutcome) -> String {
+    format!(
+        "{} results{} · {} cells · {} of {} files pruned · {} rows scanned · {} ms",
+        thousands(o.rows.len() as u64),
+        if o.truncated { " (limit reached)" } else { "" },
+        o.cells.map_or("all".into(), thousands),
+        thousands(o.files_pruned),
+        thousands(o.files_total),
+        thousands(o.rows_scanned),
+        o.took.as_millis()
+    )
+}
+
+/// Results as plain tab-free text lines (for copying).
+pub fn plain_lines(o: &QueryOutcome) -> Vec<String> {
+    let mut out = vec![plan_line(o)];
+    out.push("id datetime platform cell href".into());
+    for r in &o.rows {
+        out.push(format!(
+            "{} {} {} {} {}",
+            r.id, r.datetime, r.platform, r.cell, r.href
+        ));
+    }
+    out
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
+    let q = &app.query;
+    if q.plain
+        && let Some(Ok(o)) = &q.result
+    {
+        let lines: Vec<Line> = plain_lines(o).into_iter().map(Line::raw).collect();
+        frame.render_widget(Paragraph::new(lines), area);
+        return;
+    }
+    let [form, status, results] = Layout::vertical([
+        Constraint::Length(6),
+        Constraint::Length(2),
+        Constraint::Min(3),
+    ])
+    .areas(area);
+    let mut lines = vec![];
+    for (i, label) in QueryForm::LABELS.iter().enumerate() {
+        let focused = i == q.focus;
+        let value = &q.fields[i];
+        let mut spans = vec![Span::styled(
+            format!("{}{label:<9}", if focused { "▸" } else { " " }),
+            if focused {
+                app.theme.key()
+            } else {
+                app.theme.dim()
+            },
+        )];
+        if value.is_empty() && !(focused && q.editing) {
+            spans.push(Span::styled(QueryForm::PLACEHOLDERS[i], app.theme.dim()));
+        } else {
+            spans.push(Span::raw(value.clone()));
+        }
+        if focused && q.editing {
+            spans.push(Span::styled("█", app.theme.key()));
+        }
+        lines.push(Line::from(spans));
+    }
+    let title = if q.editing {
+        "Query — editing (Enter runs, ↑/↓ field, Esc done)"
+    } else {
+        "Query — e edit · Enter run"
+    };
+    frame.render_widget(Paragraph::new(lines).block(block(app, title)), form);
+    let status_line = match (&q.running, &q.result) {
+        (Some(_), _) => Line::styled("running…", app.theme.warn()),
+        (None, Some(Ok(o))) => Line::styled(plan_line(o), app.theme.ok()),
+        (None, Some(Err(e))) => Line::styled(format!("error: {e}"), app.theme.bad()),
+        (None, None) => Line::styled("no query run yet", app.theme.dim()),
+    };
+    frame.render_widget(
+        Paragraph::new(status_line).wrap(Wrap { trim: true }),
+        status,
+    );
+    let rows: Vec<Row> = match &q.result {
+        Some(Ok(o)) => o
+            .rows
+            .iter()
+            .map(|r| {
+                Row::new(vec![
+                    Cell::from(r.id.clone()),
+                    Cell::from(r.datetime.clone()),
+                    Cell::from(r.platform.clone()),
+                    Cell::from(r.cell.clone()),
+                    Cell::from(r.href.clone()),
+                ])
+            })
+            .collect(),
+        _ => vec![],
+    };
+    let widths = [
+        Constraint::Fill(2),
+        Constraint::Length(20),
+        Constraint::Length(8),
+        Constraint::Length(15),
+        Constraint::Fill(3),
+    ];
+    let table = Table::new(rows, widths)
+        .header(Row::new(["id", "datetime", "platform", "cell", "href"]).style(app.theme.header()))
+        .row_highlight_style(app.theme.selected())
+        .block(block(app, "Results (y: plain text for copying)"));
+    let mut state = TableState::default().with_selected(Some(q.selected));
+    frame.render_stateful_widget(table, results, &mut state);
+}

@@ -1,0 +1,191 @@
+//! Layout: header, view tabs, the current view's panes, key hints, and the
+//! status or command line; overlays on top. Views fit 80×24 and add panes
+//! on wider screens (≥ 120 columns).
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+
+use super::app::{App, View};
+use super::keymap;
+use super::panes::{self, block, thousands};
+
+/// Width from which views show extra panes.
+pub const WIDE: u16 = 120;
+
+/// Draws the whole screen from `app`.
+pub fn draw(frame: &mut Frame, app: &App) {
+    let area = frame.area();
+    let [header, tabs, body, hints, status] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Min(3),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    draw_header(frame, header, app);
+    draw_tabs(frame, tabs, app);
+    draw_view(frame, body, app);
+    draw_hints(frame, hints, app);
+    draw_status(frame, status, app);
+    if let Some(dialog) = &app.steal {
+        super::dialogs::steal::draw(frame, body, dialog, &app.theme, app.init.read_only);
+    }
+    super::dialogs::confirm::draw(frame, body, &app.confirms, &app.theme);
+    if app.help {
+        super::dialogs::help::draw(frame, area, &app.theme);
+    }
+}
+
+fn draw_header(frame: &mut Frame, area: Rect, app: &App) {
+    let mut spans = vec![Span::styled(" ecops ", app.theme.selected())];
+    let place = match &app.init.demo {
+        Some(_) => format!(" demo {} ", app.init.base),
+        None => format!(" {} ", app.init.base),
+    };
+    spans.push(Span::raw(place));
+    if let Some(s) = &app.stats {
+        spans.push(Span::styled("│", app.theme.dim()));
+        spans.push(Span::raw(format!(
+            " {} rows · {} files · {} snapshots ",
+            thousands(s.stats.rows),
+            thousands(s.stats.files),
+            thousands(s.stats.snapshots)
+        )));
+    }
+    let (lock, style) = panes::lock::summary(app);
+    spans.push(Span::styled("│ ", app.theme.dim()));
+    spans.push(Span::styled(lock, style));
+    if app.init.read_only {
+        spans.push(Span::styled(" READ-ONLY", app.theme.warn()));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn draw_tabs(frame: &mut Frame, area: Rect, app: &App) {
+    let mut spans = vec![];
+    for (i, v) in View::ALL.iter().enumerate() {
+        let text = format!(" {} {} ", i + 1, v.title());
+        spans.push(if *v == app.view {
+            Span::styled(text, app.theme.selected())
+        } else {
+            Span::styled(text, app.theme.dim())
+        });
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn draw_view(frame: &mut Frame, area: Rect, app: &App) {
+    let wide = area.width >= WIDE;
+    match app.view {
+        View::Overview => {
+            let (main, side) = if wide {
+                let [m, s] = Layout::horizontal([Constraint::Min(60), Constraint::Percentage(38)])
+                    .areas(area);
+                (m, Some(s))
+            } else {
+                (area, None)
+            };
+            let tp = (main.height * 2 / 5).max(6);
+            let [top, bottom] =
+                Layout::vertical([Constraint::Length(tp), Constraint::Min(3)]).areas(main);
+            panes::throughput::draw(frame, top, app);
+            panes::jobs::draw_list(frame, bottom, app);
+            if let Some(side) = side {
+                let [l, c] =
+                    Layout::vertical([Constraint::Length(11), Constraint::Min(4)]).areas(side);
+                frame.render_widget(
+                    Paragraph::new(panes::lock::lines(app))
+                        .wrap(Wrap { trim: false })
+                        .block(block(app, "Lock")),
+                    l,
+                );
+                panes::cells::draw_top(frame, c, app);
+            }
+        }
+        View::Jobs => {
+            let [top, bottom] =
+                Layout::vertical([Constraint::Percentage(45), Constraint::Min(4)]).areas(area);
+            panes::jobs::draw_list(frame, top, app);
+            panes::jobs::draw_detail(frame, bottom, app);
+        }
+        View::Partitions => {
+            if wide {
+                let [l, r] =
+                    Layout::horizontal([Constraint::Length(64), Constraint::Min(40)]).areas(area);
+                let [h, m] = Layout::vertical([Constraint::Length(9), Constraint::Min(6)]).areas(r);
+                panes::partitions::draw_table(frame, l, app);
+                panes::partitions::draw_health(frame, h, app);
+                panes::map::draw(frame, m, app);
+            } else {
+                let [h, t] =
+                    Layout::vertical([Constraint::Length(8), Constraint::Min(4)]).areas(area);
+                panes::partitions::draw_health(frame, h, app);
+                panes::partitions::draw_table(frame, t, app);
+            }
+        }
+        View::Cells => panes::cells::draw(frame, area, app),
+        View::Lock => {
+            if wide {
+                let [l, r] = Layout::horizontal([Constraint::Percentage(55), Constraint::Min(40)])
+                    .areas(area);
+                panes::lock::draw(frame, l, app);
+                panes::logs::draw(frame, r, app);
+            } else {
+                panes::lock::draw(frame, area, app);
+            }
+        }
+        View::Query => panes::query::draw(frame, area, app),
+        View::Logs => panes::logs::draw(frame, area, app),
+    }
+}
+
+fn draw_hints(frame: &mut Frame, area: Rect, app: &App) {
+    let mut spans = vec![];
+    let mut used = 0usize;
+    for (label, hint, action) in keymap::hints(app.view, app.typing()) {
+        if app.init.read_only && action.writes() {
+            continue;
+        }
+        let len = label.chars().count() + hint.chars().count() + 3;
+        if used + len > usize::from(area.width) {
+            break;
+        }
+        used += len;
+        spans.push(Span::styled(format!(" {label}"), app.theme.key()));
+        spans.push(Span::styled(format!(" {hint} "), app.theme.dim()));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn draw_status(frame: &mut Frame, area: Rect, app: &App) {
+    let line = if let Some(cmd) = &app.cmdline {
+        Line::from(vec![
+            Span::styled(":", app.theme.key()),
+            Span::raw(cmd.clone()),
+            Span::styled("█", app.theme.key()),
+        ])
+    } else if let Some((text, error)) = &app.status {
+        Line::styled(
+            text.clone(),
+            if *error {
+                app.theme.bad()
+            } else {
+                app.theme.text()
+            },
+        )
+    } else if let Some(dir) = &app.init.demo {
+        Line::styled(
+            format!(
+                "embedded demo: synthetic items in {} — pass --base or set ECOPS_BASE for a real catalog",
+                dir.display()
+            ),
+            app.theme.dim(),
+        )
+    } else {
+        Line::styled("? help · : command", app.theme.dim())
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
