@@ -670,7 +670,7 @@ async fn s3_inventory_items_and_catalog() {
             .await
             .unwrap();
     }
-    // A Parquet inventory part listed by a manifest on S3, as AWS writes them.
+    // A CSV inventory part listed by a manifest on S3, as AWS writes them.
     // Rows name the items' real bucket and key: fetched from s3://<bucket>/<key>.
     let ecops::store::Location::S3 {
         bucket,
@@ -725,6 +725,101 @@ async fn s3_inventory_items_and_catalog() {
         catalog_rows(&base, &opts).await,
         expected_rows(&inputs.join("items"), &key_list)
     );
+}
+
+/// CSV (AWS, no header), CSV with a header, CSV.gz and Parquet inventories
+/// read from s3:// URLs, items fetched from an S3 mirror (`--items-root`), into
+/// a local catalog: each gives exactly the rows the items make.
+#[tokio::test]
+async fn s3_inventories_in_every_format_with_an_s3_items_root() {
+    let Some(endpoint) = s3_endpoint() else {
+        return;
+    };
+    use futures::StreamExt;
+    use object_store::ObjectStoreExt;
+    let inputs = inputs();
+    let prefix = s3_base("ingest-formats");
+    let s3 = ecops::store::S3Options {
+        endpoint: Some(endpoint.clone()),
+        anonymous: false,
+    };
+    let store =
+        ecops::store::open_location(&ecops::store::Location::parse(&prefix).unwrap(), &s3).unwrap();
+    let keys: Vec<String> = csv_rows(&inputs.join("inventory/full.csv"))
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    futures::stream::iter(keys.iter())
+        .map(|key| {
+            let (store, body) = (
+                store.clone(),
+                std::fs::read(inputs.join("items").join(key)).unwrap(),
+            );
+            async move {
+                store
+                    .object_store()
+                    .put(&store.key(&format!("items/{key}")), body.into())
+                    .await
+                    .unwrap()
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    let csv = std::fs::read(inputs.join("inventory/full.csv")).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&csv).unwrap();
+    let inventories: Vec<(&str, Vec<u8>)> = vec![
+        ("full.csv", csv.clone()),
+        (
+            "full_header.csv",
+            std::fs::read(inputs.join("inventory/full_header.csv")).unwrap(),
+        ),
+        ("full.csv.gz", gz.finish().unwrap()),
+        (
+            "full.parquet",
+            std::fs::read(inputs.join("inventory/full.parquet")).unwrap(),
+        ),
+    ];
+    let expected = expected_rows(&inputs.join("items"), &keys);
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, body) in inventories {
+        store
+            .object_store()
+            .put(&store.key(&format!("inv/{name}")), body.into())
+            .await
+            .unwrap();
+        let base = tmp.path().join(name.replace('.', "_"));
+        let (inventory, items_root) = (format!("{prefix}/inv/{name}"), format!("{prefix}/items"));
+        let (code, summary) = tokio::task::spawn_blocking({
+            let (base, e) = (base.clone(), endpoint.clone());
+            move || {
+                ingest(
+                    &[
+                        "--base",
+                        s(&base),
+                        "--inventory",
+                        &inventory,
+                        "--items-root",
+                        &items_root,
+                        "--chunk-size",
+                        "100",
+                    ],
+                    &[("AWS_ENDPOINT_URL", &e)],
+                )
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(code, 0, "{name}: {summary}");
+        assert_eq!(summary["items"], keys.len(), "{name}");
+        assert_eq!(summary["failed"], 0, "{name}");
+        assert_eq!(
+            catalog_rows(s(&base), &local()).await,
+            expected,
+            "{name}: rows differ from the items'"
+        );
+    }
 }
 
 #[tokio::test]

@@ -122,13 +122,15 @@ pub async fn manifest_list(
 }
 
 /// Positions of the grid_partition and year fields in the partition struct of `table`'s default spec.
-fn partition_positions(table: &Table) -> (Option<usize>, Option<usize>) {
+pub fn partition_positions(table: &Table) -> (Option<usize>, Option<usize>) {
     let spec = table.metadata().default_partition_spec();
     let pos = |name: &str| spec.fields().iter().position(|f| f.name == name);
     (pos("grid_partition"), pos("year"))
 }
 
-fn cell_and_year(
+/// The (cell, year) bucket of a partition tuple (`year` is stored as years
+/// since 1970; a missing cell is `__none__`), given [`partition_positions`].
+pub fn cell_and_year(
     partition: &Struct,
     positions: (Option<usize>, Option<usize>),
 ) -> (String, Option<i32>) {

@@ -5,14 +5,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use futures::{StreamExt, TryStreamExt};
-use iceberg::spec::{
-    DataContentType, FormatVersion, Literal, ManifestContentType, ManifestFile, PrimitiveLiteral,
-    Struct,
-};
+use iceberg::spec::{DataContentType, FormatVersion, ManifestContentType, ManifestFile};
 use iceberg::table::Table;
 
 use super::CompactError;
-use crate::catalog::schema::NO_CELL;
 use crate::catalog::{Bucket, EarthCatalog, stats};
 
 /// What one manifest contributes: its index, its default-spec files by
@@ -103,7 +99,7 @@ impl TableState {
             )));
         }
         let default_spec = metadata.default_partition_spec_id();
-        let positions = partition_positions(&table);
+        let positions = stats::partition_positions(&table);
         let per_manifest: Vec<ManifestFiles> =
             futures::stream::iter(manifests.iter().cloned().enumerate())
                 .map(|(index, m)| {
@@ -122,7 +118,8 @@ impl TableState {
                                 other += 1;
                                 continue;
                             }
-                            let (cell, year) = cell_and_year(e.data_file().partition(), positions);
+                            let (cell, year) =
+                                stats::cell_and_year(e.data_file().partition(), positions);
                             files.push((
                                 Bucket { cell, year },
                                 LiveFile {
@@ -181,29 +178,4 @@ impl TableState {
             .map(|f| (f.path.as_str(), f))
             .collect()
     }
-}
-
-/// Positions of `grid_partition` and `year` in the default spec's partition struct.
-fn partition_positions(table: &Table) -> (Option<usize>, Option<usize>) {
-    let spec = table.metadata().default_partition_spec();
-    let pos = |name: &str| spec.fields().iter().position(|f| f.name == name);
-    (pos("grid_partition"), pos("year"))
-}
-
-/// The bucket of a partition tuple (`year` is stored as years since 1970).
-fn cell_and_year(
-    partition: &Struct,
-    positions: (Option<usize>, Option<usize>),
-) -> (String, Option<i32>) {
-    let fields = partition.fields();
-    let at = |i: Option<usize>| i.and_then(|i| fields.get(i)).and_then(|f| f.as_ref());
-    let cell = match at(positions.0) {
-        Some(Literal::Primitive(PrimitiveLiteral::String(s))) => s.clone(),
-        _ => NO_CELL.to_string(),
-    };
-    let year = match at(positions.1) {
-        Some(Literal::Primitive(PrimitiveLiteral::Int(y))) => Some(1970 + *y),
-        _ => None,
-    };
-    (cell, year)
 }

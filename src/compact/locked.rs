@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use super::{CompactError, CompactOptions, CompactProgress};
 use crate::catalog::EarthCatalog;
 use crate::ingest::LockSettings;
-use crate::lock::{Authority, Lease, LeaseOptions, LockError, LockState, StaleReason};
+use crate::lock::{Lease, LeaseOptions};
 
 /// Takes the catalog lock for `operation` (taking over a lock left by a
 /// crashed process of this host), installs its fencing guard on the
@@ -27,36 +27,10 @@ pub async fn take_lock(
         job_id: None,
         ttl: lock.ttl,
     };
-    let lease = match Lease::acquire(catalog.base(), opts.clone()).await {
-        Ok(lease) => lease,
-        Err(LockError::Held { state, .. })
-            if matches!(state.as_ref(), LockState::Held { assessment, .. }
-                if assessment.stale_reason == Some(StaleReason::HolderGone)) =>
-        {
-            let stolen =
-                crate::lock::steal(catalog.base(), &state, opts, Authority::IfStale).await?;
-            tracing::warn!(
-                "took over the catalog lock of a crashed local run: {}",
-                state.describe()
-            );
-            stolen.lease
-        }
-        Err(e) => return Err(e.into()),
-    };
-    catalog.sql().set_commit_guard(Some(lease.commit_guard()));
-    lease.start_heartbeat();
-    Ok(lease)
+    Ok(crate::lock::job::hold(catalog, opts).await?)
 }
 
-/// Uninstalls the guard and releases the lease; says so if the lease was lost.
-pub async fn give_back(catalog: &EarthCatalog, lease: Lease) -> Option<String> {
-    catalog.sql().set_commit_guard(None);
-    let lost = lease.lost();
-    if let Err(e) = lease.release().await {
-        tracing::warn!("releasing the catalog lock: {e}");
-    }
-    lost
-}
+pub use crate::lock::job::give_back;
 
 /// [`super::run`] holding the catalog lock (operation `compact`). A dry run
 /// takes no lock: it writes nothing, not even the lock object.

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use super::{IngestError, IngestOptions, IngestProgress};
 use crate::catalog::EarthCatalog;
-use crate::lock::{Authority, Lease, LeaseOptions, LockError, LockState, StaleReason};
+use crate::lock::LeaseOptions;
 
 /// Who takes the lock and for how long without renewal.
 #[derive(Debug, Clone)]
@@ -39,33 +39,15 @@ pub async fn run_locked(
     progress: watch::Sender<IngestProgress>,
     cancel: watch::Receiver<bool>,
 ) -> Result<IngestProgress, IngestError> {
+    // Refuse before the lock is touched: acquiring it is a write too.
+    catalog.ensure_writable()?;
     let lease_opts = LeaseOptions {
         owner: lock.owner.clone(),
         operation: "ingest".into(),
         job_id: opts.job_name.clone(),
         ttl: lock.ttl,
     };
-    let lease = match Lease::acquire(catalog.base(), lease_opts.clone()).await {
-        Ok(lease) => lease,
-        // Left by a crashed run on this host (its pid is gone): take it over
-        // at once, audited, rather than wait for its TTL. Any other holder,
-        // even an expired one, is for `ecops lock steal` to decide.
-        Err(LockError::Held { state, .. })
-            if matches!(state.as_ref(), LockState::Held { assessment, .. }
-                if assessment.stale_reason == Some(StaleReason::HolderGone)) =>
-        {
-            let stolen =
-                crate::lock::steal(catalog.base(), &state, lease_opts, Authority::IfStale).await?;
-            tracing::warn!(
-                "took over the catalog lock of a crashed local run: {}",
-                state.describe()
-            );
-            stolen.lease
-        }
-        Err(e) => return Err(e.into()),
-    };
-    catalog.sql().set_commit_guard(Some(lease.commit_guard()));
-    lease.start_heartbeat();
+    let lease = crate::lock::job::hold(&catalog, lease_opts).await?;
     // Mirror progress into the lock so `lock status` and the console show it.
     let mirror = {
         let (lease, mut rx) = (lease.clone(), progress.subscribe());
@@ -81,11 +63,7 @@ pub async fn run_locked(
     };
     let result = super::run(catalog.clone(), opts, progress, cancel).await;
     mirror.abort();
-    catalog.sql().set_commit_guard(None);
-    let lost = lease.lost();
-    if let Err(e) = lease.release().await {
-        tracing::warn!("releasing the catalog lock: {e}");
-    }
+    let lost = crate::lock::job::give_back(&catalog, lease).await;
     match (result, lost) {
         (Err(e), Some(reason)) => Err(IngestError::Options(format!(
             "{e} — the catalog lock was lost: {reason}"

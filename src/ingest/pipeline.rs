@@ -215,7 +215,9 @@ pub async fn run(
             2 * std::thread::available_parallelism().map_or(2, |n| n.get()) + 1,
         )
     } else {
-        (opts.concurrency.clamp(32, 256), 4)
+        // Remote: enough units queued that fetching never waits for a unit
+        // stuck behind parsing or a chunk's flush (their bodies are small).
+        (opts.concurrency.clamp(32, 256), 16)
     };
     let (tx, mut rx) = mpsc::channel::<Unit>(depth);
     let producer = {
@@ -306,9 +308,17 @@ pub async fn run(
             state.since_unknown = c.since_unknown.load(std::sync::atomic::Ordering::Relaxed);
             let total = c.bytes_total.load(std::sync::atomic::Ordering::Relaxed);
             if total > 0 {
-                let f =
-                    c.bytes_read.load(std::sync::atomic::Ordering::Relaxed) as f64 / total as f64;
-                state.inventory_fraction = Some(f.min(1.0));
+                // The reader runs ahead of the items processed (by up to its
+                // queue), so scale the bytes it has read by the share of its
+                // rows that have been consumed.
+                let read = c.bytes_read.load(std::sync::atomic::Ordering::Relaxed) as f64;
+                let rows_read = c.rows_read.load(std::sync::atomic::Ordering::Relaxed);
+                let consumed = if rows_read > 0 {
+                    (chunk.end as f64 / rows_read as f64).min(1.0)
+                } else {
+                    0.0
+                };
+                state.inventory_fraction = Some((read * consumed / total as f64).min(1.0));
             }
         }
         if last_publish.elapsed() >= Duration::from_millis(100) {

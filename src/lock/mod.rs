@@ -14,6 +14,7 @@
 
 pub mod audit;
 pub mod backend;
+pub mod job;
 pub mod lease;
 mod local;
 pub mod memory;

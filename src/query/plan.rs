@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use chrono::Datelike;
 use futures::{StreamExt, TryStreamExt};
 use h3o::CellIndex;
-use iceberg::spec::{DataContentType, Literal, PrimitiveLiteral};
+use iceberg::spec::{DataContentType, PrimitiveLiteral};
 use iceberg::table::Table;
 use serde::Serialize;
 
@@ -236,9 +236,7 @@ async fn file_index(table: &Table) -> Result<(Arc<FileIndex>, bool), QueryError>
         return Ok((hit.1.clone(), true));
     }
     let list = stats::manifest_list(table, snapshot).await?;
-    let spec = table.metadata().default_partition_spec();
-    let pos = |name: &str| spec.fields().iter().position(|f| f.name == name);
-    let positions = (pos("grid_partition"), pos("year"));
+    let positions = stats::partition_positions(table);
     let per_manifest: Vec<Vec<PlannedFile>> = futures::stream::iter(list.entries().iter().cloned())
         .map(|m| {
             let file_io = table.file_io().clone();
@@ -295,16 +293,7 @@ fn planned_file(
     path: &str,
     positions: (Option<usize>, Option<usize>),
 ) -> PlannedFile {
-    let fields = data.partition().fields();
-    let at = |i: Option<usize>| i.and_then(|i| fields.get(i)).and_then(|f| f.as_ref());
-    let cell = match at(positions.0) {
-        Some(Literal::Primitive(PrimitiveLiteral::String(s))) => s.clone(),
-        _ => NO_CELL.to_string(),
-    };
-    let year = match at(positions.1) {
-        Some(Literal::Primitive(PrimitiveLiteral::Int(y))) => Some(1970 + *y),
-        _ => None,
-    };
+    let (cell, year) = stats::cell_and_year(data.partition(), positions);
     let bound = |d: Option<&iceberg::spec::Datum>| match d.map(|d| d.literal()) {
         Some(PrimitiveLiteral::Long(v)) => Some(*v),
         _ => None,

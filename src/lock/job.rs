@@ -1,0 +1,44 @@
+//! Holding the catalog lock for a whole job (ingest, compaction, maintenance):
+//! taken before the job reads anything, fenced on every commit, renewed by a
+//! heartbeat, given back at the end — also after a failure or an interruption,
+//! so the next run need not wait for the TTL.
+
+use super::{Authority, Lease, LeaseOptions, LockError, LockState, StaleReason};
+use crate::catalog::EarthCatalog;
+
+/// Takes the catalog lock (taking over, audited, a lock left by a crashed
+/// process of this host: its pid is gone), installs its fencing guard on
+/// `catalog` and starts the heartbeat. Any other holder — even an expired
+/// one, which is for `ecops lock steal` to judge — makes it fail with
+/// [`LockError::Held`], changing nothing.
+pub async fn hold(catalog: &EarthCatalog, opts: LeaseOptions) -> Result<Lease, LockError> {
+    let lease = match Lease::acquire(catalog.base(), opts.clone()).await {
+        Ok(lease) => lease,
+        Err(LockError::Held { state, .. })
+            if matches!(state.as_ref(), LockState::Held { assessment, .. }
+                if assessment.stale_reason == Some(StaleReason::HolderGone)) =>
+        {
+            let stolen = super::steal(catalog.base(), &state, opts, Authority::IfStale).await?;
+            tracing::warn!(
+                "took over the catalog lock of a crashed local run: {}",
+                state.describe()
+            );
+            stolen.lease
+        }
+        Err(e) => return Err(e),
+    };
+    catalog.sql().set_commit_guard(Some(lease.commit_guard()));
+    lease.start_heartbeat();
+    Ok(lease)
+}
+
+/// Uninstalls the fencing guard and releases the lease. Returns why the lease
+/// was lost, if it was (stolen or gone while the job ran).
+pub async fn give_back(catalog: &EarthCatalog, lease: Lease) -> Option<String> {
+    catalog.sql().set_commit_guard(None);
+    let lost = lease.lost();
+    if let Err(e) = lease.release().await {
+        tracing::warn!("releasing the catalog lock: {e}");
+    }
+    lost
+}
