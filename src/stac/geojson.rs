@@ -108,9 +108,34 @@ fn parse(value: &Value, budget: &mut Budget, depth: usize) -> Result<Geometry<f6
 }
 
 /// OGC validity (geo's rules): a bow-tie footprint would tile to nonsense.
+/// A polygon whose edges jump across the antimeridian (±180, the short way
+/// round, as the grid reads it) is judged in an unwrapped frame
+/// (longitudes < 0 moved by +360), where its holes lie inside its shell;
+/// the polygon itself is kept as written.
 fn valid(p: Polygon<f64>) -> Result<Polygon<f64>, GeometryError> {
-    geo::Validation::check_validation(&p).map_err(|e| GeometryError::Invalid(e.to_string()))?;
-    Ok(p)
+    match geo::Validation::check_validation(&p) {
+        Ok(()) => Ok(p),
+        Err(e) if jumps_antimeridian(&p) => {
+            let mut unwrapped = p.clone();
+            geo::MapCoordsInPlace::map_coords_in_place(&mut unwrapped, |c| Coord {
+                x: if c.x < 0.0 { c.x + 360.0 } else { c.x },
+                y: c.y,
+            });
+            match geo::Validation::check_validation(&unwrapped) {
+                Ok(()) => Ok(p),
+                Err(_) => Err(GeometryError::Invalid(e.to_string())),
+            }
+        }
+        Err(e) => Err(GeometryError::Invalid(e.to_string())),
+    }
+}
+
+/// True when an edge of any ring spans more than 180° of longitude.
+fn jumps_antimeridian(p: &Polygon<f64>) -> bool {
+    std::iter::once(p.exterior())
+        .chain(p.interiors())
+        .flat_map(|ring| ring.lines())
+        .any(|l| (l.end.x - l.start.x).abs() > 180.0)
 }
 
 fn array(v: &Value) -> Result<&Vec<Value>, GeometryError> {
@@ -245,6 +270,16 @@ mod tests {
         for b in bad {
             assert!(geometry_from_json(&b).is_err(), "{b}");
         }
+        // A footprint across ±180 with a hole: valid the short way round.
+        let across = json!({"type": "Polygon", "coordinates": [
+            [[170, -10], [-170, -10], [-170, 10], [170, 10], [170, -10]],
+            [[178, -2], [-178, -2], [-178, 2], [178, 2], [178, -2]]]});
+        assert!(geometry_from_json(&across).is_ok());
+        // The same hole outside the shell stays invalid in that frame too.
+        let outside = json!({"type": "Polygon", "coordinates": [
+            [[170, -10], [-170, -10], [-170, 10], [170, 10], [170, -10]],
+            [[178, 20], [-178, 20], [-178, 24], [178, 24], [178, 20]]]});
+        assert!(geometry_from_json(&outside).is_err());
         // Unclosed rings are closed rather than rejected.
         let open = json!({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1]]]});
         assert!(geometry_from_json(&open).is_ok());
