@@ -122,11 +122,23 @@ impl EarthCatalog {
                         base: location.to_uri(),
                     });
                 }
-                (
-                    sqlite::SqliteCatalogDb::open(&path, schema::CATALOG_NAME, opts.read_only)?,
-                    None,
-                    None,
-                )
+                let db = match sqlite::SqliteCatalogDb::open(
+                    &path,
+                    schema::CATALOG_NAME,
+                    opts.read_only,
+                ) {
+                    Ok(db) => db,
+                    // A creation killed half-way left an empty database: no catalog yet.
+                    Err(_)
+                        if !opts.read_only && sqlite::SqliteCatalogDb::is_empty_database(&path) =>
+                    {
+                        return Err(CatalogError::NoCatalog {
+                            base: location.to_uri(),
+                        });
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                (db, None, None)
             }
             Location::S3 { .. } => {
                 let cache = CacheFile::new(&location)?;

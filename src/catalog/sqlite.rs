@@ -102,6 +102,24 @@ impl SqliteCatalogDb {
         Ok(db)
     }
 
+    /// True when `path` is an SQLite database without a single table: what a
+    /// process killed while creating a catalog leaves (opening it read-write
+    /// first rolls back a half-done creation). Such a file holds nothing and
+    /// can be created over. False on any error.
+    pub fn is_empty_database(path: &Path) -> bool {
+        let Ok(conn) = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        ) else {
+            return false;
+        };
+        let _ = conn.busy_timeout(busy_timeout());
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .is_ok_and(|n| n == 0)
+    }
+
     /// Creates (or opens) a catalog database and its two tables.
     pub fn create(path: &Path, catalog: &str) -> Result<Self, SqliteError> {
         let conn = Connection::open(path).map_err(|e| sql(path, e))?;

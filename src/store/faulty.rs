@@ -108,11 +108,10 @@ impl FaultPlan {
             };
             let nth = || {
                 let (n, pattern) = value.split_once(':').unwrap_or((value, "**"));
-                let nth = n
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .ok_or_else(|| FaultPlanError(format!("{key}: '{n}' is not a count ≥ 1")))?;
+                let nth =
+                    n.parse::<u64>().ok().filter(|&n| n > 0).ok_or_else(|| {
+                        FaultPlanError(format!("{key}: '{n}' is not a count ≥ 1"))
+                    })?;
                 Ok::<_, FaultPlanError>(NthFault {
                     nth,
                     pattern: Glob::new(pattern),
@@ -255,19 +254,62 @@ impl Op {
 pub struct FaultStats {
     pub requests: AtomicU64,
     pub injected: AtomicU64,
-    puts: AtomicU64,
-    gets: AtomicU64,
+}
+
+/// The plan and its state (dice, counters); shared by every store of a process
+/// opened through [`open_location`](super::open_location), so "the N-th put"
+/// counts across them.
+#[derive(Debug)]
+pub struct FaultState {
+    plan: FaultPlan,
+    dice: Mutex<Dice>,
+    nth_put_seen: Vec<AtomicU64>,
+    nth_get_seen: Vec<AtomicU64>,
+    stats: Arc<FaultStats>,
+}
+
+impl FaultState {
+    pub fn new(plan: FaultPlan) -> Arc<Self> {
+        Arc::new(Self {
+            dice: Mutex::new(Dice(plan.seed)),
+            nth_put_seen: plan
+                .fail_nth_put
+                .iter()
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            nth_get_seen: plan
+                .fail_nth_get
+                .iter()
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            plan,
+            stats: Arc::default(),
+        })
+    }
+
+    /// The process-wide state for the plan in `ECOPS_FAULTS`, or None when unset.
+    pub fn from_env() -> Result<Option<Arc<Self>>, FaultPlanError> {
+        static STATE: std::sync::OnceLock<Option<Arc<FaultState>>> = std::sync::OnceLock::new();
+        if let Some(state) = STATE.get() {
+            return Ok(state.clone());
+        }
+        let state = FaultPlan::from_env()?.map(FaultState::new);
+        Ok(STATE.get_or_init(|| state).clone())
+    }
 }
 
 /// An [`ObjectStore`] that injects the faults of a [`FaultPlan`] into `inner`.
 #[derive(Debug)]
 pub struct FaultyStore {
     inner: Arc<dyn ObjectStore>,
-    plan: FaultPlan,
-    dice: Mutex<Dice>,
-    nth_put_seen: Vec<AtomicU64>,
-    nth_get_seen: Vec<AtomicU64>,
-    stats: Arc<FaultStats>,
+    state: Arc<FaultState>,
+}
+
+impl std::ops::Deref for FaultyStore {
+    type Target = FaultState;
+    fn deref(&self) -> &FaultState {
+        &self.state
+    }
 }
 
 impl fmt::Display for FaultyStore {
@@ -277,15 +319,14 @@ impl fmt::Display for FaultyStore {
 }
 
 impl FaultyStore {
+    /// A store with its own fault state.
     pub fn new(inner: Arc<dyn ObjectStore>, plan: FaultPlan) -> Self {
-        Self {
-            inner,
-            dice: Mutex::new(Dice(plan.seed)),
-            nth_put_seen: plan.fail_nth_put.iter().map(|_| AtomicU64::new(0)).collect(),
-            nth_get_seen: plan.fail_nth_get.iter().map(|_| AtomicU64::new(0)).collect(),
-            plan,
-            stats: Arc::default(),
-        }
+        Self::with_state(inner, FaultState::new(plan))
+    }
+
+    /// A store sharing `state` (dice and counters) with other stores.
+    pub fn with_state(inner: Arc<dyn ObjectStore>, state: Arc<FaultState>) -> Self {
+        Self { inner, state }
     }
 
     /// Request and fault counters.
@@ -363,13 +404,12 @@ impl FaultyStore {
     }
 
     fn random_hit(&self, rate: f64, key: &Path) -> bool {
-        rate > 0.0
-            && !self
-                .plan
-                .only
-                .as_ref()
-                .is_some_and(|g| !g.matches(key.as_ref()))
-            && self.roll() < rate
+        let in_scope = self
+            .plan
+            .only
+            .as_ref()
+            .is_none_or(|g| g.matches(key.as_ref()));
+        rate > 0.0 && in_scope && self.roll() < rate
     }
 }
 
@@ -453,9 +493,8 @@ impl ObjectStore for FaultyStore {
         );
         let key = location.clone();
         let body = result.into_stream();
-        let stream = futures::stream::unfold(
-            (body, keep, false),
-            move |(mut body, mut left, done)| {
+        let stream =
+            futures::stream::unfold((body, keep, false), move |(mut body, mut left, done)| {
                 let key = key.clone();
                 async move {
                     if done {
@@ -480,9 +519,8 @@ impl ObjectStore for FaultyStore {
                         }
                     }
                 }
-            },
-        )
-        .boxed();
+            })
+            .boxed();
         Ok(GetResult {
             payload: GetResultPayload::Stream(stream),
             meta,
@@ -699,7 +737,11 @@ mod tests {
                 .await
                 .unwrap();
         }
-        assert!(t.elapsed() >= Duration::from_millis(60), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() >= Duration::from_millis(60),
+            "{:?}",
+            t.elapsed()
+        );
         assert_eq!(s.stats().injected.load(Ordering::Relaxed), 0);
         assert_eq!(s.stats().requests.load(Ordering::Relaxed), 10);
     }

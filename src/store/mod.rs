@@ -259,9 +259,9 @@ pub fn open_location(location: &Location, s3: &S3Options) -> Result<Store, Store
             })?)
         }
     };
-    let inner = match faulty::FaultPlan::from_env()? {
+    let inner = match faulty::FaultState::from_env()? {
         None => inner,
-        Some(plan) => {
+        Some(state) => {
             static WARNED: std::sync::Once = std::sync::Once::new();
             WARNED.call_once(|| {
                 eprintln!(
@@ -269,7 +269,7 @@ pub fn open_location(location: &Location, s3: &S3Options) -> Result<Store, Store
                     faulty::FAULTS_ENV
                 );
             });
-            Arc::new(faulty::FaultyStore::new(inner, plan))
+            Arc::new(faulty::FaultyStore::with_state(inner, state))
         }
     };
     Ok(Store {
