@@ -599,3 +599,122 @@ async fn a_jobs_dead_letters_are_shown_on_request() {
     assert!(shown, "no invalid key on screen:\n{screen}");
     jobs.shutdown(Duration::from_secs(10)).await;
 }
+
+/// Two consoles on one catalog: the writer takes and releases the lock and
+/// ingests; the read-only watcher (its own read-only catalog handle and jobs)
+/// sees the writer's lock and, after a refresh, the new rows, and can start
+/// nothing itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_consoles_on_one_catalog_one_read_only() {
+    let f = fixture().await;
+    let before = stats_of(&f.catalog).await;
+    let watcher_catalog = Arc::new(
+        EarthCatalog::open(
+            &f.demo.base,
+            &OpenOptions {
+                read_only: true,
+                ..OpenOptions::default()
+            },
+        )
+        .await
+        .unwrap(),
+    );
+    let (writer_jobs, mut writer_events) = start_jobs(f.catalog.clone());
+    let (watcher_jobs, mut watcher_events) = start_jobs(watcher_catalog);
+    let mut writer = app_for(&f);
+    let mut watcher = App::new(AppInit {
+        base: f.demo.base.clone(),
+        demo: None,
+        read_only: true,
+        theme: Theme::mono(),
+    });
+
+    // The watcher sees a lock the writer takes, with its generation.
+    writer.run_command("acquire 1h");
+    pump(
+        &mut writer,
+        &writer_jobs,
+        &mut writer_events,
+        Duration::from_secs(60),
+        |a| {
+            a.requests.is_empty()
+                && a.lock
+                    .as_ref()
+                    .is_some_and(|w| matches!(w.state, ecops::lock::LockState::Held { .. }))
+        },
+    )
+    .await;
+    pump(
+        &mut watcher,
+        &watcher_jobs,
+        &mut watcher_events,
+        Duration::from_secs(60),
+        |a| {
+            a.lock
+                .as_ref()
+                .is_some_and(|w| matches!(w.state, ecops::lock::LockState::Held { .. }))
+        },
+    )
+    .await;
+    writer.run_command("release");
+    assert!(!writer.confirms.is_empty(), "release asks first");
+    writer.on_key(key('y'));
+    pump(
+        &mut writer,
+        &writer_jobs,
+        &mut writer_events,
+        Duration::from_secs(60),
+        |a| {
+            a.requests.is_empty()
+                && a.lock
+                    .as_ref()
+                    .is_some_and(|w| matches!(w.state, ecops::lock::LockState::Free { .. }))
+        },
+    )
+    .await;
+
+    writer.run_command(&format!(
+        "ingest {} --items-root {} --job second-console --chunk-size 50",
+        f.demo.sample.inventory.display(),
+        f.demo.sample.items_root.display()
+    ));
+    pump(
+        &mut writer,
+        &writer_jobs,
+        &mut writer_events,
+        Duration::from_secs(60),
+        |a| a.jobs.first().is_some_and(|j| j.state == JobState::Done),
+    )
+    .await;
+    let written = writer.jobs[0].totals().rows;
+    assert!(written > 0);
+
+    // After a refresh the watcher shows the writer's rows.
+    watcher.on_key(key('R'));
+    pump(
+        &mut watcher,
+        &watcher_jobs,
+        &mut watcher_events,
+        Duration::from_secs(60),
+        |a| {
+            a.stats
+                .as_ref()
+                .is_some_and(|s| s.stats.rows == before.stats.rows + written)
+        },
+    )
+    .await;
+    // And it starts nothing that writes.
+    watcher.run_command(&format!("ingest {}", f.demo.sample.inventory.display()));
+    watcher.run_command("compact");
+    watcher.run_command("steal");
+    assert!(
+        !watcher.requests.iter().any(|r| matches!(
+            r,
+            Request::Ingest(_) | Request::Compact(_) | Request::Lock(_)
+        )),
+        "{:?}",
+        watcher.requests
+    );
+    writer_jobs.shutdown(Duration::from_secs(10)).await;
+    watcher_jobs.shutdown(Duration::from_secs(10)).await;
+}

@@ -50,6 +50,9 @@ pub struct CompactArgs {
     /// Lock TTL in minutes (renewed every TTL/3).
     #[arg(long, default_value_t = 30)]
     pub lock_ttl_minutes: u64,
+    /// If another process holds the catalog lock, wait for it (checking every 2 s; Ctrl-C stops) instead of failing.
+    #[arg(long)]
+    pub wait: bool,
 }
 
 /// Arguments of `ecops expire-snapshots`.
@@ -144,7 +147,10 @@ pub async fn compact(settings: &Settings, args: &CompactArgs) -> Result<ExitCode
         }
     });
     let bar = (!settings.json).then(|| progress_bar(progress_rx));
-    let lock = lock_settings(args.lock_ttl_minutes);
+    let lock = LockSettings {
+        wait: args.wait,
+        ..lock_settings(args.lock_ttl_minutes)
+    };
     let result = compact::run_locked(catalog, opts, &lock, progress_tx, cancel_rx).await;
     if let Some((bar, task)) = bar {
         task.abort();

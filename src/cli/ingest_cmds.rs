@@ -62,6 +62,9 @@ pub struct IngestArgs {
     /// Lock TTL in minutes: the lock goes stale this long after the last heartbeat (renewed every TTL/3).
     #[arg(long, default_value_t = 30)]
     pub lock_ttl_minutes: u64,
+    /// If another process holds the catalog lock, wait for it (checking every 2 s; Ctrl-C stops) instead of failing.
+    #[arg(long)]
+    pub wait: bool,
     /// Grid resolution when the catalog does not exist yet and is created.
     #[arg(long, default_value_t = 1)]
     pub h3_resolution: u8,
@@ -129,6 +132,7 @@ pub async fn ingest(settings: &Settings, args: &IngestArgs) -> Result<ExitCode> 
     let bar = (!settings.json).then(|| progress_bar(progress_rx));
     let lock = ingest::LockSettings {
         ttl: Duration::from_secs(args.lock_ttl_minutes.max(1) * 60),
+        wait: args.wait,
         ..Default::default()
     };
     let result = ingest::run_locked(Arc::new(catalog), opts, &lock, progress_tx, cancel_rx).await;

@@ -39,13 +39,26 @@ pub async fn run_locked(
     opts: CompactOptions,
     lock: &LockSettings,
     progress: watch::Sender<CompactProgress>,
-    cancel: watch::Receiver<bool>,
+    mut cancel: watch::Receiver<bool>,
 ) -> Result<CompactProgress, CompactError> {
     if opts.dry_run {
         return super::run(catalog, opts, progress, cancel).await;
     }
     catalog.ensure_writable()?;
-    let lease = take_lock(&catalog, lock, "compact").await?;
+    let opts_lock = LeaseOptions {
+        owner: lock.owner.clone(),
+        operation: "compact".into(),
+        job_id: None,
+        ttl: lock.ttl,
+    };
+    let lease = crate::lock::job::hold_or_wait(
+        &catalog,
+        opts_lock,
+        lock.wait,
+        crate::ingest::WAIT_POLL,
+        &mut cancel,
+    )
+    .await?;
     let mirror = {
         let (lease, mut rx) = (lease.clone(), progress.subscribe());
         tokio::spawn(async move {

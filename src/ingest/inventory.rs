@@ -34,6 +34,10 @@ const BATCH_ROWS: usize = 1024;
 const CHANNEL_BATCHES: usize = 8;
 /// Parquet rows decoded at a time.
 const PARQUET_BATCH_ROWS: usize = 8192;
+/// Longest CSV line read (S3 keys are at most 1 KiB): a longer one (a
+/// decompression bomb of one giant line) stops the read before the CSV
+/// reader buffers it whole.
+pub const MAX_CSV_LINE_BYTES: usize = 1024 * 1024;
 
 /// A fatal inventory problem: the reader stops here; rows before it were delivered.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -325,8 +329,8 @@ struct ManifestFile {
 /// Reads `manifest.json` and locates its data files. On S3 a part key is
 /// absolute in the destination bucket (AWS's layout). For a local manifest
 /// (a mirror) the part is looked up below the manifest's folder and then each
-/// ancestor folder, so both "relative to the manifest" and "mirror of the
-/// destination bucket" layouts work.
+/// ancestor folder the key's path leads back through, so both "relative to
+/// the manifest" and "mirror of the destination bucket" layouts work.
 async fn manifest_parts(
     uri: &str,
     store: &Store,
@@ -412,12 +416,20 @@ async fn manifest_parts(
     Ok(parts)
 }
 
+/// An ancestor `A` above the manifest's own folder is a mirror root only if
+/// the manifest lies below `A/<first segment of the key>` (the destination
+/// bucket's layout): a key like `etc/passwd` never reaches `/etc/passwd`.
 fn local_part(manifest: &std::path::Path, key: &str) -> Option<String> {
     let key = key.trim_start_matches('/');
-    manifest
-        .ancestors()
-        .skip(1)
-        .map(|dir| dir.join(key))
+    let first = key.split('/').next().filter(|s| !s.is_empty())?;
+    let dir = manifest.parent()?;
+    std::iter::once(dir)
+        .chain(
+            dir.ancestors()
+                .skip(1)
+                .filter(|a| dir.starts_with(a.join(first))),
+        )
+        .map(|d| d.join(key))
         .find(|p| p.is_file())
         .map(|p| p.to_string_lossy().into_owned())
 }
@@ -598,8 +610,44 @@ fn gunzip_if_needed<R: BufRead + 'static>(mut reader: R) -> std::io::Result<Box<
     }
 }
 
+/// Fails a read once a line (bytes since the last newline) exceeds `max`.
+struct LineLimit<R> {
+    inner: R,
+    max: usize,
+    /// Bytes since the last newline.
+    run: usize,
+}
+
+impl<R: Read> Read for LineLimit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let got = &buf[..n];
+        // Lines wholly inside `got` are shorter than the CSV reader's buffer.
+        let first = got.iter().position(|b| *b == b'\n');
+        let too_long = match first {
+            Some(f) => self.run.saturating_add(f) > self.max,
+            None => false,
+        };
+        self.run = match got.iter().rposition(|b| *b == b'\n') {
+            Some(i) => n - i - 1,
+            None => self.run.saturating_add(n),
+        };
+        if too_long || self.run > self.max {
+            return Err(std::io::Error::other(format!(
+                "a line longer than {} bytes: not an inventory",
+                self.max
+            )));
+        }
+        Ok(n)
+    }
+}
+
 fn read_csv(handle: &Handle, part: &Part, sink: &mut Sink) -> Result<(), Stop> {
-    let reader = open_reader(handle, part, &sink.counters)?;
+    let reader = LineLimit {
+        inner: open_reader(handle, part, &sink.counters)?,
+        max: MAX_CSV_LINE_BYTES,
+        run: 0,
+    };
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -877,6 +925,49 @@ mod tests {
         assert!(row.last_modified.unwrap().is_some());
         let plain = csv_row(&rec, &AWS_COLUMNS, false).unwrap();
         assert_eq!(plain.key.as_deref(), Some("a%20b/c.stac.json"));
+    }
+
+    #[test]
+    fn manifest_parts_stay_below_the_mirror() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mirror = tmp.path();
+        let dated = mirror.join("inv/src-bucket/config/2026-01-01T00-00Z");
+        std::fs::create_dir_all(&dated).unwrap();
+        std::fs::create_dir_all(mirror.join("inv/src-bucket/config/data")).unwrap();
+        std::fs::create_dir_all(dated.join("data")).unwrap();
+        std::fs::write(mirror.join("inv/src-bucket/config/data/p.csv.gz"), b"x").unwrap();
+        std::fs::write(dated.join("data/q.csv"), b"x").unwrap();
+        std::fs::write(mirror.join("secret.csv"), b"x").unwrap();
+        let manifest = dated.join("manifest.json");
+        // The destination-bucket layout and the manifest-relative layout.
+        assert!(local_part(&manifest, "inv/src-bucket/config/data/p.csv.gz").is_some());
+        assert!(local_part(&manifest, "/inv/src-bucket/config/data/p.csv.gz").is_some());
+        assert!(local_part(&manifest, "data/q.csv").is_some());
+        // Nothing the key does not lead to through the manifest's own path.
+        assert!(local_part(&manifest, "secret.csv").is_none());
+        assert!(local_part(&manifest, "etc/passwd").is_none());
+        assert!(local_part(&manifest, "/etc/passwd").is_none());
+    }
+
+    #[test]
+    fn overlong_lines_stop_the_read() {
+        let read_all = |text: Vec<u8>, max| {
+            let mut out = Vec::new();
+            LineLimit {
+                inner: BufReader::with_capacity(7, &text[..]),
+                max,
+                run: 0,
+            }
+            .read_to_end(&mut out)
+            .map_err(|e| e.to_string())
+        };
+        assert_eq!(read_all(b"ab\ncd\nef".to_vec(), 3), Ok(8));
+        let err = read_all(b"ab\n".iter().chain(&[b'x'; 40]).copied().collect(), 16).unwrap_err();
+        assert!(err.contains("longer than 16 bytes"), "{err}");
+        // A long line ending just after a read boundary is caught too.
+        let mut text = vec![b'y'; 20];
+        text.extend_from_slice(b"\nok\n");
+        assert!(read_all(text, 16).is_err());
     }
 
     #[test]

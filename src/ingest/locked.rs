@@ -13,11 +13,16 @@ use super::{IngestError, IngestOptions, IngestProgress};
 use crate::catalog::EarthCatalog;
 use crate::lock::LeaseOptions;
 
+/// How often a waiting job (`--wait`) tries the lock again.
+pub const WAIT_POLL: Duration = Duration::from_secs(2);
+
 /// Who takes the lock and for how long without renewal.
 #[derive(Debug, Clone)]
 pub struct LockSettings {
     pub owner: String,
     pub ttl: Duration,
+    /// Wait for another holder to release the lock instead of failing.
+    pub wait: bool,
 }
 
 impl Default for LockSettings {
@@ -25,6 +30,7 @@ impl Default for LockSettings {
         Self {
             owner: std::env::var("USER").unwrap_or_else(|_| "ecops".into()),
             ttl: Duration::from_secs(30 * 60),
+            wait: false,
         }
     }
 }
@@ -37,7 +43,7 @@ pub async fn run_locked(
     opts: IngestOptions,
     lock: &LockSettings,
     progress: watch::Sender<IngestProgress>,
-    cancel: watch::Receiver<bool>,
+    mut cancel: watch::Receiver<bool>,
 ) -> Result<IngestProgress, IngestError> {
     // Refuse before the lock is touched: acquiring it is a write too.
     catalog.ensure_writable()?;
@@ -47,7 +53,9 @@ pub async fn run_locked(
         job_id: opts.job_name.clone(),
         ttl: lock.ttl,
     };
-    let lease = crate::lock::job::hold(&catalog, lease_opts).await?;
+    let lease =
+        crate::lock::job::hold_or_wait(&catalog, lease_opts, lock.wait, WAIT_POLL, &mut cancel)
+            .await?;
     // Mirror progress into the lock so `lock status` and the console show it.
     let mirror = {
         let (lease, mut rx) = (lease.clone(), progress.subscribe());

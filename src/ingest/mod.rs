@@ -17,7 +17,7 @@ pub mod progress;
 
 pub use fetch::{FetchOptions, Fetcher, RetryPolicy, Source};
 pub use inventory::{Filter, parse_since};
-pub use locked::{LockSettings, run_locked};
+pub use locked::{LockSettings, WAIT_POLL, run_locked};
 pub use pipeline::run;
 pub use progress::{IngestProgress, Phase};
 

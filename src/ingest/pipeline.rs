@@ -327,6 +327,13 @@ pub async fn run(
         }
     }
     producer.abort();
+    if let Some(c) = &counters {
+        // Rows skipped after the last unit (or in an inventory without
+        // items) are counted only by the reader: report them too.
+        state.skipped_suffix = c.skipped_suffix.load(std::sync::atomic::Ordering::Relaxed);
+        state.skipped_since = c.skipped_since.load(std::sync::atomic::Ordering::Relaxed);
+        state.since_unknown = c.since_unknown.load(std::sync::atomic::Ordering::Relaxed);
+    }
     if let Some(w) = writer.take() {
         apply(&mut state, &mut committed, w.await)?;
     }

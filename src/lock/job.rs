@@ -3,6 +3,10 @@
 //! heartbeat, given back at the end — also after a failure or an interruption,
 //! so the next run need not wait for the TTL.
 
+use std::time::Duration;
+
+use tokio::sync::watch;
+
 use super::{Authority, Lease, LeaseOptions, LockError, LockState, StaleReason};
 use crate::catalog::EarthCatalog;
 
@@ -30,6 +34,50 @@ pub async fn hold(catalog: &EarthCatalog, opts: LeaseOptions) -> Result<Lease, L
     catalog.sql().set_commit_guard(Some(lease.commit_guard()));
     lease.start_heartbeat();
     Ok(lease)
+}
+
+/// [`hold`], or — when `wait` is set and someone else holds the lock — try
+/// again every `poll` until it is free (released, or left by a crashed
+/// process of this host). Says once who it is waiting for. A lock that went
+/// stale under a live-looking holder elsewhere is never taken by waiting
+/// (that is `ecops lock steal`'s decision), so the wait says so and goes on.
+/// Cancelling (`cancel` true) ends the wait with the holder's error.
+pub async fn hold_or_wait(
+    catalog: &EarthCatalog,
+    opts: LeaseOptions,
+    wait: bool,
+    poll: Duration,
+    cancel: &mut watch::Receiver<bool>,
+) -> Result<Lease, LockError> {
+    let mut announced = false;
+    loop {
+        match hold(catalog, opts.clone()).await {
+            Err(LockError::Held { state, uri, detail }) if wait && !*cancel.borrow() => {
+                if !announced {
+                    let hint = match state.as_ref() {
+                        LockState::Held { assessment, .. } if assessment.stale => {
+                            " (it looks stale: `ecops lock steal` can take it over)"
+                        }
+                        _ => "",
+                    };
+                    eprintln!(
+                        "ecops: waiting for the catalog lock: {}{hint}",
+                        state.describe()
+                    );
+                    tracing::info!(lock = %uri, "waiting: {detail}");
+                    announced = true;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(poll) => {}
+                    _ = cancel.changed() => {}
+                }
+                if *cancel.borrow() {
+                    return Err(LockError::Held { state, uri, detail });
+                }
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Uninstalls the fencing guard and releases the lease. Returns why the lease
