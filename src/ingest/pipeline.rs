@@ -327,6 +327,8 @@ pub async fn run(
         }
     }
     producer.abort();
+    // Every item is fetched and parsed; what remains is the last chunk's write.
+    state.fetch_seconds = Some(started.elapsed().as_secs_f64());
     if let Some(c) = &counters {
         // Rows skipped after the last unit (or in an inventory without
         // items) are counted only by the reader: report them too.

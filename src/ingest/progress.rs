@@ -50,6 +50,9 @@ pub struct IngestProgress {
     /// True when the job had completed before this run (nothing was done).
     pub already_complete: bool,
     pub seconds: f64,
+    /// Seconds until the last item was fetched and parsed — before the last
+    /// chunk's files are written and committed (set at the end of a run).
+    pub fetch_seconds: Option<f64>,
     /// Items per second over the last few seconds.
     pub items_per_second: f64,
     /// Share of the inventory read (bytes), when its size is known.
