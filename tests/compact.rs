@@ -103,19 +103,7 @@ async fn files_at(table: &Table, snapshot: Option<&Snapshot>) -> Vec<String> {
 async fn rows_of(table: &Table, files: &[String]) -> Vec<Row> {
     let mut rows = Vec::new();
     for path in files {
-        let bytes = table
-            .file_io()
-            .new_input(path)
-            .unwrap()
-            .read()
-            .await
-            .unwrap();
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .unwrap()
-            .build()
-            .unwrap();
-        for batch in reader {
-            let batch = batch.unwrap();
+        for batch in common::read_data_file(table, path).await {
             let ids = batch.column_by_name("id").unwrap().as_string::<i32>();
             let cells = batch
                 .column_by_name("grid_partition")
@@ -291,19 +279,7 @@ async fn compaction_keeps_the_newest_row_per_id_and_pyiceberg_sees_both_snapshot
 
     // Output files are sorted by (platform, datetime).
     for path in files_at(&table, None).await {
-        let bytes = table
-            .file_io()
-            .new_input(&path)
-            .unwrap()
-            .read()
-            .await
-            .unwrap();
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .unwrap()
-            .build()
-            .unwrap();
-        for batch in reader {
-            let batch = batch.unwrap();
+        for batch in common::read_data_file(&table, &path).await {
             let p = batch.column_by_name("platform").unwrap().as_string::<i32>();
             let d = batch
                 .column_by_name("datetime")

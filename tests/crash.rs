@@ -21,8 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use arrow_array::cast::AsArray;
-use common::{ecops_with, python, run_python, s3_base, s3_endpoint};
+use common::{catalog_rows as rows, ecops_with, python, run_python, s3_base, s3_endpoint};
 use ecops::catalog::{EarthCatalog, OpenOptions};
 
 type Rows = BTreeMap<(String, String), u32>;
@@ -85,40 +84,6 @@ fn demo(dir: &Path, items: usize) -> (PathBuf, PathBuf) {
     );
     assert!(run.status.success());
     (out.join("inventory/inventory.csv"), out.join("items"))
-}
-
-/// Every row of the current snapshot as (id, cell) → count, from the data files.
-async fn rows(base: &str, opts: &OpenOptions) -> Rows {
-    let catalog = EarthCatalog::open(base, opts).await.unwrap();
-    let table = catalog.table().await.unwrap();
-    let mut rows = BTreeMap::new();
-    for file in ecops::catalog::stats::live_files(&table).await.unwrap() {
-        let bytes = table
-            .file_io()
-            .new_input(&file.path)
-            .unwrap()
-            .read()
-            .await
-            .unwrap();
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .unwrap()
-            .build()
-            .unwrap();
-        for batch in reader {
-            let batch = batch.unwrap();
-            let ids = batch.column_by_name("id").unwrap().as_string::<i32>();
-            let cells = batch
-                .column_by_name("grid_partition")
-                .unwrap()
-                .as_string::<i32>();
-            for i in 0..batch.num_rows() {
-                *rows
-                    .entry((ids.value(i).to_string(), cells.value(i).to_string()))
-                    .or_insert(0) += 1;
-            }
-        }
-    }
-    rows
 }
 
 /// Every file referenced by any snapshot (manifest lists, data files); asserts each exists.

@@ -18,8 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use arrow_array::cast::AsArray;
-use ecops::catalog::{EarthCatalog, OpenOptions};
+use ecops::catalog::OpenOptions;
 use ecops::ingest::dead_letter::DeadLetter;
 use serde_json::Value;
 
@@ -211,43 +210,6 @@ fn base_holds_only_catalog_files(after: &BTreeMap<PathBuf, u64>, base: &Path) {
     }
 }
 
-/// Every live row of a catalog as (id, cell) → count, read from its data files.
-async fn catalog_rows(base: &Path) -> BTreeMap<(String, String), u32> {
-    let catalog = EarthCatalog::open(s(base), &OpenOptions::default())
-        .await
-        .unwrap();
-    let table = catalog.table().await.unwrap();
-    let files = ecops::catalog::stats::live_files(&table).await.unwrap();
-    let mut rows = BTreeMap::new();
-    for file in files {
-        let bytes = table
-            .file_io()
-            .new_input(&file.path)
-            .unwrap()
-            .read()
-            .await
-            .unwrap();
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .unwrap()
-            .build()
-            .unwrap();
-        for batch in reader {
-            let batch = batch.unwrap();
-            let ids = batch.column_by_name("id").unwrap().as_string::<i32>();
-            let cells = batch
-                .column_by_name("grid_partition")
-                .unwrap()
-                .as_string::<i32>();
-            for i in 0..batch.num_rows() {
-                *rows
-                    .entry((ids.value(i).to_string(), cells.value(i).to_string()))
-                    .or_insert(0) += 1;
-            }
-        }
-    }
-    rows
-}
-
 /// The rows an item file must produce (one per cell at resolution 1), from
 /// the library's parser and grid.
 fn expected_rows(path: &Path, rows: &mut BTreeMap<(String, String), u32>) {
@@ -410,7 +372,7 @@ async fn hostile_items_and_rows_are_all_reported() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 
     // Every accepted case is in the catalog, with exactly its rows; nothing else is.
-    let rows = catalog_rows(&sandbox.base()).await;
+    let rows = common::catalog_rows(s(&sandbox.base()), &OpenOptions::default()).await;
     let mut expected = BTreeMap::new();
     for case in &ingested {
         assert!(
@@ -535,7 +497,7 @@ async fn hostile_truncated_and_corrupt_gzip_are_clear_errors() {
         u(&truncated["complete_lines"]) - u(&truncated["items_before_cut"])
     );
     assert_eq!(summary["complete"], false);
-    let rows = catalog_rows(&sandbox.base()).await;
+    let rows = common::catalog_rows(s(&sandbox.base()), &OpenOptions::default()).await;
     assert_eq!(
         rows.values().map(|n| u64::from(*n)).sum::<u64>(),
         u(&truncated["items_before_cut"]),
@@ -668,7 +630,7 @@ async fn hostile_huge_geometries_are_too_large() {
         assert_eq!(serde_json::to_value(letter.stage).unwrap(), stage, "{key}");
         assert!(letter.reason.contains(keyword), "{key}: {}", letter.reason);
     }
-    let rows = catalog_rows(&sandbox.base()).await;
+    let rows = common::catalog_rows(s(&sandbox.base()), &OpenOptions::default()).await;
     let mut expected = BTreeMap::new();
     expected_rows(&items.join("controls/ok-polygon.stac.json"), &mut expected);
     assert_eq!(rows, expected, "only the control item");

@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use arrow_array::cast::AsArray;
-use common::{earthcatalog_fixture, ecops_with, s3_base, s3_endpoint};
+use common::{catalog_rows, earthcatalog_fixture, ecops_with, s3_base, s3_endpoint};
 use ecops::catalog::{EarthCatalog, OpenOptions};
 use serde_json::Value;
 
@@ -42,36 +41,6 @@ fn ingest(args: &[&str], envs: &[(&str, &str)]) -> (i32, Value) {
         )
     });
     (out.status.code().unwrap_or(-1), json)
-}
-
-/// Every live row of a catalog as (id, cell) → count, read from the data files.
-async fn catalog_rows(base: &str, opts: &OpenOptions) -> BTreeMap<(String, String), u32> {
-    let catalog = EarthCatalog::open(base, opts).await.unwrap();
-    let table = catalog.table().await.unwrap();
-    let files = ecops::catalog::stats::live_files(&table).await.unwrap();
-    let mut rows = BTreeMap::new();
-    for file in files {
-        let input = table.file_io().new_input(&file.path).unwrap();
-        let bytes = input.read().await.unwrap();
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .unwrap()
-            .build()
-            .unwrap();
-        for batch in reader {
-            let batch = batch.unwrap();
-            let ids = batch.column_by_name("id").unwrap().as_string::<i32>();
-            let cells = batch
-                .column_by_name("grid_partition")
-                .unwrap()
-                .as_string::<i32>();
-            for i in 0..batch.num_rows() {
-                *rows
-                    .entry((ids.value(i).to_string(), cells.value(i).to_string()))
-                    .or_insert(0) += 1;
-            }
-        }
-    }
-    rows
 }
 
 /// The rows an ingest of `keys` must produce, computed from the item files

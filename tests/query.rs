@@ -640,33 +640,11 @@ async fn every_shape_matches_brute_force_before_and_after_duplicates_and_compact
 
 /// (id, cell) of every live row of a catalog, read with parquet directly.
 async fn catalog_rows(base: &str) -> Vec<(String, String)> {
-    use arrow_array::cast::AsArray;
-    let catalog = EarthCatalog::open(base, &OpenOptions::default())
+    common::catalog_rows(base, &OpenOptions::default())
         .await
-        .unwrap();
-    let table = catalog.table().await.unwrap();
-    let mut rows = Vec::new();
-    for file in ecops::catalog::stats::live_files(&table).await.unwrap() {
-        let bytes = table
-            .file_io()
-            .new_input(&file.path)
-            .unwrap()
-            .read()
-            .await
-            .unwrap();
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .unwrap()
-            .build()
-            .unwrap();
-        for batch in reader {
-            let batch = batch.unwrap();
-            let ids = batch.column_by_name("id").unwrap().as_string::<i32>();
-            for i in 0..batch.num_rows() {
-                rows.push((ids.value(i).to_string(), file.cell.clone()));
-            }
-        }
-    }
-    rows
+        .into_iter()
+        .flat_map(|(row, n)| std::iter::repeat_n(row, n as usize))
+        .collect()
 }
 
 /// earthcatalog's files (no field ids, rustac column order, ms timestamps)

@@ -254,3 +254,53 @@ pub fn lock_bases(name: &str) -> Vec<LockBase> {
     }
     bases
 }
+
+/// Every record batch of one data file, read through the table's FileIO with
+/// parquet directly (not through ecops's own readers).
+pub async fn read_data_file(
+    table: &iceberg::table::Table,
+    path: &str,
+) -> Vec<arrow_array::RecordBatch> {
+    let bytes = table
+        .file_io()
+        .new_input(path)
+        .unwrap()
+        .read()
+        .await
+        .unwrap();
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|batch| batch.unwrap())
+        .collect()
+}
+
+/// Every live row of a catalog's current snapshot as (id, grid_partition) →
+/// count, read from its data files.
+pub async fn catalog_rows(
+    base: &str,
+    opts: &ecops::catalog::OpenOptions,
+) -> std::collections::BTreeMap<(String, String), u32> {
+    use arrow_array::cast::AsArray;
+    let catalog = ecops::catalog::EarthCatalog::open(base, opts)
+        .await
+        .unwrap();
+    let table = catalog.table().await.unwrap();
+    let mut rows = std::collections::BTreeMap::new();
+    for file in ecops::catalog::stats::live_files(&table).await.unwrap() {
+        for batch in read_data_file(&table, &file.path).await {
+            let ids = batch.column_by_name("id").unwrap().as_string::<i32>();
+            let cells = batch
+                .column_by_name("grid_partition")
+                .unwrap()
+                .as_string::<i32>();
+            for i in 0..batch.num_rows() {
+                *rows
+                    .entry((ids.value(i).to_string(), cells.value(i).to_string()))
+                    .or_insert(0) += 1;
+            }
+        }
+    }
+    rows
+}
