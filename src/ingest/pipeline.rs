@@ -703,6 +703,7 @@ impl Chunk {
                 state.items += 1;
                 state.fetched += 1;
                 state.bytes_in += bytes;
+                state.rows_built += u64::from(len);
                 if no_geometry {
                     state.no_geometry += 1;
                 }

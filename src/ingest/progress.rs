@@ -31,6 +31,9 @@ pub struct IngestProgress {
     pub failed: u64,
     /// Rows written (an item touching 3 cells is 3 rows).
     pub rows: u64,
+    /// Rows built by fan-out so far; they are written at their chunk's
+    /// commit, so this moves smoothly while `rows` moves in steps.
+    pub rows_built: u64,
     pub files: u64,
     pub commits: u64,
     pub bytes_in: u64,

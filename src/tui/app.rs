@@ -119,7 +119,13 @@ impl JobView {
         let p = self.progress.as_ref();
         Totals {
             items: self.carried.items + p.map_or(0, |p| p.items),
-            rows: self.carried.rows + p.map_or(0, |p| p.rows),
+            // Running: rows as fan-out builds them (written at each commit);
+            // ended: what was written.
+            rows: self.carried.rows
+                + p.map_or(0, |p| match p.phase {
+                    Phase::Running => p.rows.max(p.rows_built),
+                    _ => p.rows,
+                }),
             bytes: self.carried.bytes + p.map_or(0, |p| p.bytes_in),
             failed: self.carried.failed + p.map_or(0, |p| p.failed),
         }
