@@ -156,14 +156,42 @@ pub async fn live_files(table: &Table) -> Result<Vec<FileEntry>, CatalogError> {
     files_of_manifests(table, list.entries()).await
 }
 
-/// Live data files listed by `manifests`. Each manifest is decoded on its own
-/// runtime task: Avro decoding is CPU-bound, so this spreads it over all cores.
+/// Live data files listed by `manifests`.
 pub async fn files_of_manifests(
     table: &Table,
     manifests: &[ManifestFile],
 ) -> Result<Vec<FileEntry>, CatalogError> {
+    map_live_data_files(table, manifests, |e, positions| {
+        let (cell, year) = cell_and_year(e.data_file().partition(), positions);
+        FileEntry {
+            path: e.file_path().to_string(),
+            cell,
+            year,
+            rows: e.record_count(),
+            bytes: e.file_size_in_bytes(),
+        }
+    })
+    .await
+}
+
+/// `describe` applied to every live data-file entry listed by `manifests`
+/// (with the table's [`partition_positions`]). Each manifest is decoded on
+/// its own runtime task: Avro decoding is CPU-bound, so this spreads it over
+/// all cores.
+pub async fn map_live_data_files<T, F>(
+    table: &Table,
+    manifests: &[ManifestFile],
+    describe: F,
+) -> Result<Vec<T>, CatalogError>
+where
+    T: Send + 'static,
+    F: Fn(&iceberg::spec::ManifestEntry, (Option<usize>, Option<usize>)) -> T
+        + Copy
+        + Send
+        + 'static,
+{
     let positions = partition_positions(table);
-    let per_manifest: Vec<Vec<FileEntry>> = futures::stream::iter(manifests.iter().cloned())
+    let per_manifest: Vec<Vec<T>> = futures::stream::iter(manifests.iter().cloned())
         .map(|m| {
             let file_io = table.file_io().clone();
             tokio::spawn(async move {
@@ -175,16 +203,7 @@ pub async fn files_of_manifests(
                         .entries()
                         .iter()
                         .filter(|e| e.is_alive() && e.content_type() == DataContentType::Data)
-                        .map(|e| {
-                            let (cell, year) = cell_and_year(e.data_file().partition(), positions);
-                            FileEntry {
-                                path: e.file_path().to_string(),
-                                cell,
-                                year,
-                                rows: e.record_count(),
-                                bytes: e.file_size_in_bytes(),
-                            }
-                        })
+                        .map(|e| describe(e, positions))
                         .collect(),
                 )
             })

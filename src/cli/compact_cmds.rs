@@ -137,15 +137,9 @@ pub async fn compact(settings: &Settings, args: &CompactArgs) -> Result<ExitCode
         return Ok(ExitCode::SUCCESS);
     }
     let (progress_tx, progress_rx) = watch::channel(CompactProgress::default());
-    let (cancel_tx, cancel_rx) = watch::channel(false);
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!(
-                "\necops: interrupted — committing the buckets already rewritten; run the same command to finish"
-            );
-            let _ = cancel_tx.send(true);
-        }
-    });
+    let cancel_rx = super::cancel_on_ctrl_c(
+        "interrupted — committing the buckets already rewritten; run the same command to finish",
+    );
     let bar = (!settings.json).then(|| progress_bar(progress_rx));
     let lock = LockSettings {
         wait: args.wait,

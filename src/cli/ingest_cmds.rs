@@ -120,15 +120,9 @@ pub async fn ingest(settings: &Settings, args: &IngestArgs) -> Result<ExitCode> 
     };
 
     let (progress_tx, progress_rx) = watch::channel(IngestProgress::default());
-    let (cancel_tx, cancel_rx) = watch::channel(false);
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!(
-                "\necops: interrupted — committing what is complete; run the same command to resume"
-            );
-            let _ = cancel_tx.send(true);
-        }
-    });
+    let cancel_rx = super::cancel_on_ctrl_c(
+        "interrupted — committing what is complete; run the same command to resume",
+    );
     let bar = (!settings.json).then(|| progress_bar(progress_rx));
     let lock = ingest::LockSettings {
         ttl: Duration::from_secs(args.lock_ttl_minutes.max(1) * 60),

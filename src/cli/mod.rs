@@ -188,6 +188,19 @@ impl Settings {
     }
 }
 
+/// A cancel flag that the first Ctrl-C sets, after saying `message` on stderr:
+/// jobs stop at their next commit boundary instead of dying mid-write.
+pub(crate) fn cancel_on_ctrl_c(message: &'static str) -> tokio::sync::watch::Receiver<bool> {
+    let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\necops: {message}");
+            let _ = cancel_tx.send(true);
+        }
+    });
+    cancel_rx
+}
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();

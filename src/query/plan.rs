@@ -11,15 +11,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Datelike;
-use futures::{StreamExt, TryStreamExt};
 use h3o::CellIndex;
-use iceberg::spec::{DataContentType, PrimitiveLiteral};
+use iceberg::spec::PrimitiveLiteral;
 use iceberg::table::Table;
 use serde::Serialize;
 
 use super::model::{Query, QueryError, QueryGeometry};
 use crate::catalog::schema::{self, NO_CELL};
-use crate::catalog::{CatalogError, EarthCatalog, stats};
+use crate::catalog::{EarthCatalog, stats};
 
 /// Field id of the `datetime` column (for manifest column bounds).
 const DATETIME_FIELD_ID: i32 = 4;
@@ -236,34 +235,11 @@ async fn file_index(table: &Table) -> Result<(Arc<FileIndex>, bool), QueryError>
         return Ok((hit.1.clone(), true));
     }
     let list = stats::manifest_list(table, snapshot).await?;
-    let positions = stats::partition_positions(table);
-    let per_manifest: Vec<Vec<PlannedFile>> = futures::stream::iter(list.entries().iter().cloned())
-        .map(|m| {
-            let file_io = table.file_io().clone();
-            // Avro decoding is CPU-bound: one task per manifest spreads it over the cores.
-            tokio::spawn(async move {
-                let manifest = m.load_manifest(&file_io).await.map_err(|e| {
-                    CatalogError::iceberg(&format!("read manifest {}", m.manifest_path), e)
-                })?;
-                Ok::<_, CatalogError>(
-                    manifest
-                        .entries()
-                        .iter()
-                        .filter(|e| e.is_alive() && e.content_type() == DataContentType::Data)
-                        .map(|e| planned_file(e.data_file(), e.file_path(), positions))
-                        .collect(),
-                )
-            })
+    let mut files: Vec<PlannedFile> =
+        stats::map_live_data_files(table, list.entries(), |e, positions| {
+            planned_file(e.data_file(), e.file_path(), positions)
         })
-        .buffer_unordered(16)
-        .map(|joined| {
-            joined
-                .map_err(|e| QueryError::Task(format!("manifest reader: {e}")))?
-                .map_err(QueryError::from)
-        })
-        .try_collect()
         .await?;
-    let mut files: Vec<PlannedFile> = per_manifest.into_iter().flatten().collect();
     files.sort_by(|a, b| (&a.cell, a.year, &a.path).cmp(&(&b.cell, b.year, &b.path)));
     let mut by_cell: HashMap<String, Vec<u32>> = HashMap::new();
     for (i, f) in files.iter().enumerate() {
