@@ -1015,3 +1015,63 @@ fn s3_catalog_answers_like_the_local_one() {
         assert_eq!(a, b, "{shape:?}");
     }
 }
+
+/// An item ingested again with new properties (a later data sequence number)
+/// is answered with its latest version, before any compaction.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reingested_item_is_answered_with_its_latest_version() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("catalog").to_string_lossy().into_owned();
+    let versions = [("old", 10), ("new", 90)];
+    for (label, pixels) in versions {
+        let dir = tmp.path().join(label);
+        let items = dir.join("items/v");
+        std::fs::create_dir_all(&items).unwrap();
+        // A footprint over several cells, so every cell's file holds a copy.
+        let body = json!({
+            "type": "Feature", "stac_version": "1.0.0", "id": "hm-versioned",
+            "geometry": {"type": "Polygon", "coordinates": [ring(&[(10.0, 10.0), (25.0, 10.0), (25.0, 20.0), (10.0, 20.0), (10.0, 10.0)])]},
+            "properties": {"datetime": "2021-05-01T00:00:00Z", "platform": "HM", "percent_valid_pixels": pixels},
+            "assets": {"data": {"href": format!("s3://handmade/{label}.tif")}},
+            "links": []
+        })
+        .to_string();
+        std::fs::write(items.join("item.stac.json"), &body).unwrap();
+        let inv = dir.join("inventory.csv");
+        std::fs::write(
+            &inv,
+            format!(
+                "\"b\",\"v/item.stac.json\",\"{}\",\"2024-01-01T00:00:00Z\"\n",
+                body.len()
+            ),
+        )
+        .unwrap();
+        ingest(&base, &inv, &dir.join("items"), label, "10");
+    }
+    let catalog = EarthCatalog::open(&base, &OpenOptions::default())
+        .await
+        .unwrap();
+    let text = QueryText {
+        bbox: Some("0,0,40,40".into()),
+        ..Default::default()
+    };
+    let result = ecops::query::search(
+        &catalog,
+        &Query::parse(&text).unwrap(),
+        &ScanOptions {
+            fields: ecops::query::Fields::All,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(result.hits.len(), 1, "one item, once");
+    let hit = &result.hits[0];
+    assert!(
+        result.plan.files_kept > 2,
+        "copies in several files: {}",
+        result.plan.files_kept
+    );
+    assert_eq!(hit.href("data"), Some("s3://handmade/new.tif"));
+    assert_eq!(hit.properties.get("percent_valid_pixels"), Some(&json!(90)));
+}

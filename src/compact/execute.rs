@@ -186,7 +186,8 @@ pub async fn run(
         (None, true) => CompactPhase::Cancelled,
         (None, false) => CompactPhase::Done,
     };
-    p.error = failure;
+    // Errors can carry store URLs: never let credentials reach the summary.
+    p.error = failure.map(|e| crate::store::redact_secrets(&e));
     finish(&progress, &mut p, started);
     Ok(p)
 }

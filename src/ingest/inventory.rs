@@ -419,8 +419,12 @@ async fn manifest_parts(
 /// An ancestor `A` above the manifest's own folder is a mirror root only if
 /// the manifest lies below `A/<first segment of the key>` (the destination
 /// bucket's layout): a key like `etc/passwd` never reaches `/etc/passwd`.
+/// Keys with `.` or `..` segments (or backslashes) are never followed.
 fn local_part(manifest: &std::path::Path, key: &str) -> Option<String> {
     let key = key.trim_start_matches('/');
+    if key.contains('\\') || key.split('/').any(|s| s == ".." || s == ".") {
+        return None;
+    }
     let first = key.split('/').next().filter(|s| !s.is_empty())?;
     let dir = manifest.parent()?;
     std::iter::once(dir)
@@ -947,6 +951,10 @@ mod tests {
         assert!(local_part(&manifest, "secret.csv").is_none());
         assert!(local_part(&manifest, "etc/passwd").is_none());
         assert!(local_part(&manifest, "/etc/passwd").is_none());
+        // Traversal out of the manifest's folder, even to a file that exists.
+        assert!(local_part(&manifest, "../../../../secret.csv").is_none());
+        assert!(local_part(&manifest, "data/../data/q.csv").is_none());
+        assert!(local_part(&manifest, "./data/q.csv").is_none());
     }
 
     #[test]

@@ -377,7 +377,8 @@ pub async fn run(
         (None, true) => Phase::Cancelled,
         (None, false) => Phase::Done,
     };
-    state.error = failure;
+    // Errors can carry store URLs: never let credentials reach the summary.
+    state.error = failure.map(|e| crate::store::redact_secrets(&e));
     state.eta_seconds = None;
     state.peak_rss_bytes = crate::metrics::peak_rss_bytes();
     publish(&progress, &mut state, &mut rate, started);

@@ -105,24 +105,37 @@ pub(super) fn spawn(
     let notify = Arc::new(Notify::new());
     let wake = notify.clone();
     tokio::spawn(async move {
+        // The metadata the last good read described: a timed refresh of an
+        // unchanged table would re-read every manifest for nothing.
+        let mut shown: Option<String> = None;
+        let mut requested = true;
         loop {
-            let result = StatsView::load(&catalog, small_file_bytes)
+            let current = catalog
+                .table()
                 .await
-                .map(Arc::new)
-                .map_err(|e| crate::store::redact_secrets(&e.to_string()));
-            if let Err(e) = &result {
-                tracing::warn!("stats refresh failed: {e}");
+                .ok()
+                .and_then(|t| t.metadata_location().map(str::to_string));
+            if requested || current.is_none() || current != shown {
+                let result = StatsView::load(&catalog, small_file_bytes)
+                    .await
+                    .map(Arc::new)
+                    .map_err(|e| crate::store::redact_secrets(&e.to_string()));
+                match &result {
+                    Ok(_) => shown = current,
+                    Err(e) => tracing::warn!("stats refresh failed: {e}"),
+                }
+                if events.send(Event::Stats(result)).is_err() {
+                    return;
+                }
             }
-            if events.send(Event::Stats(result)).is_err() {
-                return;
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(every) => {}
+            requested = tokio::select! {
+                _ = tokio::time::sleep(every) => false,
                 _ = wake.notified() => {
                     // Commits come in bursts: let them settle a moment.
                     tokio::time::sleep(Duration::from_millis(200)).await;
+                    true
                 }
-            }
+            };
         }
     });
     StatsHandle(notify)

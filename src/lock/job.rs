@@ -50,6 +50,7 @@ pub async fn hold_or_wait(
     cancel: &mut watch::Receiver<bool>,
 ) -> Result<Lease, LockError> {
     let mut announced = false;
+    let mut cancel_live = true;
     loop {
         match hold(catalog, opts.clone()).await {
             Err(LockError::Held { state, uri, detail }) if wait && !*cancel.borrow() => {
@@ -69,7 +70,8 @@ pub async fn hold_or_wait(
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(poll) => {}
-                    _ = cancel.changed() => {}
+                    // Nobody can cancel any more: just wait out the poll.
+                    changed = cancel.changed(), if cancel_live => cancel_live = changed.is_ok(),
                 }
                 if *cancel.borrow() {
                     return Err(LockError::Held { state, uri, detail });

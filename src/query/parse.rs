@@ -194,15 +194,23 @@ pub fn parse_bbox(text: &str) -> Result<QueryGeometry, ParseError> {
 pub fn parse_intersects(text: &str) -> Result<Geometry<f64>, QueryError> {
     const F: &str = "--intersects";
     if let Some(path) = text.strip_prefix('@') {
+        // Read at most one byte past the limit: the size in the metadata says
+        // nothing for FIFOs, /dev/zero or /proc files.
         let read = || -> std::io::Result<String> {
-            let meta = std::fs::metadata(path)?;
-            if meta.len() > MAX_GEOMETRY_BYTES {
+            use std::io::Read;
+            if !std::fs::metadata(path)?.is_file() {
+                return Err(std::io::Error::other("not a regular file"));
+            }
+            let mut body = String::new();
+            std::fs::File::open(path)?
+                .take(MAX_GEOMETRY_BYTES + 1)
+                .read_to_string(&mut body)?;
+            if body.len() as u64 > MAX_GEOMETRY_BYTES {
                 return Err(std::io::Error::other(format!(
-                    "{} bytes is more than the limit of {MAX_GEOMETRY_BYTES}",
-                    meta.len()
+                    "more than the limit of {MAX_GEOMETRY_BYTES} bytes"
                 )));
             }
-            std::fs::read_to_string(path)
+            Ok(body)
         };
         let body = read().map_err(|source| QueryError::GeometryFile {
             path: path.to_string(),
@@ -610,6 +618,17 @@ pub fn parse_sort(text: &str) -> Result<SortOrder, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn geometry_files_must_be_regular_files() {
+        // A character device reports size 0 and never ends: refused, not read.
+        let e = parse_intersects("@/dev/zero").unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("area.wkt");
+        std::fs::write(&file, "POINT (1 2)").unwrap();
+        assert!(parse_intersects(&format!("@{}", file.display())).is_ok());
+    }
 
     #[test]
     fn bbox_errors_point_at_the_value() {

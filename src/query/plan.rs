@@ -38,6 +38,8 @@ pub struct PlannedFile {
     /// Bounds of the `datetime` column (µs since the epoch) when the manifest records them.
     pub datetime_min: Option<i64>,
     pub datetime_max: Option<i64>,
+    /// Data sequence number: higher = written later.
+    pub sequence: i64,
 }
 
 /// Every live file of one snapshot, indexed by cell.
@@ -195,6 +197,10 @@ pub async fn plan_table(
         }
         files.push(f.clone());
     }
+    // Newest files first: the scan keeps the first row of each id it meets,
+    // so an item written again (re-ingested, updated) is answered with its
+    // latest version until compaction removes the old one.
+    files.sort_by_key(|f| std::cmp::Reverse(f.sequence));
     Ok(Plan {
         resolution,
         snapshot_id,
@@ -237,7 +243,12 @@ async fn file_index(table: &Table) -> Result<(Arc<FileIndex>, bool), QueryError>
     let list = stats::manifest_list(table, snapshot).await?;
     let mut files: Vec<PlannedFile> =
         stats::map_live_data_files(table, list.entries(), |e, positions| {
-            planned_file(e.data_file(), e.file_path(), positions)
+            planned_file(
+                e.data_file(),
+                e.file_path(),
+                e.sequence_number().unwrap_or(0),
+                positions,
+            )
         })
         .await?;
     files.sort_by(|a, b| (&a.cell, a.year, &a.path).cmp(&(&b.cell, b.year, &b.path)));
@@ -267,6 +278,7 @@ fn lock_cache() -> std::sync::MutexGuard<'static, Vec<(CacheKey, Arc<FileIndex>)
 fn planned_file(
     data: &iceberg::spec::DataFile,
     path: &str,
+    sequence: i64,
     positions: (Option<usize>, Option<usize>),
 ) -> PlannedFile {
     let (cell, year) = stats::cell_and_year(data.partition(), positions);
@@ -282,5 +294,6 @@ fn planned_file(
         bytes: data.file_size_in_bytes(),
         datetime_min: bound(data.lower_bounds().get(&DATETIME_FIELD_ID)),
         datetime_max: bound(data.upper_bounds().get(&DATETIME_FIELD_ID)),
+        sequence,
     }
 }

@@ -174,7 +174,10 @@ async fn expire(
         let (n, e) = delete_all(store, lists).await;
         report.manifest_lists_deleted = n;
         errors.extend(e);
-        report.delete_errors = errors;
+        report.delete_errors = errors
+            .iter()
+            .map(|e| crate::store::redact_secrets(e))
+            .collect();
         return Ok(report);
     }
     Err(CompactError::Conflict(

@@ -186,7 +186,10 @@ async fn find_and_remove(
     if !opts.dry_run {
         let (n, errors) = delete_all(store, report.paths.clone()).await;
         report.deleted = n;
-        report.delete_errors = errors;
+        report.delete_errors = errors
+            .iter()
+            .map(|e| crate::store::redact_secrets(e))
+            .collect();
     }
     Ok(report)
 }

@@ -107,12 +107,20 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             .collect(),
         _ => vec![],
     };
+    // Ids are what operators copy: give them their full width (up to half
+    // the pane) and let the href take what is left.
+    let longest_id = match &q.result {
+        Some(Ok(o)) => o.rows.iter().map(|r| r.id.chars().count()).max(),
+        _ => None,
+    }
+    .unwrap_or(2)
+    .max(2) as u16;
     let widths = [
-        Constraint::Fill(2),
+        Constraint::Length(longest_id.min(results.width / 2)),
         Constraint::Length(20),
         Constraint::Length(8),
         Constraint::Length(15),
-        Constraint::Fill(3),
+        Constraint::Fill(1),
     ];
     let table = Table::new(rows, widths)
         .header(Row::new(["id", "datetime", "platform", "cell", "href"]).style(app.theme.header()))
