@@ -123,11 +123,24 @@ impl EarthCatalog {
         if batches.iter().all(|b| b.num_rows() == 0) {
             return Ok(vec![]);
         }
-        let schema = batches[0].schema();
-        let merged = arrow_select::concat::concat_batches(&schema, batches)
-            .map_err(|e| CatalogError::Invalid(format!("bucket {}: {e}", bucket.dir())))?;
-        check_cells(&merged, bucket)?;
-        let sorted = sort_rows(&merged)?;
+        // Merging, sorting and encoding are CPU work: one hop to a blocking
+        // thread per bucket, off the async workers.
+        let (batches, owned_bucket, target) =
+            (batches.to_vec(), bucket.clone(), opts.target_file_size);
+        let encoded = tokio::task::spawn_blocking(move || {
+            let schema = batches[0].schema();
+            let merged = arrow_select::concat::concat_batches(&schema, &batches).map_err(|e| {
+                CatalogError::Invalid(format!("bucket {}: {e}", owned_bucket.dir()))
+            })?;
+            check_cells(&merged, &owned_bucket)?;
+            let sorted = sort_rows(&merged)?;
+            split_by_size(&sorted, target)
+                .into_iter()
+                .map(|piece| part_writer::encode(&piece).map(|part| (piece, part)))
+                .collect::<Result<Vec<_>, CatalogError>>()
+        })
+        .await
+        .map_err(|e| CatalogError::Invalid(format!("encoding task failed: {e}")))??;
 
         let spec_id = table.metadata().default_partition_spec_id();
         let partition = Struct::from_iter([
@@ -135,49 +148,31 @@ impl EarthCatalog {
             bucket.year.map(|y| Literal::int(y - 1970)),
         ]);
         let dir = format!("{}/{}", self.warehouse_uri(), bucket.dir());
-        let mut files = Vec::new();
-        for (n, piece) in split_by_size(&sorted, opts.target_file_size)
-            .into_iter()
-            .enumerate()
-        {
+        let mut files = Vec::with_capacity(encoded.len());
+        for (n, (piece, part)) in encoded.into_iter().enumerate() {
             let uri = format!("{dir}/part_{n:06}_{}.parquet", opts.tag);
-            files.push(
-                self.write_part(piece, uri, partition.clone(), spec_id)
-                    .await?,
-            );
+            let key = self
+                .base()
+                .key_of(&uri)
+                .map_err(|e| CatalogError::Invalid(e.to_string()))?;
+            // One put: the part is whole or absent.
+            self.base()
+                .object_store()
+                .put(&key, PutPayload::from(part.bytes.clone()))
+                .await
+                .map_err(|source| CatalogError::Write {
+                    uri: crate::store::redact_url(&uri),
+                    source,
+                })?;
+            files.push(part_writer::data_file(
+                &piece,
+                &part,
+                uri,
+                partition.clone(),
+                spec_id,
+            )?);
         }
         Ok(files)
-    }
-
-    /// Encodes one part (on a blocking thread), stores it with a single put
-    /// and returns its DataFile.
-    async fn write_part(
-        &self,
-        batch: RecordBatch,
-        uri: String,
-        partition: Struct,
-        spec_id: i32,
-    ) -> Result<DataFile, CatalogError> {
-        let key = self
-            .base()
-            .key_of(&uri)
-            .map_err(|e| CatalogError::Invalid(e.to_string()))?;
-        let (batch, part) = tokio::task::spawn_blocking(move || {
-            let part = part_writer::encode(&batch);
-            (batch, part)
-        })
-        .await
-        .map_err(|e| CatalogError::Invalid(format!("encoding task failed: {e}")))?;
-        let part = part?;
-        self.base()
-            .object_store()
-            .put(&key, PutPayload::from(part.bytes.clone()))
-            .await
-            .map_err(|source| CatalogError::Write {
-                uri: crate::store::redact_url(&uri),
-                source,
-            })?;
-        part_writer::data_file(&batch, &part, uri, partition, spec_id)
     }
 
     /// Commits data files as one append snapshot whose summary carries `summary`

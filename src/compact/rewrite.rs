@@ -54,18 +54,22 @@ pub async fn rewrite_bucket(
         .into_iter()
         .flatten()
         .collect();
-    let merged =
-        arrow_select::concat::concat_batches(schema, &batches).map_err(|e| CompactError::Read {
-            path: bucket.dir(),
-            reason: format!("merging files: {e}"),
-        })?;
-    drop(batches);
-    let rows_in = merged.num_rows() as u64;
-    let kept = dedupe(&merged).map_err(|reason| CompactError::Read {
-        path: bucket.dir(),
-        reason,
-    })?;
-    drop(merged);
+    // Merging and de-duplicating a large bucket is CPU work: off the async
+    // workers, so heartbeats, progress and the console keep running.
+    let (merge_schema, dir) = (schema.clone(), bucket.dir());
+    let (rows_in, kept) = tokio::task::spawn_blocking(move || {
+        let merged = arrow_select::concat::concat_batches(&merge_schema, &batches)
+            .map_err(|e| format!("merging files: {e}"))?;
+        drop(batches);
+        let rows_in = merged.num_rows() as u64;
+        dedupe(&merged).map(|kept| (rows_in, kept))
+    })
+    .await
+    .map_err(|e| CompactError::Read {
+        path: dir.clone(),
+        reason: format!("merge task failed: {e}"),
+    })?
+    .map_err(|reason| CompactError::Read { path: dir, reason })?;
     let rows_out = kept.num_rows() as u64;
     let added = catalog.write_bucket(table, bucket, &[kept], write).await?;
     Ok(BucketOutcome {
