@@ -201,6 +201,20 @@ pub(crate) fn cancel_on_ctrl_c(message: &'static str) -> tokio::sync::watch::Rec
     cancel_rx
 }
 
+/// An error and its causes on one line, each cause once: our errors often
+/// quote their source already, and `{:#}` would repeat it.
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -228,7 +242,7 @@ pub fn main() -> ExitCode {
         Err(e) => {
             eprintln!(
                 "ecops: error: {}",
-                crate::store::redact_secrets(&format!("{e:#}"))
+                crate::store::redact_secrets(&error_chain(&e))
             );
             ExitCode::from(1)
         }
@@ -314,5 +328,25 @@ pub fn human_bytes(bytes: u64) -> String {
         format!("{bytes} B")
     } else {
         format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_chain;
+
+    #[test]
+    fn each_cause_is_said_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("reading the manifest: {0}")]
+        struct Quoting(#[source] std::io::Error);
+        let io = || std::io::Error::other("connection reset");
+        let quoted = anyhow::Error::new(Quoting(io())).context("ingest failed");
+        assert_eq!(
+            error_chain(&quoted),
+            "ingest failed: reading the manifest: connection reset"
+        );
+        let plain = anyhow::Error::new(io()).context("ingest failed");
+        assert_eq!(error_chain(&plain), "ingest failed: connection reset");
     }
 }
