@@ -1075,3 +1075,48 @@ async fn a_reingested_item_is_answered_with_its_latest_version() {
     assert_eq!(hit.href("data"), Some("s3://handmade/new.tif"));
     assert_eq!(hit.properties.get("percent_valid_pixels"), Some(&json!(90)));
 }
+
+/// One-shot `ecops query` runs share the snapshot's file list through the
+/// cache folder; a commit makes a new entry.
+#[test]
+fn one_shot_queries_share_the_file_list_until_the_next_commit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let base = tmp.path().join("catalog").to_string_lossy().into_owned();
+    let hand = tmp.path().join("handmade");
+    let inv = write_handmade(&hand);
+    ingest(&base, &inv, &hand.join("items"), "first", "500");
+    let explain = || {
+        ecops_json_with(
+            &[
+                "query",
+                "--base",
+                &base,
+                "--bbox",
+                "-180,-90,180,90",
+                "--explain",
+                "--json",
+            ],
+            &[("ECOPS_CACHE_DIR", cache.to_str().unwrap())],
+        )
+    };
+    let entries = || {
+        std::fs::read_dir(cache.join("query-index"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let cold = explain();
+    assert_eq!(cold["cached"], false, "{cold}");
+    assert_eq!(entries(), 1);
+    let warm = explain();
+    assert_eq!(warm["cached"], true, "{warm}");
+    for key in ["files_total", "files_kept", "rows_kept", "bytes_total"] {
+        assert_eq!(warm[key], cold[key], "{key}");
+    }
+    // A new commit: a new snapshot, read from its manifests.
+    ingest(&base, &inv, &hand.join("items"), "second", "500");
+    let after = explain();
+    assert_eq!(after["cached"], false, "{after}");
+    assert_eq!(entries(), 2);
+    assert!(after["files_total"].as_u64() > cold["files_total"].as_u64());
+}

@@ -401,6 +401,17 @@ async fn download_db(
     }
 }
 
+/// ecops's cache folder: `ECOPS_CACHE_DIR`, else `$XDG_CACHE_HOME/ecops`, else
+/// `~/.cache/ecops`, else the temp dir. Only caches live there: deleting it
+/// loses nothing.
+pub fn cache_root() -> PathBuf {
+    std::env::var_os("ECOPS_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("ecops")))
+        .or_else(|| std::env::var_os("HOME").map(|d| PathBuf::from(d).join(".cache/ecops")))
+        .unwrap_or_else(|| std::env::temp_dir().join("ecops"))
+}
+
 /// A private copy of an S3-hosted database, removed (with WAL files) on drop.
 /// Private per process so two ecops runs on one machine never share a cache.
 #[derive(Debug)]
@@ -410,11 +421,7 @@ struct CacheFile {
 
 impl CacheFile {
     fn new(location: &Location) -> Result<Self, CatalogError> {
-        let root = std::env::var_os("ECOPS_CACHE_DIR")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("ecops")))
-            .or_else(|| std::env::var_os("HOME").map(|d| PathBuf::from(d).join(".cache/ecops")))
-            .unwrap_or_else(|| std::env::temp_dir().join("ecops"));
+        let root = cache_root();
         let slug: String = location
             .to_uri()
             .chars()

@@ -2,9 +2,11 @@
 //! the live data files of those cells whose year partition and datetime
 //! column bounds can hold a match.
 //!
-//! The live-file list of a snapshot is decoded from the manifests once per
-//! process and cached (keyed by metadata location and snapshot id: a new
-//! commit is a new key), so a warm plan is a hash lookup per cell.
+//! The live-file list of a snapshot is decoded from the manifests once and
+//! cached — in the process, and on disk under the cache folder so one-shot
+//! `ecops query` runs share it — keyed by metadata location and snapshot id.
+//! A commit writes a new metadata file, so a key never goes stale; a warm
+//! plan is a hash lookup per cell.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -27,7 +29,7 @@ const DATETIME_FIELD_ID: i32 = 4;
 const CACHED_SNAPSHOTS: usize = 8;
 
 /// A live data file, as the manifests describe it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct PlannedFile {
     pub path: String,
     pub cell: String,
@@ -79,7 +81,8 @@ pub struct Plan {
     pub bytes_kept: u64,
     pub bytes_total: u64,
     pub rows_kept: u64,
-    /// The file list came from the in-process cache (no manifest was read).
+    /// The file list came from a cache, in the process or on disk (no
+    /// manifest was read).
     pub cached: bool,
     /// Time to compute the cells, and to plan in all (table load, file list, cells, pruning).
     #[serde(serialize_with = "millis")]
@@ -240,18 +243,26 @@ async fn file_index(table: &Table) -> Result<(Arc<FileIndex>, bool), QueryError>
     if let Some(hit) = lock_cache().iter().find(|(k, _)| *k == key) {
         return Ok((hit.1.clone(), true));
     }
-    let list = stats::manifest_list(table, snapshot).await?;
-    let mut files: Vec<PlannedFile> =
-        stats::map_live_data_files(table, list.entries(), |e, positions| {
-            planned_file(
-                e.data_file(),
-                e.file_path(),
-                e.sequence_number().unwrap_or(0),
-                positions,
-            )
-        })
-        .await?;
-    files.sort_by(|a, b| (&a.cell, a.year, &a.path).cmp(&(&b.cell, b.year, &b.path)));
+    let on_disk = disk_cache::path(&key);
+    let (files, from_disk) = match disk_cache::read(&on_disk).await {
+        Some(files) => (files, true),
+        None => {
+            let list = stats::manifest_list(table, snapshot).await?;
+            let mut files: Vec<PlannedFile> =
+                stats::map_live_data_files(table, list.entries(), |e, positions| {
+                    planned_file(
+                        e.data_file(),
+                        e.file_path(),
+                        e.sequence_number().unwrap_or(0),
+                        positions,
+                    )
+                })
+                .await?;
+            files.sort_by(|a, b| (&a.cell, a.year, &a.path).cmp(&(&b.cell, b.year, &b.path)));
+            disk_cache::write(&on_disk, &files).await;
+            (files, false)
+        }
+    };
     let mut by_cell: HashMap<String, Vec<u32>> = HashMap::new();
     for (i, f) in files.iter().enumerate() {
         by_cell.entry(f.cell.clone()).or_default().push(i as u32);
@@ -267,7 +278,69 @@ async fn file_index(table: &Table) -> Result<(Arc<FileIndex>, bool), QueryError>
         cache.remove(0);
     }
     cache.push((key, index.clone()));
-    Ok((index, false))
+    Ok((index, from_disk))
+}
+
+/// The snapshot file lists kept on disk, one JSON file per (metadata
+/// location, snapshot). Best effort: an unreadable or missing entry just
+/// means reading the manifests, and a failed write is only logged.
+mod disk_cache {
+    use std::path::{Path, PathBuf};
+
+    use super::{CacheKey, PlannedFile};
+
+    /// Entries kept; older ones are removed when a new one is written.
+    const KEEP: usize = 32;
+
+    pub fn path(key: &CacheKey) -> PathBuf {
+        let digest = xxhash_rust::xxh3::xxh3_64(key.0.as_bytes());
+        crate::catalog::cache_root()
+            .join("query-index")
+            .join(format!("{digest:016x}-{}.json", key.1))
+    }
+
+    pub async fn read(path: &Path) -> Option<Vec<PlannedFile>> {
+        let bytes = tokio::fs::read(path).await.ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    pub async fn write(path: &Path, files: &[PlannedFile]) {
+        let (target, body) = (path.to_path_buf(), serde_json::to_vec(files));
+        let result = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            let path = target;
+            let body = body.map_err(std::io::Error::other)?;
+            let dir = path
+                .parent()
+                .ok_or_else(|| std::io::Error::other("no folder"))?;
+            std::fs::create_dir_all(dir)?;
+            // Written aside and renamed: a reader never sees half a list.
+            let staged = path.with_extension(format!("{}.tmp", std::process::id()));
+            std::fs::write(&staged, body)?;
+            std::fs::rename(&staged, &path)?;
+            prune(dir)
+        })
+        .await;
+        if let Ok(Err(e)) | Err(e) = result.map_err(std::io::Error::other) {
+            tracing::debug!(
+                "query file-list cache not written ({}): {e}",
+                path.display()
+            );
+        }
+    }
+
+    /// Removes all but the newest [`KEEP`] entries.
+    fn prune(dir: &Path) -> std::io::Result<()> {
+        let mut entries: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .collect();
+        entries.sort_by_key(|e| std::cmp::Reverse(e.0));
+        for (_, old) in entries.into_iter().skip(KEEP) {
+            let _ = std::fs::remove_file(old);
+        }
+        Ok(())
+    }
 }
 
 fn lock_cache() -> std::sync::MutexGuard<'static, Vec<(CacheKey, Arc<FileIndex>)>> {
