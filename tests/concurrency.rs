@@ -162,10 +162,17 @@ async fn a_second_ingest_is_refused_with_the_holder_named_or_waits_with_wait() {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     let stdout = String::from_utf8_lossy(&refused.stdout);
     assert_eq!(refused.status.code(), Some(1), "{stdout}\n{stderr}");
-    let said = format!("{stdout}{stderr}");
+    // With --json, the refusal is also the last stdout line, as JSON.
+    let refusal: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("JSON on stdout");
+    let said = refusal["error"].as_str().unwrap_or_default();
     assert!(
         said.contains("lock") && said.contains("operation ingest"),
         "the refusal names the lock and the holder's operation: {said}"
+    );
+    assert!(
+        stderr.contains(said),
+        "and says the same on stderr: {stderr}"
     );
 
     // With --wait: runs once the first has released the lock.

@@ -84,7 +84,13 @@ impl Sandbox {
     /// row is read; returns (exit code, stderr).
     fn ingest_fails(&self, args: &[&str]) -> (i32, String) {
         let (code, stdout, stderr, _) = self.run(args);
-        assert!(stdout.trim().is_empty(), "no summary expected: {stdout}");
+        // No summary: just the error, as one JSON line (--json), said on stderr too.
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(lines.len(), 1, "one line expected: {stdout}");
+        let json: Value = serde_json::from_str(lines[0]).expect("JSON error line");
+        assert!(json.get("items").is_none(), "no summary expected: {stdout}");
+        let error = json["error"].as_str().expect("an error");
+        assert!(stderr.contains(error), "{stderr}");
         (code, stderr)
     }
 

@@ -237,13 +237,16 @@ pub fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let json = cli.json;
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!(
-                "ecops: error: {}",
-                crate::store::redact_secrets(&error_chain(&e))
-            );
+            let message = crate::store::redact_secrets(&error_chain(&e));
+            // Scripts read the last stdout line as JSON: a fatal error is one too.
+            if json {
+                println!("{}", serde_json::json!({ "error": message }));
+            }
+            eprintln!("ecops: error: {}", message);
             ExitCode::from(1)
         }
     }
