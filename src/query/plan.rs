@@ -22,9 +22,6 @@ use super::model::{Query, QueryError, QueryGeometry};
 use crate::catalog::schema::{self, NO_CELL};
 use crate::catalog::{EarthCatalog, stats};
 
-/// Field id of the `datetime` column (for manifest column bounds).
-const DATETIME_FIELD_ID: i32 = 4;
-
 /// Snapshots whose file lists are kept in memory.
 const CACHED_SNAPSHOTS: usize = 8;
 
@@ -248,12 +245,19 @@ async fn file_index(table: &Table) -> Result<(Arc<FileIndex>, bool), QueryError>
         Some(files) => (files, true),
         None => {
             let list = stats::manifest_list(table, snapshot).await?;
+            // Bounds of the `datetime` column, found by name (not by a fixed id).
+            let datetime_id = table
+                .metadata()
+                .current_schema()
+                .field_by_name("datetime")
+                .map(|f| f.id);
             let mut files: Vec<PlannedFile> =
-                stats::map_live_data_files(table, list.entries(), |e, positions| {
+                stats::map_live_data_files(table, list.entries(), move |e, positions| {
                     planned_file(
                         e.data_file(),
                         e.file_path(),
                         e.sequence_number().unwrap_or(0),
+                        datetime_id,
                         positions,
                     )
                 })
@@ -352,6 +356,7 @@ fn planned_file(
     data: &iceberg::spec::DataFile,
     path: &str,
     sequence: i64,
+    datetime_id: Option<i32>,
     positions: (Option<usize>, Option<usize>),
 ) -> PlannedFile {
     let (cell, year) = stats::cell_and_year(data.partition(), positions);
@@ -365,8 +370,8 @@ fn planned_file(
         year,
         rows: data.record_count(),
         bytes: data.file_size_in_bytes(),
-        datetime_min: bound(data.lower_bounds().get(&DATETIME_FIELD_ID)),
-        datetime_max: bound(data.upper_bounds().get(&DATETIME_FIELD_ID)),
+        datetime_min: bound(datetime_id.and_then(|id| data.lower_bounds().get(&id))),
+        datetime_max: bound(datetime_id.and_then(|id| data.upper_bounds().get(&id))),
         sequence,
     }
 }
