@@ -845,3 +845,29 @@ async fn ingest_refuses_a_held_lock_and_changes_nothing() {
     );
     assert!(commits(&base) > 0);
 }
+
+/// Arguments that can be checked cheaply are checked before a missing catalog
+/// is created: a mistyped inventory path or date leaves nothing behind.
+#[test]
+fn bad_arguments_create_no_catalog() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("catalog");
+    let inventory = inputs().join("inventory/full.csv");
+    let missing = tmp.path().join("missing.csv");
+    let cases: [(&[&str], &str); 2] = [
+        (&["--inventory", s(&missing)], "no such file"),
+        (
+            &["--inventory", s(&inventory), "--since", "yesterday"],
+            "--since",
+        ),
+    ];
+    for (args, says) in cases {
+        let (code, summary) = ingest(&[&["--base", s(&base)][..], args].concat(), &[]);
+        assert_eq!(code, 1, "{summary}");
+        assert!(
+            summary["error"].as_str().unwrap_or_default().contains(says),
+            "{summary}"
+        );
+        assert!(!base.exists(), "a catalog was created for {args:?}");
+    }
+}

@@ -72,6 +72,20 @@ pub struct IngestArgs {
 
 pub async fn ingest(settings: &Settings, args: &IngestArgs) -> Result<ExitCode> {
     let base = settings.require_base()?;
+    let since = args
+        .since
+        .as_deref()
+        .map(ingest::parse_since)
+        .transpose()
+        .map_err(anyhow::Error::msg)
+        .context("--since")?;
+    // Check what is cheap to check before a missing catalog is created.
+    if let Some(inventory) = &args.inventory
+        && let Ok(crate::store::Location::Local(path)) = crate::store::Location::parse(inventory)
+        && !path.exists()
+    {
+        anyhow::bail!("inventory {}: no such file", path.display());
+    }
     let catalog = match EarthCatalog::open(base, &settings.open).await {
         Ok(c) => c,
         Err(CatalogError::NoCatalog { .. } | CatalogError::NoTable { .. }) => {
@@ -85,13 +99,6 @@ pub async fn ingest(settings: &Settings, args: &IngestArgs) -> Result<ExitCode> 
         }
         Err(e) => return Err(e.into()),
     };
-    let since = args
-        .since
-        .as_deref()
-        .map(ingest::parse_since)
-        .transpose()
-        .map_err(anyhow::Error::msg)
-        .context("--since")?;
     let opts = IngestOptions {
         inventory: match &args.inventory {
             Some(i) => InventoryInput::File(i.clone()),
