@@ -38,7 +38,7 @@ pub async fn hold(catalog: &EarthCatalog, opts: LeaseOptions) -> Result<Lease, L
 
 /// [`hold`], or — when `wait` is set and someone else holds the lock — try
 /// again every `poll` until it is free (released, or left by a crashed
-/// process of this host). Says once who it is waiting for. A lock that went
+/// process of this host). Logs once (a warning) who it is waiting for. A lock that went
 /// stale under a live-looking holder elsewhere is never taken by waiting
 /// (that is `ecops lock steal`'s decision), so the wait says so and goes on.
 /// Cancelling (`cancel` true) ends the wait with the holder's error.
@@ -61,11 +61,15 @@ pub async fn hold_or_wait(
                         }
                         _ => "",
                     };
-                    eprintln!(
-                        "ecops: waiting for the catalog lock: {}{hint}",
+                    // A warning, not a print: the engine leaves the terminal to
+                    // its front ends (the CLI shows warnings on stderr, the
+                    // console in its logs pane).
+                    tracing::warn!(
+                        lock = %uri,
+                        "waiting for the catalog lock: {}{hint}",
                         state.describe()
                     );
-                    tracing::info!(lock = %uri, "waiting: {detail}");
+                    tracing::debug!("waiting: {detail}");
                     announced = true;
                 }
                 tokio::select! {
