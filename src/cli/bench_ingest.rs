@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::{Settings, print_json};
 use crate::demo::{DemoOptions, generate};
-use crate::ingest::http_server::{Faults, HttpServer};
+use crate::testkit::http_server::{Faults, HttpServer};
 
 /// Arguments of `ecops bench ingest`.
 #[derive(Debug, Clone, Args)]

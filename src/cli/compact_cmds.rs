@@ -59,7 +59,7 @@ pub struct CompactArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ExpireArgs {
     /// Snapshots older than this may expire: 45s, 30m, 2h, 7d.
-    #[arg(long, value_parser = super::lock_cmds::parse_ttl)]
+    #[arg(long, value_parser = crate::fmt::parse_duration)]
     pub older_than: Duration,
     /// Always keep the newest N snapshots (at least 1).
     #[arg(long, default_value_t = 1)]
@@ -76,7 +76,7 @@ pub struct ExpireArgs {
 #[derive(Debug, Clone, Args)]
 pub struct OrphanArgs {
     /// Only files older than this (default 3d) are removed: keeps files of writes in flight.
-    #[arg(long, value_parser = super::lock_cmds::parse_ttl)]
+    #[arg(long, value_parser = crate::fmt::parse_duration)]
     pub older_than: Option<Duration>,
     /// List the orphans; delete nothing.
     #[arg(long)]

@@ -54,8 +54,8 @@ pub struct IngestArgs {
     #[arg(long, default_value_t = 5)]
     pub attempts: u32,
     /// full = new empty table first, delta = append, auto = delta (earthcatalog's modes).
-    #[arg(long, value_enum, default_value_t = Mode::Auto)]
-    pub mode: Mode,
+    #[arg(long, value_enum, default_value_t = ModeArg::Auto)]
+    pub mode: ModeArg,
     /// Name the job (default: derived from inventory, items root and filters; same name = resume).
     #[arg(long)]
     pub job: Option<String>,
@@ -68,6 +68,27 @@ pub struct IngestArgs {
     /// Grid resolution when the catalog does not exist yet and is created.
     #[arg(long, default_value_t = 1)]
     pub h3_resolution: u8,
+}
+
+/// `--mode`, as clap reads it (the engine's [`Mode`] knows no clap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModeArg {
+    /// A new, empty table first (unless resuming this job); old data files stay on disk.
+    Full,
+    /// Append to the table.
+    Delta,
+    /// Delta when the table has rows, else full — the same thing for an empty table.
+    Auto,
+}
+
+impl From<ModeArg> for Mode {
+    fn from(mode: ModeArg) -> Self {
+        match mode {
+            ModeArg::Full => Mode::Full,
+            ModeArg::Delta => Mode::Delta,
+            ModeArg::Auto => Mode::Auto,
+        }
+    }
 }
 
 pub async fn ingest(settings: &Settings, args: &IngestArgs) -> Result<ExitCode> {
@@ -121,7 +142,7 @@ pub async fn ingest(settings: &Settings, args: &IngestArgs) -> Result<ExitCode> 
         s3: settings.open.s3.clone(),
         chunk_size: args.chunk_size,
         concurrency: args.concurrency,
-        mode: args.mode,
+        mode: args.mode.into(),
         job_name: args.job.clone(),
         ..IngestOptions::default()
     };

@@ -36,30 +36,6 @@ pub async fn run(settings: &Settings, cmd: &LockCommand) -> Result<ExitCode> {
     }
 }
 
-/// Parses a lock TTL: a number and a unit, `45s`, `30m`, `2h`, `1.5h`, `1d`.
-pub fn parse_ttl(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("'{text}' has no unit: write e.g. 45s, 30m, 2h or 1d"))?;
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' is not a number followed by a unit"))?;
-    let seconds = match unit.trim() {
-        "s" => value,
-        "m" | "min" => value * 60.0,
-        "h" => value * 3600.0,
-        "d" => value * 86_400.0,
-        other => {
-            return Err(format!(
-                "unknown unit '{other}' in '{text}' (use s, m, h or d)"
-            ));
-        }
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|e| format!("'{text}': {e}"))
-}
-
 fn open(settings: &Settings) -> Result<Store> {
     let location = Location::parse(settings.require_base()?)?;
     Ok(open_location(&location, &settings.open.s3)?)
@@ -197,7 +173,7 @@ pub async fn status(settings: &Settings) -> Result<ExitCode> {
         } => {
             let age = assessment
                 .age_seconds
-                .map_or("unknown".to_string(), crate::lock::format_age);
+                .map_or("unknown".to_string(), crate::fmt::format_age);
             println!("held by {}", crate::lock::holder_identity(record));
             println!(
                 "acquired {}, last heartbeat {age} ago, TTL {} h",
@@ -417,22 +393,4 @@ async fn confirm(state: &LockState) -> Result<bool> {
         answer.trim().to_ascii_lowercase().as_str(),
         "y" | "yes"
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_ttl;
-    use std::time::Duration;
-
-    #[test]
-    fn parses_ttls() {
-        assert_eq!(parse_ttl("30m"), Ok(Duration::from_secs(1800)));
-        assert_eq!(parse_ttl("2h"), Ok(Duration::from_secs(7200)));
-        assert_eq!(parse_ttl("1d"), Ok(Duration::from_secs(86_400)));
-        assert_eq!(parse_ttl("1.5h"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_ttl("45s"), Ok(Duration::from_secs(45)));
-        assert!(parse_ttl("90").is_err());
-        assert!(parse_ttl("2w").is_err());
-        assert!(parse_ttl("h").is_err());
-    }
 }

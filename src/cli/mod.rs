@@ -10,10 +10,9 @@ mod demo_cmds;
 mod ingest_cmds;
 mod lock_cmds;
 
-/// Parses a lock TTL such as `45s`, `30m`, `2h`, `1d` (shared with the console's `:acquire`).
-pub use lock_cmds::parse_ttl as lock_ttl;
 mod bench_query;
 pub mod query_cmds;
+mod query_output;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,6 +23,8 @@ use clap::{Parser, Subcommand};
 use crate::catalog::OpenOptions;
 use crate::config::Config;
 use crate::store::S3Options;
+
+pub(crate) use crate::fmt::human_bytes;
 
 /// Operations console for EarthCatalog STAC catalogs (H3 cells, GeoParquet, Iceberg on SQLite).
 #[derive(Debug, Parser)]
@@ -102,7 +103,7 @@ pub enum LockCommand {
         #[arg(long)]
         owner: String,
         /// Stale after this long: 45s, 30m, 2h, 1d.
-        #[arg(long, default_value = "1h", value_parser = lock_cmds::parse_ttl)]
+        #[arg(long, default_value = "1h", value_parser = crate::fmt::parse_duration)]
         ttl: std::time::Duration,
     },
     /// Release a lock you took: give the nonce or generation `lock acquire` printed.
@@ -124,7 +125,7 @@ pub enum LockCommand {
         #[arg(long)]
         owner: Option<String>,
         /// Stale after this long: 45s, 30m, 2h, 1d.
-        #[arg(long, default_value = "1h", value_parser = lock_cmds::parse_ttl)]
+        #[arg(long, default_value = "1h", value_parser = crate::fmt::parse_duration)]
         ttl: std::time::Duration,
     },
 }
@@ -316,22 +317,6 @@ fn init_tracing() {
 pub fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     println!("{}", serde_json::to_string(value)?);
     Ok(())
-}
-
-/// Human-readable byte count.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
 }
 
 #[cfg(test)]

@@ -8,9 +8,9 @@ use anyhow::{Context, Result};
 use clap::Args;
 use futures::TryStreamExt;
 
+use super::query_output::{Format, HitWriter, Record};
 use super::{Settings, human_bytes, print_json};
 use crate::catalog::{EarthCatalog, OpenOptions};
-use crate::query::output::{Format, HitWriter, Record};
 use crate::query::{self, Plan, Query, QueryText, ScanOptions};
 
 /// Arguments of `ecops query`.

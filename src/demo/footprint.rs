@@ -91,11 +91,6 @@ impl Footprint {
             out.push_str("]}");
         }
     }
-
-    /// Appends the bbox as a JSON array to `out`.
-    pub fn write_bbox(&self, out: &mut String) {
-        write_numbers(out, &self.bbox);
-    }
 }
 
 fn write_ring(out: &mut String, ring: &[[f64; 2]]) {

@@ -8,7 +8,6 @@
 
 pub mod dead_letter;
 pub mod fetch;
-pub mod http_server;
 pub mod inventory;
 pub mod job;
 mod locked;
@@ -49,7 +48,7 @@ pub enum InventoryInput {
 }
 
 /// earthcatalog's modes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// A new, empty table first (unless resuming this job); old data files stay on disk.
     Full,

@@ -33,7 +33,7 @@ pub struct CompactOutcome {
 
 /// Lines for the jobs pane and the confirmation dialog.
 pub fn describe(p: &CompactProgress) -> Vec<String> {
-    use crate::cli::human_bytes;
+    use crate::fmt::human_bytes;
     let mut lines = vec![format!(
         "{} of {} (cell, year) buckets {}",
         p.buckets_planned,

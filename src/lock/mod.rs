@@ -34,6 +34,7 @@ pub use record::{Assessment, LockRecord, StaleReason};
 pub use steal::{Authority, ForceToken, Stolen, release_by, steal, steal_on};
 pub use watch::{LockWatcher, Watched};
 
+use crate::fmt::format_age;
 use crate::store::Store;
 
 /// Errors of the lock: store failures, and every refusal with what was found.
@@ -261,16 +262,6 @@ pub fn holder_identity(record: &LockRecord) -> String {
             .generation
             .map_or("- (earthcatalog lock)".to_string(), |g| g.to_string()),
     )
-}
-
-/// "45s", "3m05s", "2h10m".
-pub fn format_age(seconds: f64) -> String {
-    let s = seconds.max(0.0) as u64;
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
-        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
-    }
 }
 
 /// Reads and judges the lock of the catalog at `base`.

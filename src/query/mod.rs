@@ -25,7 +25,6 @@
 pub mod filter;
 pub mod geom;
 pub mod model;
-pub mod output;
 pub mod parse;
 pub mod plan;
 pub mod scan;

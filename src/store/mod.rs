@@ -8,7 +8,6 @@
 //! earthcatalog and PyIceberg write them, and `s3://bucket/key` on S3);
 //! [`Store::key_of`] maps them back to object keys.
 
-pub mod faulty;
 mod iceberg_io;
 
 use std::path::{Path as FsPath, PathBuf};
@@ -40,7 +39,7 @@ pub enum StoreError {
     ForeignPath { path: String, store: String },
     /// `ECOPS_FAULTS` (the fault-injection drill hook) is set but malformed.
     #[error(transparent)]
-    Faults(#[from] faulty::FaultPlanError),
+    Faults(#[from] crate::testkit::faulty_store::FaultPlanError),
     /// A local path could not be prepared.
     #[error("{path}: {source}")]
     Io {
@@ -137,11 +136,6 @@ impl Location {
             Location::S3 { bucket, prefix } if prefix.is_empty() => format!("s3://{bucket}"),
             Location::S3 { bucket, prefix } => format!("s3://{bucket}/{prefix}"),
         }
-    }
-
-    /// True for S3 locations.
-    pub fn is_remote(&self) -> bool {
-        matches!(self, Location::S3 { .. })
     }
 }
 
@@ -246,9 +240,9 @@ fn key_of_location(location: &Location) -> ObjectPath {
 /// when the endpoint is on loopback.
 ///
 /// Drill and test hook: when `ECOPS_FAULTS` is set, the store is wrapped in a
-/// [`faulty::FaultyStore`] that injects the faults it describes (latency, 5xx,
+/// [`crate::testkit::faulty_store::FaultyStore`] that injects the faults it describes (latency, 5xx,
 /// SlowDown, timeouts, resets, truncated bodies, the N-th put/get of a key
-/// pattern); a warning says so on stderr once per process.
+/// pattern); a `tracing` warning says so once per process.
 pub fn open_location(location: &Location, s3: &S3Options) -> Result<Store, StoreError> {
     let inner: Arc<dyn ObjectStore> = match location {
         Location::Local(_) => Arc::new(LocalFileSystem::new()),
@@ -259,17 +253,19 @@ pub fn open_location(location: &Location, s3: &S3Options) -> Result<Store, Store
             })?)
         }
     };
-    let inner = match faulty::FaultState::from_env()? {
+    let inner = match crate::testkit::faulty_store::FaultState::from_env()? {
         None => inner,
         Some(state) => {
             static WARNED: std::sync::Once = std::sync::Once::new();
             WARNED.call_once(|| {
-                eprintln!(
-                    "ecops: WARNING: {} is set: storage faults are being injected (drill/test hook)",
-                    faulty::FAULTS_ENV
+                tracing::warn!(
+                    "{} is set: storage faults are being injected (drill/test hook)",
+                    crate::testkit::faulty_store::FAULTS_ENV
                 );
             });
-            Arc::new(faulty::FaultyStore::with_state(inner, state))
+            Arc::new(crate::testkit::faulty_store::FaultyStore::with_state(
+                inner, state,
+            ))
         }
     };
     Ok(Store {

@@ -963,7 +963,7 @@ impl App {
                 }
                 let ttl = match rest {
                     "" => Duration::from_secs(3600),
-                    t => match crate::cli::lock_ttl(t) {
+                    t => match crate::fmt::parse_duration(t) {
                         Ok(d) => d,
                         Err(e) => return self.set_status(format!("acquire: {e}"), true),
                     },

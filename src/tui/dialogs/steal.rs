@@ -11,8 +11,9 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
+use crate::fmt::format_age;
 use crate::jobs::LockOutcome;
-use crate::lock::{LockState, Watched, format_age, holder_identity};
+use crate::lock::{LockState, Watched, holder_identity};
 use crate::tui::theme::Theme;
 
 /// Where the dialog is.

@@ -78,7 +78,7 @@ pub fn draw_list(frame: &mut Frame, area: Rect, app: &App) {
                 Cell::from(p.map_or(String::new(), |p| thousands(p.commits))),
                 Cell::from(p.map_or(String::new(), |p| thousands(p.files))),
                 Cell::from(p.map_or(String::new(), |p| rate(p.items_per_second))),
-                Cell::from(crate::lock::format_age(elapsed.as_secs_f64())),
+                Cell::from(crate::fmt::format_age(elapsed.as_secs_f64())),
             ]);
         }
         Row::new(cells)

@@ -10,7 +10,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::block;
-use crate::lock::{LockState, StaleReason, format_age};
+use crate::fmt::format_age;
+use crate::lock::{LockState, StaleReason};
 use crate::tui::app::App;
 
 /// A one-line summary for the header.

@@ -26,34 +26,7 @@ pub fn block<'a>(app: &App, title: impl Into<String>) -> Block<'a> {
         ))
 }
 
-/// 1234567 → "1,234,567".
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Human byte count (KiB, MiB, …).
-pub fn bytes(n: u64) -> String {
-    crate::cli::human_bytes(n)
-}
-
-/// A rate with a sensible number of decimals.
-pub fn rate(v: f64) -> String {
-    if v >= 100.0 {
-        format!("{v:.0}")
-    } else if v >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    }
-}
+pub use crate::fmt::{human_bytes as bytes, rate, thousands};
 
 /// A text progress bar `width` cells wide.
 pub fn bar(fraction: f64, width: usize) -> String {
@@ -72,9 +45,6 @@ mod tests {
 
     #[test]
     fn formats_numbers() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(1234567), "1,234,567");
-        assert_eq!(thousands(100), "100");
         assert_eq!(bar(0.5, 4), "██░░");
     }
 }

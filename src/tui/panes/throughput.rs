@@ -8,8 +8,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Sparkline};
 
 use super::{block, rate, thousands};
+use crate::fmt::format_age;
 use crate::jobs::throughput::Rates;
-use crate::lock::format_age;
 use crate::tui::app::App;
 
 const LABEL_WIDTH: u16 = 36;

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use serde_json::{Map, Value, json};
 
-use super::scan::{Fields, Hit};
+use crate::query::scan::{Fields, Hit};
 
 /// Output formats of `ecops query`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -95,11 +95,6 @@ pub fn item_record(hit: &Hit) -> ItemRecord<'_> {
         assets: hit.assets.as_ref(),
         properties: &hit.properties,
     }
-}
-
-/// [`item_record`] as a JSON value (member order is not kept in a `Value`).
-pub fn item_json(hit: &Hit) -> Value {
-    serde_json::to_value(item_record(hit)).unwrap_or(Value::Null)
 }
 
 /// An item as a GeoJSON Feature (STAC-like: properties hold datetime, platform, cell and the rest).

@@ -1,7 +1,7 @@
 //! `ecops demo-data` through the real binary: the files it promises, the JSON
 //! summary, determinism across runs, and clear refusals.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::path::Path;

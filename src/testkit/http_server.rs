@@ -69,14 +69,6 @@ impl HttpServer {
             .map(|m| m.get(path).copied().unwrap_or(0))
             .unwrap_or(0)
     }
-
-    /// Requests seen in total.
-    pub fn total_requests(&self) -> u64 {
-        self.requests
-            .lock()
-            .map(|m| m.values().map(|v| u64::from(*v)).sum())
-            .unwrap_or(0)
-    }
 }
 
 impl Drop for HttpServer {

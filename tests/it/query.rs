@@ -11,7 +11,7 @@
 //! missed, 0 extra, no duplicates; before and after a duplicate ingest, and
 //! after `ecops compact`.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};

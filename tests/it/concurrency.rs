@@ -3,7 +3,7 @@
 //! after the first), and an ingest whose lock is stolen stops before its next
 //! commit; a rerun then finishes the job with nothing lost.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

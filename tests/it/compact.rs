@@ -3,7 +3,7 @@
 //! process killed mid-compaction, a concurrent append, orphan removal,
 //! snapshot expiry, the lock, read-only, and a catalog on S3.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};

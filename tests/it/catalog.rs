@@ -1,6 +1,6 @@
 //! A local catalog end to end: init, append, stats, info, and bad input.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

@@ -1,6 +1,5 @@
 //! Test support: the ecops binary, synthetic items, the earthcatalog fixture,
 //! and the external services scripts/test.sh starts (S3 server, PyIceberg).
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -5,7 +5,7 @@
 //! catalog (database, metadata, data, lock) as it was: nothing is uploaded.
 //! Reads still work.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -1,6 +1,6 @@
 //! Interop with PyIceberg (the engine earthcatalog uses), both directions.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeSet, HashMap};
 

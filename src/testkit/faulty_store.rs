@@ -1,8 +1,9 @@
 //! A fault-injecting [`ObjectStore`] wrapper, for tests and manual drills.
 //!
-//! [`open_location`](super::open_location) wraps every store in a
+//! [`open_location`](crate::store::open_location) wraps every store in a
 //! [`FaultyStore`] when the environment variable `ECOPS_FAULTS` is set (and
-//! prints a one-line warning to stderr). The engines see an ordinary store
+//! logs a warning through `tracing`: stderr for the CLI, the Logs pane in
+//! the console). The engines see an ordinary store
 //! whose requests sometimes fail the way a real S3 endpoint fails:
 //!
 //! ```text
@@ -22,7 +23,7 @@
 //! | `fail_nth_put=N:GLOB` | the N-th put (1-based) whose key matches GLOB fails with a 503 (repeatable key) |
 //! | `fail_nth_get=N:GLOB` | the same for gets (including heads and range reads) |
 //! | `only=GLOB` | random faults (the `*_rate` keys) only hit keys matching GLOB |
-//! | `quiet=1` | do not log each injected fault to stderr |
+//! | `quiet=1` | do not log each injected fault |
 //!
 //! Globs match object keys at a segment boundary anywhere in the key (`warehouse/**`
 //! matches `tmp/x/cat/warehouse/a/b.parquet`): `*` is any run of characters
@@ -257,7 +258,7 @@ pub struct FaultStats {
 }
 
 /// The plan and its state (dice, counters); shared by every store of a process
-/// opened through [`open_location`](super::open_location), so "the N-th put"
+/// opened through [`open_location`](crate::store::open_location), so "the N-th put"
 /// counts across them.
 #[derive(Debug)]
 pub struct FaultState {
@@ -341,7 +342,7 @@ impl FaultyStore {
     fn note(&self, kind: FaultKind, op: Op, key: &Path) {
         self.stats.injected.fetch_add(1, Ordering::Relaxed);
         if !self.plan.quiet {
-            eprintln!("ecops: fault injected: {kind:?} on {} {key}", op.verb());
+            tracing::warn!("fault injected: {kind:?} on {} {key}", op.verb());
         }
     }
 

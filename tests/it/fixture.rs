@@ -1,7 +1,7 @@
 //! The catalog earthcatalog 0.5.1 wrote (tests/fixtures) opens in ecops and
 //! shows the figures PyIceberg reports for it (tests/fixtures/README.md).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

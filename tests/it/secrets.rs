@@ -5,13 +5,13 @@
 //! the catalog database (local, S3-hosted and its local cache) are searched
 //! for the secret markers.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{ecops_with, s3_base, s3_endpoint};
-use ecops::ingest::http_server::{Faults, HttpServer};
+use ecops::testkit::http_server::{Faults, HttpServer};
 use futures::TryStreamExt;
 
 const URL_USER: &str = "markeruser7Q";

@@ -1,7 +1,7 @@
 //! The lease API against the local filesystem and a real S3 server:
 //! concurrent acquirers and stealers, fencing a real catalog, renewal.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::Arc;

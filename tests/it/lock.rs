@@ -1,6 +1,6 @@
 //! `ecops lock status` on earthcatalog's lock, ours, garbage, and dead holders.
 
-mod common;
+use crate::common;
 
 use common::{earthcatalog_fixture, ecops_json, ecops_json_with, s3_base, s3_endpoint};
 use ecops::lock::record::local_hostname;

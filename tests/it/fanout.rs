@@ -7,7 +7,7 @@
 //!
 //! Run the timing with `cargo test --release --test fanout -- --ignored --nocapture`.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeSet, HashSet};
 use std::f64::consts::{PI, TAU};

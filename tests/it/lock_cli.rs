@@ -1,7 +1,7 @@
 //! `ecops lock acquire | release | steal` on the local filesystem and a real
 //! S3 server: concurrent processes, tokens, earthcatalog's and garbage locks.
 
-mod common;
+use crate::common;
 
 use std::io::Write as _;
 use std::process::{Command, Output, Stdio};

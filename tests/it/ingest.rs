@@ -3,7 +3,7 @@
 //! truncated inventory, resume after kill -9, an HTTP items root with
 //! injected faults, and S3 for inventory, items and catalog.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -549,9 +549,9 @@ async fn http_items_root_retries_5xx_and_dead_letters_what_keeps_failing() {
         .map(|(k, _)| k)
         .collect();
     let broken = &keys[7];
-    let server = ecops::ingest::http_server::HttpServer::start(
+    let server = ecops::testkit::http_server::HttpServer::start(
         items.clone(),
-        ecops::ingest::http_server::Faults {
+        ecops::testkit::http_server::Faults {
             unavailable_first: 2,
             always_fail: Some(broken.rsplit('/').next().unwrap().to_string()),
             ..Default::default()

@@ -14,7 +14,7 @@
 //! `ECOPS_CRASH_SEED=N` reproduces a run (the seed is printed);
 //! `ECOPS_SOAK=1` runs many more scenarios.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -588,7 +588,7 @@ fn until_success(args: &[&str], envs: &[(&str, &str)], faults: &str) -> (u32, u6
         all.push(("ECOPS_FAULTS", &plan));
         let out = ecops_with(args, &all);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        injected += stderr.matches("ecops: fault injected:").count() as u64;
+        injected += stderr.matches("fault injected:").count() as u64;
         assert!(stderr.contains("ECOPS_FAULTS is set"), "{stderr}");
         match out.status.code() {
             Some(0) => return (failed, injected),

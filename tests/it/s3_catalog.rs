@@ -1,6 +1,6 @@
 //! A catalog hosted on a real S3-compatible server (started by scripts/test.sh).
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

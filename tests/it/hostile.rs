@@ -9,7 +9,7 @@
 //! Expected outcomes come from `cases.json`, which the script writes from
 //! the same table as the corpus.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};

@@ -1,0 +1,24 @@
+//! The integration suite as one test binary (one link instead of one per file):
+//! each module is one area; `common` holds the shared helpers.
+
+mod common;
+
+mod boundaries;
+mod catalog;
+mod compact;
+mod concurrency;
+mod crash;
+mod demo_data;
+mod fanout;
+mod fixture;
+mod hostile;
+mod ingest;
+mod lock;
+mod lock_cli;
+mod lock_lease;
+mod pyiceberg_interop;
+mod query;
+mod read_only;
+mod s3_catalog;
+mod secrets;
+mod tui;
