@@ -44,7 +44,10 @@ async fn held(b: &LockBase) -> (ecops::lock::LockRecord, ecops::lock::Assessment
     let same_clock = ecops::lock::StalePolicy {
         skew: Duration::ZERO,
     };
-    match ecops::lock::read_lock_with(&b.store, same_clock).await.unwrap() {
+    match ecops::lock::read_lock_with(&b.store, same_clock)
+        .await
+        .unwrap()
+    {
         LockState::Held {
             record, assessment, ..
         } => (*record, assessment),

@@ -40,7 +40,8 @@ async fn fixture() -> Fixture {
     let spec = sample_spec(&demo, "fixture");
     let (tx, _rx) = watch::channel(Default::default());
     let (_cancel_tx, cancel_rx) = watch::channel(false);
-    let ingest = ecops::ingest::run(catalog.clone(), spec.opts, tx, cancel_rx)
+    let opts = spec.params.build(&Default::default()).unwrap();
+    let ingest = ecops::ingest::run(catalog.clone(), opts, tx, cancel_rx)
         .await
         .unwrap();
     assert_eq!(ingest.items, demo.sample.items);

@@ -100,7 +100,10 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
             let state = if w.stale {
                 Span::styled(format!("STALE — {}", assessment.why), app.theme.bad())
             } else {
-                Span::styled(format!("HELD (live) — {}", assessment.why), app.theme.warn())
+                Span::styled(
+                    format!("HELD (live) — {}", assessment.why),
+                    app.theme.warn(),
+                )
             };
             out.push(kv("state", state));
             out.push(kv(
