@@ -137,19 +137,47 @@ pub async fn compact(settings: &Settings, args: &CompactArgs) -> Result<ExitCode
         }
         return Ok(ExitCode::SUCCESS);
     }
+    let lock = LockSettings {
+        wait: args.wait,
+        ..lock_settings(settings, args.lock_ttl_minutes)
+    };
+    run_compaction(settings, catalog, opts, &lock).await
+}
+
+/// `ecops runs resume` of a compaction: the same threshold, default options.
+pub async fn compact_again(
+    settings: &Settings,
+    catalog: Arc<EarthCatalog>,
+    threshold: usize,
+    wait: bool,
+) -> Result<ExitCode> {
+    let opts = CompactOptions {
+        threshold: threshold.max(2),
+        ..CompactOptions::default()
+    };
+    let lock = LockSettings {
+        wait,
+        ..lock_settings(settings, 30)
+    };
+    run_compaction(settings, catalog, opts, &lock).await
+}
+
+/// Runs a compaction headless: a progress bar on stderr, the summary on stdout.
+async fn run_compaction(
+    settings: &Settings,
+    catalog: Arc<EarthCatalog>,
+    opts: CompactOptions,
+    lock: &LockSettings,
+) -> Result<ExitCode> {
     let (progress_tx, progress_rx) = watch::channel(CompactProgress::default());
     let stop = super::stop_on_ctrl_c(
         "interrupted — committing the buckets already rewritten; run the same command to finish",
     );
     let bar = (!settings.json).then(|| progress_bar(progress_rx));
-    let lock = LockSettings {
-        wait: args.wait,
-        ..lock_settings(settings, args.lock_ttl_minutes)
-    };
     let result = compact::run_locked(
         catalog,
         opts,
-        &lock,
+        lock,
         Some(settings.ledger()),
         progress_tx,
         &stop,

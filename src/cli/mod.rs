@@ -13,6 +13,7 @@ mod lock_cmds;
 mod bench_query;
 pub mod query_cmds;
 mod query_output;
+mod runs_cmds;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -96,6 +97,8 @@ pub enum Command {
     RemoveOrphans(compact_cmds::OrphanArgs),
     /// Search items: geometry (point, bbox, GeoJSON/WKT), datetime, property filters; items or (id, href) pairs.
     Query(query_cmds::QueryArgs),
+    /// Every run on the catalog (ingest, compaction, maintenance, backfill), wherever it runs; cancel, pause, resume.
+    Runs(runs_cmds::RunsArgs),
 }
 
 /// Lock commands.
@@ -342,6 +345,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             bench_ingest::ingest(&settings, args).await
         }
         Some(Command::Query(args)) => query_cmds::run(&settings, args).await,
+        Some(Command::Runs(args)) => runs_cmds::run(&settings, args).await,
         Some(Command::Bench(BenchCommand::Query(args))) => bench_query::run(&settings, args).await,
     }
 }

@@ -29,6 +29,16 @@ pub async fn run_locked(
     stop: &Stop,
 ) -> Result<IngestProgress, JobError> {
     let opts = params.build(catalog.s3()).map_err(JobError::refused)?;
+    // The job id goes into the run record, so `ecops runs resume` continues
+    // this very job even if its inventory is named differently then.
+    let job_id = match &opts.inventory {
+        super::InventoryInput::File(uri) => {
+            Some(super::job::JobSpec::of_inventory(uri, &opts).job_id(opts.job_name.as_deref()))
+        }
+        super::InventoryInput::DeadLetters => None,
+    };
+    let mut inputs = serde_json::to_value(params.redacted()).unwrap_or_default();
+    inputs["job_id"] = json!(job_id);
     let job = LockedJob {
         catalog: &catalog,
         operation: "ingest",
@@ -36,7 +46,7 @@ pub async fn run_locked(
         lock,
         run: RunSpec {
             kind: RunKind::Ingest,
-            inputs: serde_json::to_value(params.redacted()).unwrap_or_default(),
+            inputs,
             ledger,
         },
     };
@@ -73,7 +83,7 @@ impl JobProgress for IngestProgress {
                 items_failed: self.failed,
                 rows: self.rows.max(self.rows_built),
                 files: self.files,
-                bytes: self.bytes_in,
+                bytes: self.bytes_out,
                 commits: self.commits,
             },
         }

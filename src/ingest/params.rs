@@ -112,12 +112,17 @@ impl IngestParams {
         })
     }
 
-    /// The same request with credentials and query strings removed from its
-    /// locations: what a run record keeps.
+    /// The same request as a run record keeps it: local paths made
+    /// absolute (a resume may run elsewhere), credentials and query strings
+    /// removed from URLs.
     pub fn redacted(&self) -> Self {
+        let keep = |l: &str| match crate::store::Location::parse(l) {
+            Ok(loc @ crate::store::Location::Local(_)) => loc.to_uri(),
+            _ => redact_url(l),
+        };
         Self {
-            inventory: self.inventory.as_deref().map(redact_url),
-            items_root: self.items_root.as_deref().map(redact_url),
+            inventory: self.inventory.as_deref().map(keep),
+            items_root: self.items_root.as_deref().map(keep),
             ..self.clone()
         }
     }

@@ -96,7 +96,7 @@ impl Actor {
         Self {
             host: crate::lock::record::local_hostname(),
             pid: std::process::id(),
-            user: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+            user: current_user(),
         }
     }
 
@@ -104,6 +104,36 @@ impl Actor {
     pub fn describe(&self) -> String {
         format!("{}@{} (pid {})", self.user, self.host, self.pid)
     }
+}
+
+/// The user running this process: `$USER`, `$LOGNAME`, else the name of
+/// this process's uid in /etc/passwd, else the uid.
+pub fn current_user() -> String {
+    if let Some(u) = ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    {
+        return u;
+    }
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+        });
+    let Some(uid) = uid else {
+        return "unknown".into();
+    };
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|p| {
+            p.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() > 2 && f[2] == uid).then(|| f[0].to_string())
+            })
+        })
+        .unwrap_or(format!("uid {uid}"))
 }
 
 /// Cumulative counters of a worker (a reader computes rates from two readings).
@@ -263,9 +293,15 @@ pub fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-/// A worker record name from an engine task identity and this process.
+/// A worker record name from an engine task identity and this process
+/// (`<host>-<pid>` for a local process).
 pub fn worker_name(engine_task: &str, actor: &Actor) -> String {
-    let safe: String = format!("{engine_task}-{}-{}", actor.host, actor.pid)
+    let name = if engine_task.starts_with("local:") {
+        format!("{}-{}", actor.host, actor.pid)
+    } else {
+        format!("{engine_task}-{}-{}", actor.host, actor.pid)
+    };
+    let safe: String = name
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
@@ -363,6 +399,7 @@ mod tests {
         };
         let name = worker_name("slurm:71_3", &actor);
         assert_eq!(name, "slurm-71_3-node-1-7");
+        assert_eq!(worker_name("local:7", &actor), "node-1-7");
         assert!(valid_name(&name));
         let kind: RunKind = serde_json::from_str("\"expire-snapshots\"").unwrap();
         assert_eq!(kind, RunKind::ExpireSnapshots);

@@ -137,16 +137,7 @@ async fn open_job(catalog: &EarthCatalog, opts: &IngestOptions) -> Result<OpenJo
         )));
     }
     let (spec, letters) = match &opts.inventory {
-        InventoryInput::File(uri) => (
-            JobSpec {
-                inventory: crate::store::redact_url(uri),
-                items_root: opts.fetch.items_root.clone(),
-                suffix: opts.filter.suffix.clone(),
-                since: opts.filter.since.map(|d| d.to_rfc3339()),
-                limit: opts.filter.limit,
-            },
-            None,
-        ),
+        InventoryInput::File(uri) => (JobSpec::of_inventory(uri, opts), None),
         InventoryInput::DeadLetters => {
             let (letters, objects) = dead_letter::read_all(catalog.base(), None).await?;
             let names: Vec<String> = objects.iter().map(|o| o.to_string()).collect();
