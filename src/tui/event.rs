@@ -103,9 +103,7 @@ where
             _ = tokio::signal::ctrl_c() => app.quit = true,
             Some(()) = sigterm.recv() => app.quit = true,
         }
-        for request in app.requests.drain(..) {
-            jobs.submit(request);
-        }
+        app.drain_requests(|r| jobs.submit(r));
         if app.quit {
             break Ok(());
         }

@@ -1,10 +1,13 @@
-//! The one key table. The footer's key hints, the `?` help overlay and the
-//! key dispatch all read [`BINDINGS`], so what the screen says is what the
-//! keys do.
+//! The one key table. [`BINDINGS`] gives every action its keys, label and
+//! texts; who offers an action is said by the action lists of the places
+//! that handle it ([`GLOBAL`], each view's `COMMANDS` in
+//! [`super::views`], each modal's in [`super::modal`]). The footer hints,
+//! the `?` help and the key dispatch all read this table through a
+//! [`Keymap`], so what the screen says is what the keys do.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::app::View;
+use super::views::View;
 
 /// What a key does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,40 +46,45 @@ pub enum Action {
     Back,
     FieldUp,
     FieldDown,
+    Yes,
+    No,
+    Erase,
+    ClearInput,
 }
 
-/// Where a binding applies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    /// Everywhere (unless an input or dialog has the keys).
-    Global,
-    /// In these views.
-    Views(&'static [View]),
-    /// While typing in an input field or answering a dialog.
-    Input,
-}
-
-impl Scope {
-    pub fn name(&self) -> String {
-        match self {
-            Scope::Global => "Everywhere".into(),
-            Scope::Input => "Inputs and dialogs".into(),
-            Scope::Views(views) => views
-                .iter()
-                .map(|v| v.title())
-                .collect::<Vec<_>>()
-                .join(", "),
-        }
-    }
-
-    fn applies(&self, view: View) -> bool {
-        match self {
-            Scope::Global => true,
-            Scope::Views(views) => views.contains(&view),
-            Scope::Input => false,
-        }
+impl Action {
+    /// True for actions that write to the catalog or its lock (hidden and
+    /// refused in a read-only console).
+    pub fn writes(self) -> bool {
+        matches!(
+            self,
+            Action::NewIngest
+                | Action::Compact
+                | Action::PauseResume
+                | Action::CancelJob
+                | Action::Acquire
+                | Action::Release
+                | Action::Steal
+        )
     }
 }
+
+/// Actions offered everywhere (unless a modal has the keys).
+pub const GLOBAL: &[Action] = &[
+    Action::Help,
+    Action::CommandLine,
+    Action::NextView,
+    Action::PrevView,
+    Action::GoView(View::Overview),
+    Action::GoView(View::Jobs),
+    Action::GoView(View::Partitions),
+    Action::GoView(View::Cells),
+    Action::GoView(View::Lock),
+    Action::GoView(View::Query),
+    Action::GoView(View::Logs),
+    Action::RefreshStats,
+    Action::Quit,
+];
 
 /// A key: code plus modifiers (Shift is ignored for characters, which carry their case).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,7 +114,6 @@ impl Key {
 /// One row of the key table.
 #[derive(Debug, Clone, Copy)]
 pub struct Binding {
-    pub scope: Scope,
     pub keys: &'static [Key],
     /// How the keys are written in hints and help.
     pub label: &'static str,
@@ -119,18 +126,9 @@ pub struct Binding {
     pub footer: bool,
 }
 
-const JOB_VIEWS: &[View] = &[View::Overview, View::Jobs];
-const LIST_VIEWS: &[View] = &[
-    View::Overview,
-    View::Jobs,
-    View::Partitions,
-    View::Cells,
-    View::Query,
-];
-
 macro_rules! bind {
-    ($scope:expr, [$($key:expr),+], $label:expr, $action:expr, $hint:expr, $help:expr, $footer:expr) => {
-        Binding { scope: $scope, keys: &[$($key),+], label: $label, action: $action,
+    ([$($key:expr),+], $label:expr, $action:expr, $hint:expr, $help:expr, $footer:expr) => {
+        Binding { keys: &[$($key),+], label: $label, action: $action,
                   hint: $hint, help: $help, footer: $footer }
     };
 }
@@ -138,7 +136,6 @@ macro_rules! bind {
 /// Every key of the console.
 pub const BINDINGS: &[Binding] = &[
     bind!(
-        Scope::Global,
         [k('?')],
         "?",
         Action::Help,
@@ -147,7 +144,6 @@ pub const BINDINGS: &[Binding] = &[
         true
     ),
     bind!(
-        Scope::Global,
         [k(':')],
         ":",
         Action::CommandLine,
@@ -156,7 +152,6 @@ pub const BINDINGS: &[Binding] = &[
         true
     ),
     bind!(
-        Scope::Global,
         [code(KeyCode::Tab), k('l'), code(KeyCode::Right)],
         "Tab/l/→",
         Action::NextView,
@@ -165,7 +160,6 @@ pub const BINDINGS: &[Binding] = &[
         true
     ),
     bind!(
-        Scope::Global,
         [code(KeyCode::BackTab), k('h'), code(KeyCode::Left)],
         "S-Tab/h/←",
         Action::PrevView,
@@ -174,7 +168,6 @@ pub const BINDINGS: &[Binding] = &[
         false
     ),
     bind!(
-        Scope::Global,
         [k('1')],
         "1",
         Action::GoView(View::Overview),
@@ -183,7 +176,6 @@ pub const BINDINGS: &[Binding] = &[
         false
     ),
     bind!(
-        Scope::Global,
         [k('2')],
         "2",
         Action::GoView(View::Jobs),
@@ -192,7 +184,6 @@ pub const BINDINGS: &[Binding] = &[
         false
     ),
     bind!(
-        Scope::Global,
         [k('3')],
         "3",
         Action::GoView(View::Partitions),
@@ -201,7 +192,6 @@ pub const BINDINGS: &[Binding] = &[
         false
     ),
     bind!(
-        Scope::Global,
         [k('4')],
         "4",
         Action::GoView(View::Cells),
@@ -210,7 +200,6 @@ pub const BINDINGS: &[Binding] = &[
         false
     ),
     bind!(
-        Scope::Global,
         [k('5')],
         "5",
         Action::GoView(View::Lock),
@@ -219,7 +208,6 @@ pub const BINDINGS: &[Binding] = &[
         false
     ),
     bind!(
-        Scope::Global,
         [k('6')],
         "6",
         Action::GoView(View::Query),
@@ -228,7 +216,6 @@ pub const BINDINGS: &[Binding] = &[
         false
     ),
     bind!(
-        Scope::Global,
         [k('7')],
         "7",
         Action::GoView(View::Logs),
@@ -237,7 +224,6 @@ pub const BINDINGS: &[Binding] = &[
         false
     ),
     bind!(
-        Scope::Global,
         [k('R')],
         "R",
         Action::RefreshStats,
@@ -246,7 +232,6 @@ pub const BINDINGS: &[Binding] = &[
         false
     ),
     bind!(
-        Scope::Global,
         [k('q'), ctrl('c')],
         "q/^C",
         Action::Quit,
@@ -255,7 +240,6 @@ pub const BINDINGS: &[Binding] = &[
         true
     ),
     bind!(
-        Scope::Views(LIST_VIEWS),
         [k('k'), code(KeyCode::Up)],
         "k/↑",
         Action::Up,
@@ -264,7 +248,6 @@ pub const BINDINGS: &[Binding] = &[
         false
     ),
     bind!(
-        Scope::Views(LIST_VIEWS),
         [k('j'), code(KeyCode::Down)],
         "j/↓",
         Action::Down,
@@ -273,7 +256,6 @@ pub const BINDINGS: &[Binding] = &[
         false
     ),
     bind!(
-        Scope::Views(LIST_VIEWS),
         [code(KeyCode::PageUp)],
         "PgUp",
         Action::PageUp,
@@ -282,7 +264,6 @@ pub const BINDINGS: &[Binding] = &[
         false
     ),
     bind!(
-        Scope::Views(LIST_VIEWS),
         [code(KeyCode::PageDown)],
         "PgDn",
         Action::PageDown,
@@ -291,7 +272,6 @@ pub const BINDINGS: &[Binding] = &[
         false
     ),
     bind!(
-        Scope::Views(LIST_VIEWS),
         [k('g'), code(KeyCode::Home)],
         "g",
         Action::First,
@@ -300,7 +280,6 @@ pub const BINDINGS: &[Binding] = &[
         false
     ),
     bind!(
-        Scope::Views(LIST_VIEWS),
         [k('G'), code(KeyCode::End)],
         "G",
         Action::Last,
@@ -309,7 +288,6 @@ pub const BINDINGS: &[Binding] = &[
         false
     ),
     bind!(
-        Scope::Views(JOB_VIEWS),
         [k('n')],
         "n",
         Action::NewIngest,
@@ -318,7 +296,6 @@ pub const BINDINGS: &[Binding] = &[
         true
     ),
     bind!(
-        Scope::Views(JOB_VIEWS),
         [k('C')],
         "C",
         Action::Compact,
@@ -327,7 +304,6 @@ pub const BINDINGS: &[Binding] = &[
         true
     ),
     bind!(
-        Scope::Views(JOB_VIEWS),
         [k('p')],
         "p",
         Action::PauseResume,
@@ -336,7 +312,6 @@ pub const BINDINGS: &[Binding] = &[
         true
     ),
     bind!(
-        Scope::Views(JOB_VIEWS),
         [k('c')],
         "c",
         Action::CancelJob,
@@ -345,7 +320,6 @@ pub const BINDINGS: &[Binding] = &[
         true
     ),
     bind!(
-        Scope::Views(JOB_VIEWS),
         [k('d')],
         "d",
         Action::DeadLetters,
@@ -354,7 +328,6 @@ pub const BINDINGS: &[Binding] = &[
         true
     ),
     bind!(
-        Scope::Views(&[View::Partitions]),
         [k('/')],
         "/",
         Action::Filter,
@@ -363,7 +336,6 @@ pub const BINDINGS: &[Binding] = &[
         true
     ),
     bind!(
-        Scope::Views(&[View::Partitions]),
         [k('s')],
         "s",
         Action::Sort,
@@ -372,7 +344,6 @@ pub const BINDINGS: &[Binding] = &[
         true
     ),
     bind!(
-        Scope::Views(&[View::Partitions]),
         [k('S')],
         "S",
         Action::SortReverse,
@@ -381,7 +352,6 @@ pub const BINDINGS: &[Binding] = &[
         true
     ),
     bind!(
-        Scope::Views(&[View::Lock]),
         [k('a')],
         "a",
         Action::Acquire,
@@ -390,7 +360,6 @@ pub const BINDINGS: &[Binding] = &[
         true
     ),
     bind!(
-        Scope::Views(&[View::Lock]),
         [k('r')],
         "r",
         Action::Release,
@@ -399,7 +368,6 @@ pub const BINDINGS: &[Binding] = &[
         true
     ),
     bind!(
-        Scope::Views(&[View::Lock]),
         [k('s')],
         "s",
         Action::Steal,
@@ -408,7 +376,6 @@ pub const BINDINGS: &[Binding] = &[
         true
     ),
     bind!(
-        Scope::Views(&[View::Query]),
         [k('e'), k('i')],
         "e/i",
         Action::EditField,
@@ -417,7 +384,6 @@ pub const BINDINGS: &[Binding] = &[
         true
     ),
     bind!(
-        Scope::Views(&[View::Query]),
         [code(KeyCode::Enter)],
         "Enter",
         Action::RunQuery,
@@ -426,7 +392,6 @@ pub const BINDINGS: &[Binding] = &[
         true
     ),
     bind!(
-        Scope::Views(&[View::Query]),
         [k('y')],
         "y",
         Action::PlainResults,
@@ -435,7 +400,6 @@ pub const BINDINGS: &[Binding] = &[
         true
     ),
     bind!(
-        Scope::Views(&[View::Logs]),
         [k('+'), k('=')],
         "+",
         Action::LogMore,
@@ -444,7 +408,6 @@ pub const BINDINGS: &[Binding] = &[
         true
     ),
     bind!(
-        Scope::Views(&[View::Logs]),
         [k('-')],
         "-",
         Action::LogLess,
@@ -453,7 +416,6 @@ pub const BINDINGS: &[Binding] = &[
         true
     ),
     bind!(
-        Scope::Input,
         [code(KeyCode::Enter)],
         "Enter",
         Action::Confirm,
@@ -462,7 +424,6 @@ pub const BINDINGS: &[Binding] = &[
         true
     ),
     bind!(
-        Scope::Input,
         [code(KeyCode::Esc)],
         "Esc",
         Action::Back,
@@ -471,7 +432,6 @@ pub const BINDINGS: &[Binding] = &[
         true
     ),
     bind!(
-        Scope::Input,
         [code(KeyCode::Up)],
         "↑",
         Action::FieldUp,
@@ -480,7 +440,6 @@ pub const BINDINGS: &[Binding] = &[
         false
     ),
     bind!(
-        Scope::Input,
         [code(KeyCode::Down), code(KeyCode::Tab)],
         "↓/Tab",
         Action::FieldDown,
@@ -488,96 +447,157 @@ pub const BINDINGS: &[Binding] = &[
         "next query field while editing",
         false
     ),
+    bind!(
+        [k('y'), k('Y')],
+        "y",
+        Action::Yes,
+        "yes",
+        "answer yes to a confirmation",
+        true
+    ),
+    bind!(
+        [k('n'), k('N')],
+        "n",
+        Action::No,
+        "no",
+        "answer no to a confirmation",
+        true
+    ),
+    bind!(
+        [code(KeyCode::Backspace)],
+        "Bksp",
+        Action::Erase,
+        "erase",
+        "erase the last character of the input",
+        false
+    ),
+    bind!(
+        [ctrl('u')],
+        "^U",
+        Action::ClearInput,
+        "clear",
+        "clear the input",
+        false
+    ),
 ];
 
-/// The action of `event` in `view` (view bindings first, then global ones).
-pub fn lookup(view: View, event: &KeyEvent) -> Option<Action> {
-    let hit = |b: &&Binding| b.keys.iter().any(|key| key.matches(event));
-    BINDINGS
-        .iter()
-        .filter(|b| matches!(b.scope, Scope::Views(_)) && b.scope.applies(view))
-        .find(hit)
-        .or_else(|| {
-            BINDINGS
+/// The binding of `action` in the table.
+pub fn binding(action: Action) -> Option<&'static Binding> {
+    BINDINGS.iter().find(|b| b.action == action)
+}
+
+/// The keys in force: the table's (remapping comes from the config).
+#[derive(Debug, Clone)]
+pub struct Keymap {
+    entries: Vec<Entry>,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    binding: &'static Binding,
+    keys: Vec<Key>,
+    label: String,
+}
+
+impl Default for Keymap {
+    fn default() -> Self {
+        Self {
+            entries: BINDINGS
                 .iter()
-                .filter(|b| b.scope == Scope::Global)
-                .find(hit)
-        })
-        .map(|b| b.action)
-}
-
-/// The action of `event` in an input field or dialog.
-pub fn lookup_input(event: &KeyEvent) -> Option<Action> {
-    BINDINGS
-        .iter()
-        .filter(|b| b.scope == Scope::Input)
-        .find(|b| b.keys.iter().any(|key| key.matches(event)))
-        .map(|b| b.action)
-}
-
-/// Footer hints: `(label, hint)` of the bindings shown in `view` (or of the
-/// input bindings while typing), view bindings first.
-pub fn hints(view: View, input: bool) -> Vec<(&'static str, &'static str, Action)> {
-    let pick = |b: &&Binding| b.footer;
-    if input {
-        return BINDINGS
-            .iter()
-            .filter(|b| b.scope == Scope::Input)
-            .filter(pick)
-            .map(|b| (b.label, b.hint, b.action))
-            .collect();
-    }
-    let scoped = BINDINGS
-        .iter()
-        .filter(|b| matches!(b.scope, Scope::Views(_)) && b.scope.applies(view));
-    let global = BINDINGS.iter().filter(|b| b.scope == Scope::Global);
-    scoped
-        .chain(global)
-        .filter(pick)
-        .map(|b| (b.label, b.hint, b.action))
-        .collect()
-}
-
-impl Action {
-    /// True for actions that write to the catalog or its lock (hidden and
-    /// refused in a read-only console).
-    pub fn writes(self) -> bool {
-        matches!(
-            self,
-            Action::NewIngest
-                | Action::Compact
-                | Action::PauseResume
-                | Action::CancelJob
-                | Action::Acquire
-                | Action::Release
-                | Action::Steal
-        )
-    }
-}
-
-/// One help row: keys, short hint, full description.
-pub type HelpRow = (&'static str, &'static str, &'static str);
-
-/// Help overlay sections: scope name and its rows, in table order.
-pub fn help_sections() -> Vec<(String, Vec<HelpRow>)> {
-    let mut sections: Vec<(String, Vec<HelpRow>)> = vec![];
-    for b in BINDINGS {
-        let name = b.scope.name();
-        let row = (b.label, b.hint, b.help);
-        match sections.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, rows)) => rows.push(row),
-            None => sections.push((name, vec![row])),
+                .map(|b| Entry {
+                    binding: b,
+                    keys: b.keys.to_vec(),
+                    label: b.label.to_string(),
+                })
+                .collect(),
         }
     }
-    sections
+}
+
+/// One footer hint: keys, short text, action.
+pub type Hint<'a> = (&'a str, &'static str, Action);
+
+/// One help row: keys, short hint, full description.
+pub type HelpRow<'a> = (&'a str, &'static str, &'static str);
+
+impl Keymap {
+    fn entry(&self, action: Action) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.binding.action == action)
+    }
+
+    /// How the keys of `action` are written.
+    pub fn label(&self, action: Action) -> &str {
+        self.entry(action).map_or("", |e| e.label.as_str())
+    }
+
+    /// The action among `commands` that `event` triggers (first listed wins).
+    pub fn lookup(&self, commands: &[Action], event: &KeyEvent) -> Option<Action> {
+        commands.iter().copied().find(|a| {
+            self.entry(*a)
+                .is_some_and(|e| e.keys.iter().any(|key| key.matches(event)))
+        })
+    }
+
+    /// Footer hints of `commands`, in table order.
+    pub fn hints(&self, commands: &[Action]) -> Vec<Hint<'_>> {
+        self.entries
+            .iter()
+            .filter(|e| e.binding.footer && commands.contains(&e.binding.action))
+            .map(|e| (e.label.as_str(), e.binding.hint, e.binding.action))
+            .collect()
+    }
+
+    /// Help sections: each action under the names of the places that offer
+    /// it (e.g. "Overview, Jobs"), in table order; `keep` filters actions.
+    /// The first place is the global one: what it offers is listed there only.
+    pub fn help_sections(
+        &self,
+        places: &[(&str, &[Action])],
+        keep: impl Fn(Action) -> bool,
+    ) -> Vec<(String, Vec<HelpRow<'_>>)> {
+        let mut sections: Vec<(String, Vec<HelpRow>)> = vec![];
+        for e in &self.entries {
+            let action = e.binding.action;
+            if !keep(action) {
+                continue;
+            }
+            let mut names: Vec<&str> = vec![];
+            for (name, actions) in places {
+                if actions.contains(&action) && !names.contains(name) {
+                    names.push(name);
+                }
+            }
+            if names.is_empty() {
+                continue;
+            }
+            if places.first().is_some_and(|(n, _)| names[0] == *n) {
+                names.truncate(1);
+            }
+            let name = names.join(", ");
+            let row = (e.label.as_str(), e.binding.hint, e.binding.help);
+            match sections.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, rows)) => rows.push(row),
+                None => sections.push((name, vec![row])),
+            }
+        }
+        sections
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tui::views;
 
     fn key(c: KeyCode, m: KeyModifiers) -> KeyEvent {
         KeyEvent::new(c, m)
+    }
+
+    /// The action of `event` in `view`: the view's commands first, then global ones.
+    fn lookup(view: View, event: &KeyEvent) -> Option<Action> {
+        let keys = Keymap::default();
+        keys.lookup(views::commands(view), event)
+            .or_else(|| keys.lookup(GLOBAL, event))
     }
 
     #[test]
@@ -596,13 +616,15 @@ mod tests {
 
     #[test]
     fn no_key_is_bound_twice_in_one_scope() {
-        for (i, a) in BINDINGS.iter().enumerate() {
-            for b in &BINDINGS[i + 1..] {
-                let overlap = match (a.scope, b.scope) {
-                    (Scope::Views(x), Scope::Views(y)) => x.iter().any(|v| y.contains(v)),
-                    (x, y) => x == y,
-                };
-                if overlap {
+        let mut scopes: Vec<Vec<Action>> = View::ALL
+            .iter()
+            .map(|v| [views::commands(*v), GLOBAL].concat())
+            .collect();
+        scopes.extend(crate::tui::modal::ALL_COMMANDS.iter().map(|c| c.to_vec()));
+        for scope in scopes {
+            for (i, a) in scope.iter().enumerate() {
+                for b in &scope[i + 1..] {
+                    let (a, b) = (binding(*a).unwrap(), binding(*b).unwrap());
                     for ka in a.keys {
                         assert!(
                             !b.keys.contains(ka),
@@ -614,6 +636,18 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn every_listed_action_has_a_binding() {
+        for v in View::ALL {
+            for a in views::commands(v) {
+                assert!(binding(*a).is_some(), "{a:?}");
+            }
+        }
+        for a in GLOBAL {
+            assert!(binding(*a).is_some(), "{a:?}");
         }
     }
 }

@@ -1,23 +1,50 @@
-//! The console (design.md §6): `ecops` without a subcommand.
+//! The console: `ecops` without a subcommand.
 //!
-//! - [`app`]: state; keys and background events change it.
+//! - [`app`]: the app state and key dispatch (top modal, else the view,
+//!   else the global keys); [`update`] applies background events.
+//! - [`model`]: what the background reports (stats, lock, jobs), shared
+//!   by the views.
+//! - [`views`]: one module per view with its own state, its key handling
+//!   and the list of actions it offers.
+//! - [`modal`]: the one stack of dialogs and inputs (help, command line,
+//!   filter, query editing, steal dialog, confirmations).
+//! - [`command`]: the `:` command parser.
+//! - [`keymap`]: the one key table behind dispatch, footer hints and `?` help.
 //! - [`event`]: the loop (input thread, job events, clock, redraw policy).
-//! - [`keymap`]: the one key table behind the footer hints and `?` help.
-//! - [`theme`]: 16 ANSI colours, or none with `NO_COLOR`.
-//! - [`panes`]: one file per pane; [`ui`] lays them out per view.
-//! - [`dialogs`]: help overlay, confirmation queue, steal dialog.
+//! - [`theme`]: colours, or none with `NO_COLOR`.
+//! - [`panes`]: one file per pane; [`ui`] lays them out per view;
+//!   [`dialogs`] draws the modals.
 //!
 //! Background work lives in [`crate::jobs`]; the engine never touches the
 //! terminal. While the console runs, logs go to the logs pane (tui-logger),
 //! not to stderr.
+//!
+//! # Adding a view
+//!
+//! 1. Add a variant to [`views::View`] (and to `View::ALL` and `title`).
+//! 2. Write `views/<name>.rs`: a state struct, `pub const COMMANDS:
+//!    &[Action]` (the actions it offers) and `fn act(&mut self, action, …)`;
+//!    it changes only its own state and asks for the rest through
+//!    [`views::Effects`] (requests, status, modals, view switches).
+//! 3. Register it: a field in [`views::Views`], an arm in `views::commands`
+//!    and `Views::act`.
+//! 4. New actions: a variant of [`keymap::Action`] and a row in
+//!    [`keymap::BINDINGS`] (keys, hint, help); a `GoView` row and an entry
+//!    in [`keymap::GLOBAL`] for its tab key. The footer and help follow.
+//! 5. Draw it: a file in `panes/` and an arm in `ui::draw_view`.
 
 pub mod app;
+pub mod command;
 pub mod dialogs;
 pub mod event;
 pub mod keymap;
+pub mod modal;
+pub mod model;
 pub mod panes;
 pub mod theme;
 pub mod ui;
+pub mod update;
+pub mod views;
 
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -84,10 +84,6 @@ impl Theme {
         self.fg(Color::Red).add_modifier(Modifier::BOLD)
     }
 
-    pub fn accent(&self) -> Style {
-        self.fg(Color::Magenta)
-    }
-
     pub fn header(&self) -> Style {
         self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
     }

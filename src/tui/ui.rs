@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::app::{App, View};
-use super::keymap;
+use super::modal::Modal;
 use super::panes::{self, block, thousands};
 
 /// Width from which views show extra panes.
@@ -30,12 +30,22 @@ pub fn draw(frame: &mut Frame, app: &App) {
     draw_view(frame, body, app);
     draw_hints(frame, hints, app);
     draw_status(frame, status, app);
-    if let Some(dialog) = &app.steal {
-        super::dialogs::steal::draw(frame, body, dialog, &app.theme, app.init.read_only);
-    }
-    super::dialogs::confirm::draw(frame, body, &app.confirms, &app.theme);
-    if app.help {
-        super::dialogs::help::draw(frame, area, &app.theme);
+    draw_modals(frame, area, body, app);
+}
+
+/// The open dialogs, bottom first (inputs draw themselves in their panes
+/// and the status line).
+fn draw_modals(frame: &mut Frame, area: Rect, body: Rect, app: &App) {
+    use super::dialogs;
+    for modal in app.modals.iter() {
+        match modal {
+            Modal::Help => dialogs::help::draw(frame, area, app),
+            Modal::Steal(d) => {
+                dialogs::steal::draw(frame, body, d, &app.theme, &app.keys, app.init.read_only)
+            }
+            Modal::Confirm(c) => dialogs::confirm::draw(frame, body, c, &app.theme, &app.keys),
+            Modal::CommandLine(_) | Modal::Filter | Modal::QueryEdit => {}
+        }
     }
 }
 
@@ -46,7 +56,7 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App) {
         None => format!(" {} ", app.init.base),
     };
     spans.push(Span::raw(place));
-    if let Some(s) = &app.stats {
+    if let Some(s) = &app.data.stats {
         spans.push(Span::styled("│", app.theme.dim()));
         spans.push(Span::raw(format!(
             " {} rows · {} files · {} snapshots ",
@@ -145,7 +155,7 @@ fn draw_view(frame: &mut Frame, area: Rect, app: &App) {
 fn draw_hints(frame: &mut Frame, area: Rect, app: &App) {
     let mut spans = vec![];
     let mut used = 0usize;
-    for (label, hint, action) in keymap::hints(app.view, app.typing()) {
+    for (label, hint, action) in app.keys.hints(&app.commands()) {
         if app.init.read_only && action.writes() {
             continue;
         }
@@ -161,10 +171,10 @@ fn draw_hints(frame: &mut Frame, area: Rect, app: &App) {
 }
 
 fn draw_status(frame: &mut Frame, area: Rect, app: &App) {
-    let line = if let Some(cmd) = &app.cmdline {
+    let line = if let Some(cmd) = app.modals.command_line() {
         Line::from(vec![
             Span::styled(":", app.theme.key()),
-            Span::raw(cmd.clone()),
+            Span::raw(cmd.to_string()),
             Span::styled("█", app.theme.key()),
         ])
     } else if let Some((text, error)) = &app.status {

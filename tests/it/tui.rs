@@ -16,6 +16,7 @@ use ecops::lock::{Lease, LeaseOptions, LockState, LockWatcher};
 use ecops::tui::app::{App, AppInit, JobState, View};
 use ecops::tui::keymap;
 use ecops::tui::theme::Theme;
+use ecops::tui::views::query::QueryRun;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tokio::sync::{mpsc, watch};
@@ -115,9 +116,7 @@ async fn pump(
 ) {
     let deadline = Instant::now() + timeout;
     loop {
-        for r in app.requests.drain(..) {
-            jobs.submit(r);
-        }
+        app.drain_requests(|r| jobs.submit(r));
         if done(app) {
             return;
         }
@@ -266,7 +265,7 @@ async fn help_overlay_toggles_and_shows_the_key_table() {
         .unwrap();
     assert!(!render(&app, 160, 48).contains("Help — keys"));
     app.on_key(key('?'));
-    assert!(app.help);
+    assert!(app.modals.is_help_open());
     let screen = render(&app, 160, 48);
     assert!(screen.contains("Help — keys"), "{screen}");
     assert!(screen.contains(&steal_help.help[..40]), "{screen}");
@@ -280,7 +279,7 @@ async fn help_overlay_toggles_and_shows_the_key_table() {
     app.on_key(key('3'));
     assert_eq!(app.view, View::Overview);
     app.on_key(code(KeyCode::Esc));
-    assert!(!app.help);
+    assert!(!app.modals.is_help_open());
     assert!(!render(&app, 160, 48).contains("Help — keys"));
     // The footer hints come from the same table.
     app.view = View::Lock;
@@ -308,10 +307,10 @@ async fn steal_dialog_refuses_a_wrong_generation_sends_the_right_one_and_aborts(
     // Abort: open, type, Esc — nothing requested.
     app.on_key(key('5'));
     app.on_key(key('s'));
-    assert!(app.steal.is_some());
+    assert!(app.modals.steal().is_some());
     typed(&mut app, &generation.to_string());
     app.on_key(code(KeyCode::Esc));
-    assert!(app.steal.is_none() && app.requests.is_empty());
+    assert!(app.modals.steal().is_none() && app.requests.is_empty());
 
     // Wrong generation: refused in the dialog, nothing requested.
     app.on_key(key('s'));
@@ -351,17 +350,17 @@ async fn a_stale_lock_is_stolen_through_the_dialog_and_a_fresh_one_is_refused() 
     .await
     .unwrap();
     pump(&mut app, &jobs, &mut events, Duration::from_secs(10), |a| {
-        matches!(a.lock.as_deref().map(|w| &w.state), Some(LockState::Held { record, .. }) if record.owner == "live-holder")
+        matches!(a.data.lock.watched.as_deref().map(|w| &w.state), Some(LockState::Held { record, .. }) if record.owner == "live-holder")
     })
     .await;
     app.run_command("steal");
     typed(&mut app, &fresh.generation().to_string());
     app.on_key(code(KeyCode::Enter));
     pump(&mut app, &jobs, &mut events, Duration::from_secs(10), |a| {
-        a.lock_outcome.is_some()
+        a.data.lock.outcome.is_some()
     })
     .await;
-    let outcome = app.lock_outcome.clone().unwrap();
+    let outcome = app.data.lock.outcome.clone().unwrap();
     assert!(!outcome.ok, "{outcome:?}");
     assert!(outcome.message.contains("not stale"), "{outcome:?}");
     assert!(render(&app, 80, 24).contains("REFUSED"));
@@ -379,21 +378,21 @@ async fn a_stale_lock_is_stolen_through_the_dialog_and_a_fresh_one_is_refused() 
     .unwrap();
     let stale_generation = stale.generation();
     pump(&mut app, &jobs, &mut events, Duration::from_secs(15), |a| {
-        a.lock.as_deref().is_some_and(|w| {
+        a.data.lock.watched.as_deref().is_some_and(|w| {
             w.stale && matches!(&w.state, LockState::Held { record, .. } if record.owner == "crashed-holder")
         })
     })
     .await;
-    app.lock_outcome = None;
+    app.data.lock.outcome = None;
     app.run_command("steal");
     assert!(render(&app, 80, 24).contains("STALE"));
     typed(&mut app, &stale_generation.to_string());
     app.on_key(code(KeyCode::Enter));
     pump(&mut app, &jobs, &mut events, Duration::from_secs(10), |a| {
-        a.lock_outcome.is_some()
+        a.data.lock.outcome.is_some()
     })
     .await;
-    let outcome = app.lock_outcome.clone().unwrap();
+    let outcome = app.data.lock.outcome.clone().unwrap();
     assert!(outcome.ok, "{outcome:?}");
     assert_eq!(outcome.held_generation, Some(stale_generation + 1));
     assert!(render(&app, 80, 24).contains("STOLEN"));
@@ -434,10 +433,10 @@ async fn query_submit_runs_the_query_engine_in_the_background() {
         other => panic!("expected one query request, got {other:?}"),
     }
     pump(&mut app, &jobs, &mut events, Duration::from_secs(60), |a| {
-        a.query.running.is_none() && a.query.result.is_some()
+        a.views.query.run == QueryRun::Idle && a.views.query.result.is_some()
     })
     .await;
-    let outcome = app.query.result.clone().unwrap().unwrap();
+    let outcome = app.views.query.result.clone().unwrap().unwrap();
     // The same query straight through the engine.
     let direct = ecops::query::search(
         &f.catalog,
@@ -484,10 +483,13 @@ async fn ingest_and_compaction_started_from_the_command_line_change_the_catalog(
     app.on_key(code(KeyCode::Enter));
     assert!(matches!(app.requests.as_slice(), [Request::Ingest(_)]));
     pump(&mut app, &jobs, &mut events, Duration::from_secs(60), |a| {
-        a.jobs.first().is_some_and(|j| j.state == JobState::Done)
+        a.data
+            .jobs
+            .first()
+            .is_some_and(|j| j.state == JobState::Done)
     })
     .await;
-    let job = &app.jobs[0];
+    let job = &app.data.jobs[0];
     assert_eq!(job.totals().items, f.ingest.items);
     assert_eq!(job.totals().rows, f.ingest.rows);
     let after = stats_of(&f.catalog).await;
@@ -497,16 +499,16 @@ async fn ingest_and_compaction_started_from_the_command_line_change_the_catalog(
     // hold two files become one.
     app.run_command("compact");
     pump(&mut app, &jobs, &mut events, Duration::from_secs(60), |a| {
-        !a.confirms.is_empty()
+        a.modals.has_confirm()
     })
     .await;
     assert!(
-        app.jobs[1]
+        app.data.jobs[1]
             .lines
             .iter()
             .any(|l| l.contains("would be rewritten"))
     );
-    let planned = app.jobs[1].compact.clone().unwrap();
+    let planned = app.data.jobs[1].compact.clone().unwrap();
     assert!(planned.buckets_planned > 0);
     app.on_key(key('y'));
     pump(
@@ -514,10 +516,15 @@ async fn ingest_and_compaction_started_from_the_command_line_change_the_catalog(
         &jobs,
         &mut events,
         Duration::from_secs(120),
-        |a| a.jobs.get(2).is_some_and(|j| !j.state.is_active()),
+        |a| a.data.jobs.get(2).is_some_and(|j| !j.state.is_active()),
     )
     .await;
-    assert_eq!(app.jobs[2].state, JobState::Done, "{:?}", app.jobs[2].error);
+    assert_eq!(
+        app.data.jobs[2].state,
+        JobState::Done,
+        "{:?}",
+        app.data.jobs[2].error
+    );
     let compacted = stats_of(&f.catalog).await;
     assert_eq!(compacted.stats.files, planned.files_after);
     assert!(compacted.stats.files < after.stats.files);
@@ -547,8 +554,8 @@ async fn read_only_console_refuses_and_hides_destructive_actions() {
     app.run_command("steal");
     app.run_command(&format!("ingest {}", f.demo.sample.inventory.display()));
     app.run_command("compact");
-    assert!(app.steal.is_none());
-    assert!(app.confirms.is_empty());
+    assert!(app.modals.steal().is_none());
+    assert!(!app.modals.has_confirm());
     assert!(app.requests.is_empty(), "{:?}", app.requests);
     assert!(render(&app, 80, 24).contains("read-only"));
 }
@@ -575,17 +582,17 @@ async fn a_jobs_dead_letters_are_shown_on_request() {
         data.join("items").display()
     ));
     pump(&mut app, &jobs, &mut events, Duration::from_secs(60), |a| {
-        a.jobs.first().is_some_and(|j| !j.state.is_active())
+        a.data.jobs.first().is_some_and(|j| !j.state.is_active())
     })
     .await;
-    assert_eq!(app.jobs[0].totals().failed, meta.invalid.len() as u64);
+    assert_eq!(app.data.jobs[0].totals().failed, meta.invalid.len() as u64);
     app.on_key(key('d'));
     assert_eq!(app.view, View::Jobs);
     pump(&mut app, &jobs, &mut events, Duration::from_secs(30), |a| {
-        a.jobs[0].dead_letters.is_some()
+        a.data.jobs[0].dead_letters.is_some()
     })
     .await;
-    let letters = app.jobs[0].dead_letters.clone().unwrap().unwrap();
+    let letters = app.data.jobs[0].dead_letters.clone().unwrap().unwrap();
     assert_eq!(letters.len(), meta.invalid.len());
     let screen = render(&app, 160, 48);
     assert!(
@@ -638,7 +645,9 @@ async fn two_consoles_on_one_catalog_one_read_only() {
         Duration::from_secs(60),
         |a| {
             a.requests.is_empty()
-                && a.lock
+                && a.data
+                    .lock
+                    .watched
                     .as_ref()
                     .is_some_and(|w| matches!(w.state, ecops::lock::LockState::Held { .. }))
         },
@@ -650,14 +659,16 @@ async fn two_consoles_on_one_catalog_one_read_only() {
         &mut watcher_events,
         Duration::from_secs(60),
         |a| {
-            a.lock
+            a.data
+                .lock
+                .watched
                 .as_ref()
                 .is_some_and(|w| matches!(w.state, ecops::lock::LockState::Held { .. }))
         },
     )
     .await;
     writer.run_command("release");
-    assert!(!writer.confirms.is_empty(), "release asks first");
+    assert!(writer.modals.has_confirm(), "release asks first");
     writer.on_key(key('y'));
     pump(
         &mut writer,
@@ -666,7 +677,9 @@ async fn two_consoles_on_one_catalog_one_read_only() {
         Duration::from_secs(60),
         |a| {
             a.requests.is_empty()
-                && a.lock
+                && a.data
+                    .lock
+                    .watched
                     .as_ref()
                     .is_some_and(|w| matches!(w.state, ecops::lock::LockState::Free { .. }))
         },
@@ -683,10 +696,15 @@ async fn two_consoles_on_one_catalog_one_read_only() {
         &writer_jobs,
         &mut writer_events,
         Duration::from_secs(60),
-        |a| a.jobs.first().is_some_and(|j| j.state == JobState::Done),
+        |a| {
+            a.data
+                .jobs
+                .first()
+                .is_some_and(|j| j.state == JobState::Done)
+        },
     )
     .await;
-    let written = writer.jobs[0].totals().rows;
+    let written = writer.data.jobs[0].totals().rows;
     assert!(written > 0);
 
     // After a refresh the watcher shows the writer's rows.
@@ -697,7 +715,8 @@ async fn two_consoles_on_one_catalog_one_read_only() {
         &mut watcher_events,
         Duration::from_secs(60),
         |a| {
-            a.stats
+            a.data
+                .stats
                 .as_ref()
                 .is_some_and(|s| s.stats.rows == before.stats.rows + written)
         },

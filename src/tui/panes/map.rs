@@ -18,12 +18,17 @@ use crate::tui::app::App;
 pub const OUTLINED: usize = 10;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
-    let cells = app.stats.as_ref().map_or(&[][..], |s| s.cells.as_slice());
-    let max = cells.iter().map(|c| c.rows).max().unwrap_or(1).max(1);
-    let selected = app
+    let cells = app
+        .data
         .stats
         .as_ref()
-        .and_then(|s| s.stats.top_cells.get(app.cells_selected))
+        .map_or(&[][..], |s| s.cells.as_slice());
+    let max = cells.iter().map(|c| c.rows).max().unwrap_or(1).max(1);
+    let selected = app
+        .data
+        .stats
+        .as_ref()
+        .and_then(|s| s.stats.top_cells.get(app.views.cells.selected))
         .map(|c| c.cell.clone());
     let title = format!(
         "Map — {} cells with data (top {OUTLINED} outlined){}",
@@ -36,6 +41,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let theme = app.theme;
     // The fullest cells get their outlines; the rest a dot, so the coastlines stay readable.
     let outlined: Vec<&str> = app
+        .data
         .stats
         .as_ref()
         .map(|s| {
