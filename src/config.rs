@@ -21,6 +21,9 @@ pub struct Config {
     pub small_file_mb: Option<u64>,
     /// Console: redraw at most every this many milliseconds (default 250).
     pub refresh_ms: Option<u64>,
+    /// Skew allowance between another holder's clock and ours when judging
+    /// the catalog lock stale by its timestamps: "5m" (default), "30s", "1h".
+    pub lock_skew: Option<String>,
     /// S3 settings.
     #[serde(default)]
     pub s3: S3Config,
@@ -44,6 +47,12 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    #[error("config: {key} = {value:?}: {reason}")]
+    Value {
+        key: &'static str,
+        value: String,
+        reason: String,
+    },
     #[error("config {path}: {source}")]
     Parse {
         path: String,
@@ -53,6 +62,31 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// Checks values the types cannot (durations), so a bad one fails at start.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(skew) = &self.lock_skew {
+            crate::fmt::parse_duration(skew).map_err(|reason| ConfigError::Value {
+                key: "lock_skew",
+                value: skew.clone(),
+                reason,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The lock staleness policy these settings give.
+    pub fn stale_policy(&self) -> crate::lock::StalePolicy {
+        let mut policy = crate::lock::StalePolicy::default();
+        if let Some(skew) = self
+            .lock_skew
+            .as_deref()
+            .and_then(|s| crate::fmt::parse_duration(s).ok())
+        {
+            policy.skew = skew;
+        }
+        policy
+    }
+
     /// Loads `explicit` (which must exist) or `./ecops.toml` (if present).
     pub fn load(explicit: Option<&Path>) -> Result<(Config, Option<PathBuf>), ConfigError> {
         let path = match explicit {

@@ -165,6 +165,7 @@ pub struct Settings {
 impl Settings {
     fn resolve(cli: &Cli) -> Result<Self> {
         let (config, _) = Config::load(cli.config.as_deref())?;
+        config.validate()?;
         let base = cli.base.clone().or_else(|| config.base.clone());
         let open = OpenOptions {
             read_only: cli.read_only || config.read_only,
@@ -179,6 +180,11 @@ impl Settings {
             json: cli.json,
             config,
         })
+    }
+
+    /// The lock staleness policy: `lock_skew` from the config (default 5 min).
+    pub fn stale_policy(&self) -> crate::lock::StalePolicy {
+        self.config.stale_policy()
     }
 
     /// The base location, or an error saying how to give one.
@@ -270,6 +276,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     .map_or(crate::catalog::stats::DEFAULT_SMALL_FILE_BYTES, |mb| {
                         mb * 1024 * 1024
                     }),
+                lock_stale: settings.stale_policy(),
             })
             .await
         }

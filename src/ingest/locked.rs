@@ -4,7 +4,6 @@
 //! interruption, so the next run need not wait for the TTL.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::json;
 use tokio::sync::watch;
@@ -12,28 +11,7 @@ use tokio::sync::watch;
 use super::{IngestError, IngestOptions, IngestProgress};
 use crate::catalog::EarthCatalog;
 use crate::lock::LeaseOptions;
-
-/// How often a waiting job (`--wait`) tries the lock again.
-pub const WAIT_POLL: Duration = Duration::from_secs(2);
-
-/// Who takes the lock and for how long without renewal.
-#[derive(Debug, Clone)]
-pub struct LockSettings {
-    pub owner: String,
-    pub ttl: Duration,
-    /// Wait for another holder to release the lock instead of failing.
-    pub wait: bool,
-}
-
-impl Default for LockSettings {
-    fn default() -> Self {
-        Self {
-            owner: std::env::var("USER").unwrap_or_else(|_| "ecops".into()),
-            ttl: Duration::from_secs(30 * 60),
-            wait: false,
-        }
-    }
-}
+use crate::lock::job::{LockSettings, WAIT_POLL};
 
 /// [`super::run`] holding the catalog lock. Fails at once, changing nothing,
 /// if someone else holds it; a renewal failure (lock stolen or gone) makes

@@ -14,9 +14,10 @@ mod locked;
 mod pipeline;
 pub mod progress;
 
+pub use crate::lock::job::{LockSettings, WAIT_POLL};
 pub use fetch::{FetchOptions, Fetcher, RetryPolicy, Source};
 pub use inventory::{Filter, parse_since};
-pub use locked::{LockSettings, WAIT_POLL, run_locked};
+pub use locked::run_locked;
 pub use pipeline::run;
 pub use progress::{IngestProgress, Phase};
 

@@ -93,7 +93,7 @@ pub(super) fn spawn(
 ) -> mpsc::UnboundedSender<LockCommand> {
     let (tx, mut rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
-        let mut watcher = LockWatcher::new();
+        let mut watcher = LockWatcher::with_policy(settings.stale);
         let mut lease: Option<Lease> = None;
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -7,8 +7,33 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::{Authority, Lease, LeaseOptions, LockError, LockState, StaleReason};
+use super::{Authority, Lease, LeaseOptions, LockError, LockState, StalePolicy, StaleReason};
 use crate::catalog::EarthCatalog;
+
+/// How often a waiting job (`--wait`) tries the lock again.
+pub const WAIT_POLL: Duration = Duration::from_secs(2);
+
+/// Who takes the lock, for how long without renewal, and how others' locks are judged.
+#[derive(Debug, Clone)]
+pub struct LockSettings {
+    pub owner: String,
+    pub ttl: Duration,
+    /// Wait for another holder to release the lock instead of failing.
+    pub wait: bool,
+    /// How staleness is judged (the skew allowance for other machines' clocks).
+    pub stale: StalePolicy,
+}
+
+impl Default for LockSettings {
+    fn default() -> Self {
+        Self {
+            owner: std::env::var("USER").unwrap_or_else(|_| "ecops".into()),
+            ttl: Duration::from_secs(30 * 60),
+            wait: false,
+            stale: StalePolicy::default(),
+        }
+    }
+}
 
 /// Takes the catalog lock (taking over, audited, a lock left by a crashed
 /// process of this host: its pid is gone), installs its fencing guard on
@@ -22,7 +47,13 @@ pub async fn hold(catalog: &EarthCatalog, opts: LeaseOptions) -> Result<Lease, L
             if matches!(state.as_ref(), LockState::Held { assessment, .. }
                 if assessment.stale_reason == Some(StaleReason::HolderGone)) =>
         {
-            let stolen = super::steal(catalog.base(), &state, opts, Authority::IfStale).await?;
+            let stolen = super::steal(
+                catalog.base(),
+                &state,
+                opts,
+                Authority::IfStale(Default::default()),
+            )
+            .await?;
             tracing::warn!(
                 "took over the catalog lock of a crashed local run: {}",
                 state.describe()

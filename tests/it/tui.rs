@@ -411,6 +411,57 @@ async fn a_stale_lock_is_stolen_through_the_dialog_and_a_fresh_one_is_refused() 
     ));
 }
 
+/// The card's own use case: the reference's lock, acquired two weeks ago
+/// with a 12 h TTL by a host that is gone, is stolen from the console
+/// within seconds — no need to watch it for a whole TTL — and the pane says
+/// which rule made it stale.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_steals_a_lock_dead_for_weeks_within_seconds() {
+    let f = fixture().await;
+    let fixture_lock = std::fs::read(crate::common::earthcatalog_fixture().join(".lock")).unwrap();
+    std::fs::write(
+        std::path::Path::new(&f.demo.base).join(".lock"),
+        &fixture_lock,
+    )
+    .unwrap();
+    let started = Instant::now();
+    let (jobs, mut events) = start_jobs(f.catalog.clone());
+    let mut app = app_for(&f);
+    pump(&mut app, &jobs, &mut events, Duration::from_secs(10), |a| {
+        a.data.lock.watched.as_deref().is_some_and(|w| w.stale)
+    })
+    .await;
+    app.on_key(key('5'));
+    let screen = render(&app, 160, 48);
+    assert!(
+        screen.contains("expired") && screen.contains("by its own clock"),
+        "the pane says which rule made it stale:\n{screen}"
+    );
+    app.run_command("steal");
+    assert!(render(&app, 160, 48).contains("STALE"));
+    typed(&mut app, "backfill");
+    app.on_key(code(KeyCode::Enter));
+    pump(&mut app, &jobs, &mut events, Duration::from_secs(10), |a| {
+        a.data.lock.outcome.is_some()
+    })
+    .await;
+    let outcome = app.data.lock.outcome.clone().unwrap();
+    assert!(outcome.ok, "{outcome:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "stolen {:?} after opening the console",
+        started.elapsed()
+    );
+    match ecops::lock::read_lock(f.catalog.base()).await.unwrap() {
+        LockState::Held { record, .. } => {
+            assert!(record.owner.contains("ecops console"), "{record:?}");
+            assert_eq!(record.generation, Some(1));
+        }
+        other => panic!("expected the console's lock, got {other:?}"),
+    }
+    jobs.shutdown(Duration::from_secs(10)).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn query_submit_runs_the_query_engine_in_the_background() {
     let f = fixture().await;
