@@ -159,7 +159,8 @@ pub(super) fn spawn(
     tx
 }
 
-fn owner(settings: &LockSettings) -> String {
+/// Who the console's lock actions name as the holder.
+pub fn console_owner(settings: &LockSettings) -> String {
     format!("{} (ecops console)", settings.owner)
 }
 
@@ -181,7 +182,7 @@ async fn acquire(
             held_generation: Some(l.generation()),
         };
     }
-    match Lease::acquire(store, LeaseOptions::manual(owner(settings), ttl)).await {
+    match Lease::acquire(store, LeaseOptions::manual(console_owner(settings), ttl)).await {
         Ok(l) => {
             l.start_heartbeat();
             let generation = l.generation();
@@ -239,7 +240,7 @@ async fn steal(
     lease: &mut Option<Lease>,
 ) -> LockOutcome {
     let action = LockAction::Steal;
-    let opts = LeaseOptions::manual(owner(settings), settings.ttl);
+    let opts = LeaseOptions::manual(console_owner(settings), settings.ttl);
     match crate::lock::steal(store, expected, opts, Authority::IfWatchedStale(watcher)).await {
         Ok(stolen) => {
             stolen.lease.start_heartbeat();

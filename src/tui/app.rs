@@ -9,9 +9,11 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 
 use super::command::Command;
+use super::equivalent;
+use super::export::ExportFormat;
 use super::keymap::{self, Action, Keymap};
 use super::modal::{Modal, Modals, edit_text};
 use super::model::Model;
@@ -33,12 +35,49 @@ pub struct AppInit {
     pub theme: Theme,
 }
 
+/// How often relative ages ("unchanged for 12 s") move when nothing else
+/// changes: each redraw costs bytes on the link.
+pub const AGE_TICK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Display preferences.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prefs {
+    /// The header line is shown (`H` toggles it).
+    pub header: bool,
+    /// Slow-link preset: no sparkline animation, ages ticked every 5 s.
+    pub low_bandwidth: bool,
+    /// Mouse clicks and scrolling are handled.
+    pub mouse: bool,
+}
+
+impl Default for Prefs {
+    fn default() -> Self {
+        Self {
+            header: true,
+            low_bandwidth: false,
+            mouse: false,
+        }
+    }
+}
+
+/// Where a list's rows are on screen: the first row's line, how many
+/// rows show, and the index of the first one shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListHit {
+    pub x: u16,
+    pub width: u16,
+    pub y: u16,
+    pub rows: u16,
+    pub offset: usize,
+}
+
 /// The console's state.
 #[derive(Debug)]
 pub struct App {
     pub init: AppInit,
     pub theme: Theme,
     pub keys: Keymap,
+    pub prefs: Prefs,
     /// The current view (tab).
     pub view: View,
     /// What the background reports.
@@ -50,6 +89,14 @@ pub struct App {
     pub status: Option<(String, bool)>,
     /// Requests for the background, drained by the event loop.
     pub requests: Vec<Request>,
+    /// Raw bytes for the terminal (OSC 52), written by the event loop.
+    pub output: Vec<Vec<u8>>,
+    /// Where the current view's list was last drawn (for mouse clicks).
+    pub list_hit: std::cell::Cell<Option<ListHit>>,
+    /// The width of the last frame (for mouse hits on the tabs).
+    pub screen_width: std::cell::Cell<u16>,
+    /// When relative ages were last redrawn.
+    pub aged_at: Instant,
     /// Something changed since the last draw.
     pub dirty: bool,
     pub quit: bool,
@@ -61,15 +108,31 @@ impl App {
             theme: init.theme,
             init,
             keys: Keymap::default(),
+            prefs: Prefs::default(),
             view: View::Overview,
             data: Model::default(),
             views: Views::default(),
             modals: Modals::default(),
             status: None,
             requests: vec![],
+            output: vec![],
+            list_hit: std::cell::Cell::new(None),
+            screen_width: std::cell::Cell::new(80),
+            aged_at: Instant::now(),
             dirty: true,
             quit: false,
         }
+    }
+
+    /// Uses `keys` (the config's `[keys]` applied).
+    pub fn with_keys(mut self, keys: Keymap) -> Self {
+        self.keys = keys;
+        self
+    }
+
+    pub fn with_prefs(mut self, prefs: Prefs) -> Self {
+        self.prefs = prefs;
+        self
     }
 
     /// Sets the status line (`error` colours it).
@@ -87,22 +150,55 @@ impl App {
     }
 
     /// Hands the queued requests to `submit` (the jobs), which answers with
-    /// the id of the job each one started.
+    /// the id of the job each one started; logs each one's equivalent commands.
     pub fn drain_requests(&mut self, mut submit: impl FnMut(Request) -> Option<JobId>) {
         for request in std::mem::take(&mut self.requests) {
             let query = matches!(request, Request::Query(_));
+            let cx = equivalent::Context {
+                base: &self.init.base,
+                held_generation: self.data.lock.held_generation,
+            };
+            let mut logged = equivalent::of(&request, &cx);
             let id = submit(request);
             if query {
                 self.views.query.started(id);
             }
+            if let Some(mut e) = logged.take() {
+                e.job = id;
+                tracing::info!("equivalent: {}", e.commands[0].1);
+                self.data.history.push(e);
+            }
         }
     }
 
-    /// Once a second: sample the throughput; time-based displays move on.
+    /// Puts `text` on the clipboard through OSC 52 and says so in one line.
+    pub fn copy(&mut self, what: &str, text: String) {
+        self.output.push(super::term::osc52(&text));
+        let shown: String = text.chars().take(60).collect();
+        let more = if text.chars().count() > 60 { "…" } else { "" };
+        self.set_status(format!("copied {what} (OSC 52): {shown}{more}"), false);
+    }
+
+    /// Once a second: sample the throughput. While a job runs the
+    /// sparklines move every second (not in the low-bandwidth preset);
+    /// otherwise relative ages are redrawn at most every [`AGE_TICK`].
     pub fn on_second(&mut self, now: Instant) {
         let totals = self.data.totals();
         self.data.throughput.observe(now, totals);
-        self.dirty = true;
+        let busy = self.data.jobs.iter().any(|j| j.state.is_active());
+        if busy && !self.prefs.low_bandwidth {
+            self.dirty = true;
+        } else {
+            self.age_tick(now);
+        }
+    }
+
+    /// Marks the screen for a redraw if ages were last moved [`AGE_TICK`] ago.
+    pub fn age_tick(&mut self, now: Instant) {
+        if now.duration_since(self.aged_at) >= AGE_TICK {
+            self.aged_at = now;
+            self.dirty = true;
+        }
     }
 
     /// Handles a key press.
@@ -120,6 +216,49 @@ impl App {
         if let Some(action) = view_action.or_else(|| self.keys.lookup(keymap::GLOBAL, &key)) {
             self.act(action);
         }
+    }
+
+    /// A mouse event (with `--mouse`): a click on a tab switches to it, a
+    /// click on a list row selects it, the wheel moves the selection.
+    /// Returns true when the screen should be redrawn.
+    pub fn on_mouse(&mut self, m: MouseEvent) -> bool {
+        if !self.modals.is_empty() {
+            return false;
+        }
+        let tabs_y = u16::from(self.prefs.header);
+        match m.kind {
+            MouseEventKind::ScrollUp => self.act(Action::Up),
+            MouseEventKind::ScrollDown => self.act(Action::Down),
+            MouseEventKind::Down(MouseButton::Left) if m.row == tabs_y => {
+                let Some(view) = super::ui::tab_at(self.list_width(), m.column) else {
+                    return false;
+                };
+                self.view = view;
+            }
+            MouseEventKind::Down(MouseButton::Left) => {
+                let Some(hit) = self.list_hit.get() else {
+                    return false;
+                };
+                let inside = (hit.x..hit.x + hit.width).contains(&m.column)
+                    && (hit.y..hit.y + hit.rows).contains(&m.row);
+                if !inside {
+                    return false;
+                }
+                let index = hit.offset + usize::from(m.row - hit.y);
+                self.act(Action::First);
+                for _ in 0..index {
+                    self.act(Action::Down);
+                }
+            }
+            _ => return false,
+        }
+        self.dirty = true;
+        true
+    }
+
+    /// The screen width the tabs were laid out for.
+    fn list_width(&self) -> u16 {
+        self.screen_width.get()
     }
 
     /// Carries out an action of the current view or a global one.
@@ -143,6 +282,16 @@ impl App {
                 fx.request(Request::RefreshStats);
                 fx.say("refreshing stats…");
             }
+            Action::ToggleHeader => self.prefs.header = !self.prefs.header,
+            Action::Export => fx.open(Modal::CommandLine("export md ".into())),
+            Action::Copy => match super::export::selection(self) {
+                Some((what, text)) => return self.copy(what, text),
+                None => fx.error("nothing selected to copy here"),
+            },
+            Action::CopyUri => match super::export::selected_uri(self) {
+                Some(uri) => return self.copy("the asset URI", uri),
+                None => fx.error("no result selected"),
+            },
             _ => self.views.act(self.view, action, &mut self.data, &mut fx),
         }
         self.apply(fx);
@@ -190,8 +339,35 @@ impl App {
             Command::Steal => views::lock::steal(&self.data, &mut fx),
             Command::Acquire(ttl) => views::lock::acquire(ttl, &mut fx),
             Command::Release => views::lock::release(&self.data, &mut fx),
+            Command::History => fx.go(View::History),
+            Command::Export { format, path } => return self.export(format, path),
         }
         self.apply(fx);
+    }
+
+    /// Writes the current view's table to `path` (default
+    /// `ecops-<table>-<time>.<ext>` in the working directory).
+    fn export(&mut self, format: ExportFormat, path: Option<String>) {
+        let Some((name, table)) = super::export::table(self) else {
+            return self.set_status(
+                "nothing to export here (Partitions, Cells, Query and History have tables)",
+                true,
+            );
+        };
+        let path = path.unwrap_or_else(|| {
+            format!(
+                "ecops-{name}-{}.{}",
+                chrono::Utc::now().format("%Y%m%dT%H%M%S"),
+                format.extension()
+            )
+        });
+        match std::fs::write(&path, format.render(&table)) {
+            Ok(()) => self.set_status(
+                format!("exported {} rows of {name} to {path}", table.rows.len()),
+                false,
+            ),
+            Err(e) => self.set_status(format!("export to {path}: {e}"), true),
+        }
     }
 
     /// Carries out what a view or modal asked for, in order.

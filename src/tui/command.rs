@@ -21,10 +21,17 @@ pub enum Command {
     Steal,
     Acquire(Duration),
     Release,
+    /// Show the History view.
+    History,
+    /// Write the current view's table to a file.
+    Export {
+        format: crate::tui::export::ExportFormat,
+        path: Option<String>,
+    },
 }
 
 /// The commands, for the error on an unknown one.
-const KNOWN: &str = "ingest, compact, query, steal, acquire, release, refresh, q";
+const KNOWN: &str = "ingest, compact, query, steal, acquire, release, history, export, refresh, q";
 
 impl Command {
     /// Parses a command line (without the `:`); None for an empty line.
@@ -48,6 +55,8 @@ impl Command {
                 t => crate::fmt::parse_duration(t).map_err(|e| format!("acquire: {e}"))?,
             }),
             "release" => Command::Release,
+            "history" => Command::History,
+            "export" => parse_export(rest)?,
             other => return Err(format!("unknown command '{other}' (try {KNOWN})")),
         }))
     }
@@ -63,6 +72,15 @@ impl Command {
             _ => None,
         }
     }
+}
+
+/// `md|csv [PATH]`.
+fn parse_export(args: &str) -> Result<Command, String> {
+    let (format, path) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
+    let format =
+        crate::tui::export::ExportFormat::parse(format).ok_or("usage: export md|csv [PATH]")?;
+    let path = Some(path.trim().to_string()).filter(|p| !p.is_empty());
+    Ok(Command::Export { format, path })
 }
 
 /// `[--threshold] N` or nothing.

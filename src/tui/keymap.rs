@@ -41,6 +41,13 @@ pub enum Action {
     PlainResults,
     LogMore,
     LogLess,
+    /// Copy the current view's selection to the clipboard (OSC 52).
+    Copy,
+    /// Copy the selected query result's asset URI.
+    CopyUri,
+    /// Export the current table to a Markdown or CSV file.
+    Export,
+    ToggleHeader,
     // Keys of input fields and dialogs.
     Confirm,
     Back,
@@ -82,7 +89,11 @@ pub const GLOBAL: &[Action] = &[
     Action::GoView(View::Lock),
     Action::GoView(View::Query),
     Action::GoView(View::Logs),
+    Action::GoView(View::History),
     Action::RefreshStats,
+    Action::Copy,
+    Action::Export,
+    Action::ToggleHeader,
     Action::Quit,
 ];
 
@@ -221,6 +232,38 @@ pub const BINDINGS: &[Binding] = &[
         Action::GoView(View::Logs),
         "logs",
         "engine logs",
+        false
+    ),
+    bind!(
+        [k('8')],
+        "8",
+        Action::GoView(View::History),
+        "history",
+        "what the console did, as equivalent commands",
+        false
+    ),
+    bind!(
+        [k('Y')],
+        "Y",
+        Action::Copy,
+        "copy",
+        "copy the selection (cell, partition, result id, lock holder, equivalent command) to the clipboard via OSC 52",
+        true
+    ),
+    bind!(
+        [k('E')],
+        "E",
+        Action::Export,
+        "export",
+        "export the current table (partitions, top cells, query results, history) to a file: :export md|csv [PATH]",
+        false
+    ),
+    bind!(
+        [k('H')],
+        "H",
+        Action::ToggleHeader,
+        "header",
+        "hide or show the header line",
         false
     ),
     bind!(
@@ -400,6 +443,14 @@ pub const BINDINGS: &[Binding] = &[
         true
     ),
     bind!(
+        [k('U')],
+        "U",
+        Action::CopyUri,
+        "copy URI",
+        "copy the selected result's asset URI to the clipboard via OSC 52",
+        true
+    ),
+    bind!(
         [k('+'), k('=')],
         "+",
         Action::LogMore,
@@ -486,7 +537,169 @@ pub fn binding(action: Action) -> Option<&'static Binding> {
     BINDINGS.iter().find(|b| b.action == action)
 }
 
-/// The keys in force: the table's (remapping comes from the config).
+/// A `[keys]` entry of the config: action name, key names, and where it is
+/// written (for errors).
+#[derive(Debug, Clone)]
+pub struct Remap {
+    pub action: String,
+    pub keys: Vec<String>,
+    pub at: String,
+}
+
+/// A `[keys]` entry that cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KeymapError {
+    #[error("{at}: [keys] {name}: no such action (actions: {known})")]
+    UnknownAction {
+        at: String,
+        name: String,
+        known: String,
+    },
+    #[error("{at}: [keys] {action} = {key:?}: {reason}")]
+    BadKey {
+        at: String,
+        action: String,
+        key: String,
+        reason: String,
+    },
+    #[error("{at}: [keys] key {key} is bound to both {first} and {second} in {place}")]
+    Duplicate {
+        at: String,
+        key: String,
+        first: String,
+        second: String,
+        place: String,
+    },
+}
+
+impl Action {
+    /// The action's name in `[keys]`: `steal`, `pause_resume`, `view_lock`, …
+    pub fn name(self) -> String {
+        let debug = match self {
+            Action::GoView(v) => format!("View{v:?}"),
+            other => format!("{other:?}"),
+        };
+        let mut out = String::new();
+        for (i, c) in debug.chars().enumerate() {
+            if c.is_ascii_uppercase() {
+                if i > 0 {
+                    out.push('_');
+                }
+                out.push(c.to_ascii_lowercase());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+}
+
+impl Key {
+    /// Parses a key name: a character (`S`, `/`), `ctrl-x`, or one of
+    /// enter, esc, tab, backtab, backspace, delete, up, down, left, right,
+    /// pgup, pgdn, home, end, space, f1–f12.
+    pub fn parse(name: &str) -> Result<Key, String> {
+        let lower = name.to_ascii_lowercase();
+        if let Some(rest) = lower
+            .strip_prefix("ctrl-")
+            .or_else(|| lower.strip_prefix("c-"))
+        {
+            let mut chars = rest.chars();
+            return match (chars.next(), chars.next()) {
+                (Some('c'), None) => Err("ctrl-c always quits; it cannot be bound".into()),
+                (Some(c), None) => Ok(ctrl(c)),
+                _ => Err("ctrl- takes one character".into()),
+            };
+        }
+        let mut chars = name.chars();
+        if let (Some(c), None) = (chars.next(), chars.next()) {
+            return Ok(k(c));
+        }
+        let code = match lower.as_str() {
+            "enter" | "return" => KeyCode::Enter,
+            "esc" | "escape" => KeyCode::Esc,
+            "tab" => KeyCode::Tab,
+            "backtab" | "shift-tab" | "s-tab" => KeyCode::BackTab,
+            "backspace" => KeyCode::Backspace,
+            "delete" | "del" => KeyCode::Delete,
+            "up" => KeyCode::Up,
+            "down" => KeyCode::Down,
+            "left" => KeyCode::Left,
+            "right" => KeyCode::Right,
+            "pgup" | "pageup" => KeyCode::PageUp,
+            "pgdn" | "pagedown" => KeyCode::PageDown,
+            "home" => KeyCode::Home,
+            "end" => KeyCode::End,
+            "space" => KeyCode::Char(' '),
+            f if f.starts_with('f')
+                && f[1..].parse::<u8>().is_ok_and(|n| (1..=12).contains(&n)) =>
+            {
+                KeyCode::F(f[1..].parse().unwrap_or(1))
+            }
+            _ => {
+                return Err(
+                    "not a key name (a character, ctrl-x, enter, esc, tab, up, f1, …)".into(),
+                );
+            }
+        };
+        Ok(code_key(code))
+    }
+
+    /// How the key is written in hints and help.
+    pub fn label(&self) -> String {
+        let base = match self.0 {
+            KeyCode::Char(' ') => "Space".to_string(),
+            KeyCode::Char(c) => c.to_string(),
+            KeyCode::Enter => "Enter".into(),
+            KeyCode::Esc => "Esc".into(),
+            KeyCode::Tab => "Tab".into(),
+            KeyCode::BackTab => "S-Tab".into(),
+            KeyCode::Backspace => "Bksp".into(),
+            KeyCode::Delete => "Del".into(),
+            KeyCode::Up => "↑".into(),
+            KeyCode::Down => "↓".into(),
+            KeyCode::Left => "←".into(),
+            KeyCode::Right => "→".into(),
+            KeyCode::PageUp => "PgUp".into(),
+            KeyCode::PageDown => "PgDn".into(),
+            KeyCode::Home => "Home".into(),
+            KeyCode::End => "End".into(),
+            KeyCode::F(n) => format!("F{n}"),
+            other => format!("{other:?}"),
+        };
+        if self.1.contains(KeyModifiers::CONTROL) {
+            format!("^{}", base.to_uppercase())
+        } else {
+            base
+        }
+    }
+}
+
+fn code_key(c: KeyCode) -> Key {
+    Key(c, KeyModifiers::NONE)
+}
+
+/// The places whose actions are offered together (a key may mean one
+/// thing per place): each view with the global keys, and each modal.
+pub fn places() -> Vec<(String, Vec<Action>)> {
+    let mut out: Vec<(String, Vec<Action>)> = super::views::View::ALL
+        .iter()
+        .map(|v| {
+            (
+                format!("the {} view", v.title()),
+                [super::views::commands(*v), GLOBAL].concat(),
+            )
+        })
+        .collect();
+    out.extend(
+        super::modal::ALL_COMMANDS
+            .iter()
+            .map(|c| ("dialogs and inputs".to_string(), c.to_vec())),
+    );
+    out
+}
+
+/// The keys in force: the table's, with the config's `[keys]` applied.
 #[derive(Debug, Clone)]
 pub struct Keymap {
     entries: Vec<Entry>,
@@ -521,6 +734,73 @@ pub type Hint<'a> = (&'a str, &'static str, Action);
 pub type HelpRow<'a> = (&'a str, &'static str, &'static str);
 
 impl Keymap {
+    /// The table's keys with `remaps` applied; refuses unknown actions, bad
+    /// key names and a key bound to two actions offered in one place.
+    pub fn with_remaps(remaps: &[Remap]) -> Result<Keymap, KeymapError> {
+        let mut map = Keymap::default();
+        let mut at_of: Vec<(Action, String)> = vec![];
+        for r in remaps {
+            let Some(entry) = map
+                .entries
+                .iter_mut()
+                .find(|e| e.binding.action.name() == r.action)
+            else {
+                let known: Vec<String> = BINDINGS.iter().map(|b| b.action.name()).collect();
+                return Err(KeymapError::UnknownAction {
+                    at: r.at.clone(),
+                    name: r.action.clone(),
+                    known: known.join(", "),
+                });
+            };
+            let keys = r
+                .keys
+                .iter()
+                .map(|name| {
+                    Key::parse(name).map_err(|reason| KeymapError::BadKey {
+                        at: r.at.clone(),
+                        action: r.action.clone(),
+                        key: name.clone(),
+                        reason,
+                    })
+                })
+                .collect::<Result<Vec<Key>, _>>()?;
+            entry.label = keys.iter().map(Key::label).collect::<Vec<_>>().join("/");
+            entry.keys = keys;
+            at_of.push((entry.binding.action, r.at.clone()));
+        }
+        map.check_conflicts(&at_of)?;
+        Ok(map)
+    }
+
+    /// A key bound to two actions offered in one place is an error, named
+    /// at the remapped line that caused it.
+    fn check_conflicts(&self, at_of: &[(Action, String)]) -> Result<(), KeymapError> {
+        for (place, actions) in places() {
+            for (i, a) in actions.iter().enumerate() {
+                for b in &actions[i + 1..] {
+                    let (Some(ea), Some(eb)) = (self.entry(*a), self.entry(*b)) else {
+                        continue;
+                    };
+                    let Some(key) = ea.keys.iter().find(|k| eb.keys.contains(k)) else {
+                        continue;
+                    };
+                    let at = at_of
+                        .iter()
+                        .find(|(x, _)| x == b || x == a)
+                        .map_or("the key table".to_string(), |(_, at)| at.clone());
+                    return Err(KeymapError::Duplicate {
+                        at,
+                        key: key.label(),
+                        first: a.name(),
+                        second: b.name(),
+                        place,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn entry(&self, action: Action) -> Option<&Entry> {
         self.entries.iter().find(|e| e.binding.action == action)
     }
@@ -637,6 +917,43 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn remapped_keys_replace_the_tables_and_bad_entries_name_their_line() {
+        let remap = |action: &str, keys: &[&str]| Remap {
+            action: action.into(),
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+            at: "ecops.toml line 7".into(),
+        };
+        let keys = Keymap::with_remaps(&[remap("steal", &["x"])]).unwrap();
+        let x = key(KeyCode::Char('x'), KeyModifiers::NONE);
+        let s = key(KeyCode::Char('s'), KeyModifiers::NONE);
+        assert_eq!(
+            keys.lookup(views::commands(View::Lock), &x),
+            Some(Action::Steal)
+        );
+        assert_eq!(keys.lookup(views::commands(View::Lock), &s), None);
+        assert_eq!(keys.label(Action::Steal), "x");
+        let e = Keymap::with_remaps(&[remap("stael", &["x"])]).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("ecops.toml line 7: [keys] stael: no such action"),
+            "{e}"
+        );
+        // `a` is acquire in the Lock view: a duplicate there.
+        let e = Keymap::with_remaps(&[remap("steal", &["a"])]).unwrap_err();
+        assert!(
+            matches!(&e, KeymapError::Duplicate { at, .. } if at == "ecops.toml line 7"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("the Lock view"), "{e}");
+        // `S` reverses the sort in Partitions, but steal is a Lock action: allowed.
+        assert!(Keymap::with_remaps(&[remap("steal", &["S"])]).is_ok());
+        assert!(Keymap::with_remaps(&[remap("quit", &["ctrl-c"])]).is_err());
+        assert!(Keymap::with_remaps(&[remap("quit", &["hyper-q"])]).is_err());
+        assert_eq!(Action::GoView(View::Lock).name(), "view_lock");
+        assert_eq!(Action::PauseResume.name(), "pause_resume");
     }
 
     #[test]

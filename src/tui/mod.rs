@@ -36,11 +36,14 @@
 pub mod app;
 pub mod command;
 pub mod dialogs;
+pub mod equivalent;
 pub mod event;
+pub mod export;
 pub mod keymap;
 pub mod modal;
 pub mod model;
 pub mod panes;
+pub mod term;
 pub mod theme;
 pub mod ui;
 pub mod update;
@@ -57,6 +60,8 @@ use crate::jobs::{Jobs, JobsConfig, demo};
 
 /// Default redraw period.
 pub const DEFAULT_REFRESH: Duration = Duration::from_millis(250);
+/// Redraw period of the low-bandwidth preset.
+pub const LOW_BANDWIDTH_REFRESH: Duration = Duration::from_secs(5);
 
 /// How to start the console.
 #[derive(Debug, Clone)]
@@ -69,6 +74,12 @@ pub struct ConsoleOptions {
     pub small_file_bytes: u64,
     /// How the lock is judged stale (the config's `lock_skew`).
     pub lock_stale: crate::lock::StalePolicy,
+    pub theme: theme::ThemeName,
+    /// The key table with the config's `[keys]` applied.
+    pub keys: keymap::Keymap,
+    /// Slow-link preset: no animation, ages ticked rarely.
+    pub low_bandwidth: bool,
+    pub mouse: bool,
 }
 
 /// Sends `tracing` output to tui-logger (filtered by `ECOPS_LOG`, default
@@ -126,12 +137,17 @@ pub async fn run(opts: ConsoleOptions) -> Result<ExitCode> {
         base: base.clone(),
         demo: demo.as_ref().map(|d| d.dir.clone()),
         read_only,
-        theme: theme::Theme::from_env(),
+        theme: theme::Theme::new(opts.theme),
+    })
+    .with_keys(opts.keys.clone())
+    .with_prefs(app::Prefs {
+        low_bandwidth: opts.low_bandwidth,
+        mouse: opts.mouse,
+        ..app::Prefs::default()
     });
-    // Raw mode, alternate screen, and a panic hook that restores the terminal.
-    let mut terminal = ratatui::try_init().context("setting up the terminal")?;
+    let mut terminal = term::init(opts.mouse).context("setting up the terminal")?;
     let result = event::run(&mut terminal, &mut app, &jobs, &mut events, opts.refresh).await;
-    ratatui::restore();
+    term::restore(opts.mouse);
     let running = jobs.running().len();
     if running > 0 {
         eprintln!("ecops: stopping {running} job(s) at their next chunk boundary…");

@@ -10,6 +10,7 @@ use crate::ingest::{IngestProgress, Phase};
 use crate::jobs::throughput::{Throughput, Totals};
 use crate::jobs::{IngestSpec, JobId, JobKind, LockOutcome, StatsView};
 use crate::lock::Watched;
+use crate::tui::equivalent::Equivalent;
 
 /// Shared data of the console.
 #[derive(Debug)]
@@ -19,6 +20,8 @@ pub struct Model {
     pub lock: LockData,
     pub jobs: Vec<JobView>,
     pub throughput: Throughput,
+    /// What the console did, as equivalent commands, oldest first.
+    pub history: Vec<Equivalent>,
 }
 
 impl Default for Model {
@@ -29,6 +32,7 @@ impl Default for Model {
             lock: LockData::default(),
             jobs: vec![],
             throughput: Throughput::new(600),
+            history: vec![],
         }
     }
 }
@@ -40,6 +44,19 @@ impl Model {
 
     pub fn job_mut(&mut self, id: JobId) -> Option<&mut JobView> {
         self.jobs.iter_mut().find(|j| j.id == id)
+    }
+
+    /// The History view's lines, newest entry first: (entry, tool, command).
+    pub fn history_lines(&self) -> Vec<(&Equivalent, &'static str, &str)> {
+        self.history
+            .iter()
+            .rev()
+            .flat_map(|e| {
+                e.commands
+                    .iter()
+                    .map(move |(tool, c)| (e, *tool, c.as_str()))
+            })
+            .collect()
     }
 
     /// Sums of every ingest job's counters (for the throughput history).

@@ -17,8 +17,10 @@ pub const WIDE: u16 = 120;
 /// Draws the whole screen from `app`.
 pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
+    app.screen_width.set(area.width);
+    app.list_hit.set(None);
     let [header, tabs, body, hints, status] = Layout::vertical([
-        Constraint::Length(1),
+        Constraint::Length(u16::from(app.prefs.header)),
         Constraint::Length(1),
         Constraint::Min(3),
         Constraint::Length(1),
@@ -74,16 +76,51 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
+/// The tabs' labels and their columns at `width`: short names when the
+/// full ones do not fit, so every tab stays visible.
+fn tab_labels(width: u16) -> Vec<(View, String, u16)> {
+    let full: usize = View::ALL
+        .iter()
+        .map(|v| v.title().chars().count() + 4)
+        .sum();
+    let short = full > usize::from(width);
+    let mut x = 0u16;
+    View::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let title: String = if short {
+                v.title().chars().take(4).collect()
+            } else {
+                v.title().to_string()
+            };
+            let text = format!(" {} {title} ", i + 1);
+            let at = x;
+            x += text.chars().count() as u16;
+            (*v, text, at)
+        })
+        .collect()
+}
+
+/// The tab under column `x` of a screen `width` wide.
+pub fn tab_at(width: u16, x: u16) -> Option<View> {
+    tab_labels(width)
+        .into_iter()
+        .find(|(_, text, at)| (*at..*at + text.chars().count() as u16).contains(&x))
+        .map(|(v, _, _)| v)
+}
+
 fn draw_tabs(frame: &mut Frame, area: Rect, app: &App) {
-    let mut spans = vec![];
-    for (i, v) in View::ALL.iter().enumerate() {
-        let text = format!(" {} {} ", i + 1, v.title());
-        spans.push(if *v == app.view {
-            Span::styled(text, app.theme.selected())
-        } else {
-            Span::styled(text, app.theme.dim())
-        });
-    }
+    let spans: Vec<Span> = tab_labels(area.width)
+        .into_iter()
+        .map(|(v, text, _)| {
+            if v == app.view {
+                Span::styled(text, app.theme.selected())
+            } else {
+                Span::styled(text, app.theme.dim())
+            }
+        })
+        .collect();
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
@@ -149,6 +186,7 @@ fn draw_view(frame: &mut Frame, area: Rect, app: &App) {
         }
         View::Query => panes::query::draw(frame, area, app),
         View::Logs => panes::logs::draw(frame, area, app),
+        View::History => panes::history::draw(frame, area, app),
     }
 }
 

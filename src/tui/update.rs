@@ -16,7 +16,13 @@ use crate::jobs::{
 impl App {
     /// Applies a background event.
     pub fn on_event(&mut self, event: Event) {
-        self.dirty = true;
+        // A re-read of an unchanged lock only moves ages: those tick slowly.
+        let quiet = matches!(&event, Event::Lock(Ok(w)) if self.same_lock(w));
+        if quiet {
+            self.age_tick(Instant::now());
+        } else {
+            self.dirty = true;
+        }
         match event {
             Event::JobStarted {
                 id,
@@ -63,6 +69,16 @@ impl App {
             Event::LockOutcome(outcome) => self.lock_outcome(outcome),
             Event::Notice(text) => self.set_status(text, false),
         }
+    }
+
+    /// True if `w` shows the lock object and verdict already shown.
+    fn same_lock(&self, w: &crate::lock::Watched) -> bool {
+        self.data
+            .lock
+            .watched
+            .as_deref()
+            .is_some_and(|old| old.stale == w.stale && old.state.same_object(&w.state))
+            && self.data.lock.error.is_none()
     }
 
     /// A new job, or a resumed one (which keeps its earlier counters).

@@ -112,6 +112,7 @@ pub fn draw_list(frame: &mut Frame, area: Rect, app: &App) {
         .block(outer);
     let mut state = TableState::default().with_selected(Some(app.views.jobs.selected));
     frame.render_stateful_widget(table, area, &mut state);
+    super::record_list(app, area, 1, state.offset());
 }
 
 /// The selected job's details and dead letters.

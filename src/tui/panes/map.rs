@@ -6,7 +6,6 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::Color;
 use ratatui::symbols::Marker;
 use ratatui::text::Span;
 use ratatui::widgets::canvas::{Canvas, Line as CanvasLine, Map, MapResolution, Points};
@@ -101,11 +100,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
                 ctx.layer();
                 ctx.draw(&Points {
                     coords: &[c.centroid],
-                    color: if theme.color {
-                        Color::White
-                    } else {
-                        Color::Reset
-                    },
+                    color: theme.marker(),
                 });
                 ctx.print(c.centroid.0, c.centroid.1, Span::styled("◆", theme.key()));
             }

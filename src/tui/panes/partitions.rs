@@ -174,6 +174,7 @@ pub fn draw_table(frame: &mut Frame, area: Rect, app: &App) {
         .row_highlight_style(app.theme.selected());
     let mut state = TableState::default().with_selected(Some(app.views.partitions.selected));
     frame.render_stateful_widget(table, table_area, &mut state);
+    super::record_list(app, table_area, 0, state.offset());
     let snapshots = app.data.stats.as_ref().map_or(0, |s| s.stats.snapshots);
     frame.render_widget(
         Paragraph::new(Line::from(vec![

@@ -111,6 +111,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         ));
     let mut state = TableState::default().with_selected(Some(q.selected));
     frame.render_stateful_widget(table, results, &mut state);
+    super::record_list(app, results, 1, state.offset());
 }
 
 /// The form's four fields, the focused one marked (with a cursor while editing).

@@ -10,6 +10,7 @@
 //! form and the like.
 
 pub mod cells;
+pub mod history;
 pub mod jobs;
 pub mod lock;
 pub mod logs;
@@ -31,10 +32,11 @@ pub enum View {
     Lock,
     Query,
     Logs,
+    History,
 }
 
 impl View {
-    pub const ALL: [View; 7] = [
+    pub const ALL: [View; 8] = [
         View::Overview,
         View::Jobs,
         View::Partitions,
@@ -42,6 +44,7 @@ impl View {
         View::Lock,
         View::Query,
         View::Logs,
+        View::History,
     ];
 
     pub fn title(self) -> &'static str {
@@ -53,6 +56,7 @@ impl View {
             View::Lock => "Lock",
             View::Query => "Query",
             View::Logs => "Logs",
+            View::History => "History",
         }
     }
 
@@ -76,6 +80,7 @@ pub fn commands(view: View) -> &'static [Action] {
         View::Lock => lock::COMMANDS,
         View::Query => query::COMMANDS,
         View::Logs => logs::COMMANDS,
+        View::History => history::COMMANDS,
     }
 }
 
@@ -121,6 +126,7 @@ pub struct Views {
     pub lock: lock::LockView,
     pub query: query::QueryView,
     pub logs: logs::LogsView,
+    pub history: history::HistoryView,
 }
 
 impl Default for Views {
@@ -132,6 +138,7 @@ impl Default for Views {
             lock: lock::LockView,
             query: query::QueryView::default(),
             logs: logs::LogsView::default(),
+            history: history::HistoryView::default(),
         }
     }
 }
@@ -146,6 +153,7 @@ impl Views {
             View::Lock => self.lock.act(action, data, fx),
             View::Query => self.query.act(action, fx),
             View::Logs => self.logs.act(action),
+            View::History => self.history.act(action, data),
         }
     }
 }

@@ -16,6 +16,7 @@ pub const COMMANDS: &[Action] = &[
     Action::EditField,
     Action::RunQuery,
     Action::PlainResults,
+    Action::CopyUri,
 ];
 
 /// Where the form's query is.
