@@ -1,6 +1,7 @@
 //! `ecops.toml`: defaults for the global options, read from the working
 //! directory or from `--config`. Command-line flags and `ECOPS_BASE` win.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -28,9 +29,38 @@ pub struct Config {
     pub heartbeat: Option<String>,
     /// Run ledger: how many runs are kept (older finished ones are pruned).
     pub keep_runs: Option<usize>,
+    /// Console colours: dark (default), light, ansi or mono.
+    pub theme: Option<String>,
+    /// Console: `--low-bandwidth` by default (5 s refresh, no animation, ansi theme).
+    #[serde(default)]
+    pub low_bandwidth: bool,
     /// S3 settings.
     #[serde(default)]
     pub s3: S3Config,
+    /// `[keys]`: console actions to keys, e.g. `steal = "S"` or
+    /// `quit = ["q", "ctrl-q"]` (validated by the console at start).
+    #[serde(default)]
+    pub keys: BTreeMap<String, toml::Spanned<KeyNames>>,
+    /// Where each `[keys]` entry is (file and line), for error messages.
+    #[serde(skip)]
+    pub key_lines: BTreeMap<String, String>,
+}
+
+/// One key or several.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum KeyNames {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl KeyNames {
+    pub fn names(&self) -> Vec<&str> {
+        match self {
+            KeyNames::One(k) => vec![k.as_str()],
+            KeyNames::Many(ks) => ks.iter().map(String::as_str).collect(),
+        }
+    }
 }
 
 /// `[s3]` table.
@@ -80,6 +110,15 @@ impl Config {
                 })?;
             }
         }
+        if let Some(theme) = &self.theme
+            && !["dark", "light", "ansi", "mono"].contains(&theme.as_str())
+        {
+            return Err(ConfigError::Value {
+                key: "theme",
+                value: theme.clone(),
+                reason: "not a theme (dark, light, ansi, mono)".into(),
+            });
+        }
         Ok(())
     }
 
@@ -112,6 +151,21 @@ impl Config {
         policy
     }
 
+    /// Fills [`Config::key_lines`]: `FILE line N` of each `[keys]` entry of `text`.
+    pub fn locate_keys(&mut self, file: &str, text: &str) {
+        self.key_lines = self
+            .keys
+            .iter()
+            .map(|(action, spanned)| {
+                let line = text[..spanned.span().start.min(text.len())]
+                    .matches('\n')
+                    .count()
+                    + 1;
+                (action.clone(), format!("{file} line {line}"))
+            })
+            .collect();
+    }
+
     /// Loads `explicit` (which must exist) or `./ecops.toml` (if present).
     pub fn load(explicit: Option<&Path>) -> Result<(Config, Option<PathBuf>), ConfigError> {
         let path = match explicit {
@@ -128,10 +182,11 @@ impl Config {
             path: path.display().to_string(),
             source,
         })?;
-        let config = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        let mut config: Config = toml::from_str(&text).map_err(|source| ConfigError::Parse {
             path: path.display().to_string(),
             source,
         })?;
+        config.locate_keys(&path.display().to_string(), &text);
         Ok((config, Some(path)))
     }
 }

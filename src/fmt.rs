@@ -130,3 +130,99 @@ mod tests {
         assert!(parse_duration("3w").is_err());
     }
 }
+
+/// A table of text cells, written as Markdown or CSV (exports and
+/// `--format markdown`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TextTable {
+    pub headers: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl TextTable {
+    pub fn new(headers: &[&str]) -> Self {
+        Self {
+            headers: headers.iter().map(|h| h.to_string()).collect(),
+            rows: vec![],
+        }
+    }
+
+    pub fn push(&mut self, row: Vec<String>) {
+        self.rows.push(row);
+    }
+
+    /// A GitHub-flavoured Markdown table (`|` in cells escaped).
+    pub fn markdown(&self) -> String {
+        let mut out = markdown_row(&self.headers);
+        out.push_str(&format!("|{}\n", " --- |".repeat(self.headers.len())));
+        for row in &self.rows {
+            out.push_str(&markdown_row(row));
+        }
+        out
+    }
+
+    /// CSV with a header row (RFC 4180 quoting).
+    pub fn csv(&self) -> String {
+        let mut w = csv::Writer::from_writer(vec![]);
+        // Writing to a Vec cannot fail.
+        let _ = w.write_record(&self.headers);
+        for row in &self.rows {
+            let _ = w.write_record(row);
+        }
+        String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+    }
+}
+
+/// One Markdown table row, newline-terminated (`|` in cells escaped).
+pub fn markdown_row(cells: &[String]) -> String {
+    let escaped: Vec<String> = cells.iter().map(|c| c.replace('|', "\\|")).collect();
+    format!("| {} |\n", escaped.join(" | "))
+}
+
+/// The top cells as a table (cell, rows, files, bytes).
+pub fn top_cells_table(cells: &[crate::catalog::stats::CellStats]) -> TextTable {
+    let mut t = TextTable::new(&["cell", "rows", "files", "bytes"]);
+    for c in cells {
+        t.push(vec![
+            c.cell.clone(),
+            c.rows.to_string(),
+            c.files.to_string(),
+            c.bytes.to_string(),
+        ]);
+    }
+    t
+}
+
+/// (cell, year) partitions as a table (cell, year, rows, files, bytes, small files).
+pub fn partitions_table<'a>(
+    parts: impl IntoIterator<Item = &'a crate::catalog::stats::PartitionStats>,
+) -> TextTable {
+    let mut t = TextTable::new(&["cell", "year", "rows", "files", "bytes", "small_files"]);
+    for p in parts {
+        t.push(vec![
+            p.cell.clone(),
+            p.year.map_or("-".into(), |y| y.to_string()),
+            p.rows.to_string(),
+            p.files.to_string(),
+            p.bytes.to_string(),
+            p.small_files.to_string(),
+        ]);
+    }
+    t
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::*;
+
+    #[test]
+    fn markdown_and_csv_escape_their_separators() {
+        let mut t = TextTable::new(&["id", "note"]);
+        t.push(vec!["a|b".into(), "x, \"y\"".into()]);
+        assert_eq!(
+            t.markdown(),
+            "| id | note |\n| --- | --- |\n| a\\|b | x, \"y\" |\n"
+        );
+        assert_eq!(t.csv(), "id,note\na|b,\"x, \"\"y\"\"\"\n");
+    }
+}

@@ -67,6 +67,7 @@ pub async fn info(settings: &Settings) -> Result<ExitCode> {
         print_json(&value)?;
         return Ok(ExitCode::SUCCESS);
     }
+
     let grid_text = match &grid {
         Some(g) if g.recorded => format!("{} resolution {}", g.kind, g.resolution),
         Some(g) => format!(
@@ -101,12 +102,24 @@ pub async fn info(settings: &Settings) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn stats(
-    settings: &Settings,
-    top: usize,
-    small_file_mb: Option<u64>,
-    partitions: bool,
-) -> Result<ExitCode> {
+/// Output of `ecops stats`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatsFormat {
+    Text,
+    Markdown,
+}
+
+/// What `ecops stats` prints.
+#[derive(Debug, Clone)]
+pub struct StatsArgs {
+    pub top: usize,
+    pub small_file_mb: Option<u64>,
+    pub partitions: bool,
+    pub format: StatsFormat,
+}
+
+pub async fn stats(settings: &Settings, args: &StatsArgs) -> Result<ExitCode> {
+    let (top, small_file_mb, partitions) = (args.top, args.small_file_mb, args.partitions);
     let catalog = EarthCatalog::open(settings.require_base()?, &reading(settings)).await?;
     let small_file_bytes = small_file_mb
         .or(settings.config.small_file_mb)
@@ -126,6 +139,10 @@ pub async fn stats(
             obj.remove("partitions_detail");
         }
         print_json(&value)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.format == StatsFormat::Markdown {
+        print_stats_markdown(&stats, partitions);
         return Ok(ExitCode::SUCCESS);
     }
     println!("catalog    {}", catalog.base().location());
@@ -178,4 +195,35 @@ pub async fn stats(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `ecops stats --format markdown`: the totals, top cells and (with
+/// `--partitions`) partitions as Markdown tables.
+fn print_stats_markdown(stats: &crate::catalog::stats::TableStats, partitions: bool) {
+    let mut totals = crate::fmt::TextTable::new(&["metric", "value"]);
+    for (k, v) in [
+        ("rows", stats.rows.to_string()),
+        ("files", stats.files.to_string()),
+        ("bytes", stats.bytes.to_string()),
+        ("partitions", stats.partitions.to_string()),
+        ("cells", stats.cells.to_string()),
+        ("small files", stats.small_files.to_string()),
+        ("snapshots", stats.snapshots.to_string()),
+        ("manifests", stats.manifests.to_string()),
+    ] {
+        totals.push(vec![k.to_string(), v]);
+    }
+    println!("{}", totals.markdown());
+    if !stats.top_cells.is_empty() {
+        println!(
+            "### Top cells\n\n{}",
+            crate::fmt::top_cells_table(&stats.top_cells).markdown()
+        );
+    }
+    if partitions {
+        println!(
+            "### Partitions\n\n{}",
+            crate::fmt::partitions_table(&stats.partitions_detail).markdown()
+        );
+    }
 }

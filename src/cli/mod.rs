@@ -3,6 +3,7 @@
 
 pub mod bench;
 mod bench_compact;
+mod bench_console;
 mod bench_ingest;
 mod catalog_cmds;
 mod compact_cmds;
@@ -52,6 +53,15 @@ pub struct Cli {
     /// Console only: redraw at most every N ms for background changes (default 250, or refresh_ms in the config).
     #[arg(long, value_name = "N")]
     pub refresh_ms: Option<u64>,
+    /// Console only: colours — dark (default), light, ansi (the 16 ANSI colours) or mono (none; also NO_COLOR).
+    #[arg(long, value_name = "THEME", value_parser = crate::tui::theme::ThemeName::parse)]
+    pub theme: Option<crate::tui::theme::ThemeName>,
+    /// Console only: low-bandwidth preset for slow links (refresh 5 s, no animation, ansi theme).
+    #[arg(long)]
+    pub low_bandwidth: bool,
+    /// Console only: mouse support (click a tab or a row, scroll).
+    #[arg(long)]
+    pub mouse: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -78,6 +88,9 @@ pub enum Command {
         /// Include every (cell, year) partition in the output.
         #[arg(long)]
         partitions: bool,
+        /// Text (aligned columns) or Markdown tables (for tickets).
+        #[arg(long, value_enum, default_value = "text")]
+        format: catalog_cmds::StatsFormat,
     },
     /// Ingest STAC items listed by an inventory: fetch, fan out, write, commit (resumable).
     Ingest(ingest_cmds::IngestArgs),
@@ -160,6 +173,8 @@ pub enum BenchCommand {
     Compact(bench_compact::BenchCompactArgs),
     /// Query latency (planning, end to end) of seven shapes on a demo catalog, checked by brute force.
     Query(bench_query::BenchQueryArgs),
+    /// Bytes the console writes to the terminal per second (idle, live ingest; 80×24, 160×48; default, low-bandwidth).
+    Console(bench_console::BenchConsoleArgs),
 }
 
 /// Settings resolved from flags, environment and config file.
@@ -300,24 +315,7 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<ExitCode> {
     let settings = Settings::resolve(&cli)?;
     match &cli.command {
-        None => {
-            crate::tui::run(crate::tui::ConsoleOptions {
-                base: settings.base.clone(),
-                open: settings.open.clone(),
-                refresh: cli.refresh_ms.or(settings.config.refresh_ms).map_or(
-                    crate::tui::DEFAULT_REFRESH,
-                    std::time::Duration::from_millis,
-                ),
-                small_file_bytes: settings
-                    .config
-                    .small_file_mb
-                    .map_or(crate::catalog::stats::DEFAULT_SMALL_FILE_BYTES, |mb| {
-                        mb * 1024 * 1024
-                    }),
-                lock_stale: settings.stale_policy(),
-            })
-            .await
-        }
+        None => crate::tui::run(console_options(&cli, &settings)?).await,
         Some(Command::Init { h3_resolution }) => {
             catalog_cmds::init(&settings, *h3_resolution).await
         }
@@ -328,7 +326,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             top,
             small_file_mb,
             partitions,
-        }) => catalog_cmds::stats(&settings, *top, *small_file_mb, *partitions).await,
+            format,
+        }) => {
+            let opts = catalog_cmds::StatsArgs {
+                top: *top,
+                small_file_mb: *small_file_mb,
+                partitions: *partitions,
+                format: *format,
+            };
+            catalog_cmds::stats(&settings, &opts).await
+        }
         Some(Command::Lock(cmd)) => lock_cmds::run(&settings, cmd).await,
         Some(Command::Compact(args)) => compact_cmds::compact(&settings, args).await,
         Some(Command::ExpireSnapshots(args)) => {
@@ -347,7 +354,68 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Query(args)) => query_cmds::run(&settings, args).await,
         Some(Command::Runs(args)) => runs_cmds::run(&settings, args).await,
         Some(Command::Bench(BenchCommand::Query(args))) => bench_query::run(&settings, args).await,
+        Some(Command::Bench(BenchCommand::Console(args))) => {
+            bench_console::run(&settings, args).await
+        }
     }
+}
+
+/// The console's options from flags and config (flags win; the
+/// low-bandwidth preset sets what is not given).
+fn console_options(cli: &Cli, settings: &Settings) -> Result<crate::tui::ConsoleOptions> {
+    let config = &settings.config;
+    let remaps: Vec<crate::tui::keymap::Remap> = config
+        .keys
+        .iter()
+        .map(|(action, keys)| crate::tui::keymap::Remap {
+            action: action.clone(),
+            keys: keys
+                .get_ref()
+                .names()
+                .iter()
+                .map(|k| k.to_string())
+                .collect(),
+            at: config
+                .key_lines
+                .get(action)
+                .cloned()
+                .unwrap_or_else(|| "config".into()),
+        })
+        .collect();
+    let keys = crate::tui::keymap::Keymap::with_remaps(&remaps)?;
+    let low_bandwidth = cli.low_bandwidth || config.low_bandwidth;
+    let theme = cli
+        .theme
+        .or_else(|| {
+            config
+                .theme
+                .as_deref()
+                .and_then(|t| crate::tui::theme::ThemeName::parse(t).ok())
+        })
+        .or(low_bandwidth.then_some(crate::tui::theme::ThemeName::Ansi));
+    let refresh = cli.refresh_ms.or(config.refresh_ms).map_or(
+        if low_bandwidth {
+            crate::tui::LOW_BANDWIDTH_REFRESH
+        } else {
+            crate::tui::DEFAULT_REFRESH
+        },
+        std::time::Duration::from_millis,
+    );
+    Ok(crate::tui::ConsoleOptions {
+        base: settings.base.clone(),
+        open: settings.open.clone(),
+        refresh,
+        small_file_bytes: config
+            .small_file_mb
+            .map_or(crate::catalog::stats::DEFAULT_SMALL_FILE_BYTES, |mb| {
+                mb * 1024 * 1024
+            }),
+        lock_stale: settings.stale_policy(),
+        theme: crate::tui::theme::ThemeName::resolve(theme),
+        keys,
+        low_bandwidth,
+        mouse: cli.mouse,
+    })
 }
 
 fn init_tracing() {

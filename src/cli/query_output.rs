@@ -21,6 +21,8 @@ pub enum Format {
     Csv,
     /// A GeoJSON FeatureCollection, on one line (streamed).
     Geojson,
+    /// A Markdown table (the table format's columns), for tickets.
+    Markdown,
 }
 
 impl Format {
@@ -28,7 +30,7 @@ impl Format {
     pub fn fields(self, uris: bool) -> Fields {
         match self {
             _ if uris => Fields::Assets,
-            Format::Table | Format::Csv => Fields::Core,
+            Format::Table | Format::Csv | Format::Markdown => Fields::Core,
             Format::Json | Format::Ndjson | Format::Geojson => Fields::All,
         }
     }
@@ -161,6 +163,13 @@ impl<W: Write> HitWriter<W> {
                 };
                 writeln!(out, "{header}")?;
             }
+            Format::Markdown => {
+                let header: &[&str] = match record {
+                    Record::Uri(_) => &["id", "href"],
+                    Record::Item => &["id", "datetime", "platform", "grid_partition"],
+                };
+                write!(out, "{}", crate::fmt::TextTable::new(header).markdown())?;
+            }
             Format::Ndjson => {}
         }
         Ok(Self {
@@ -183,6 +192,18 @@ impl<W: Write> HitWriter<W> {
         };
         let sep = if self.count > 0 { "," } else { "" };
         match (self.format, &href) {
+            (Format::Markdown, _) => {
+                let cells = match &href {
+                    Some(h) => vec![hit.id.clone(), h.clone()],
+                    None => vec![
+                        hit.id.clone(),
+                        hit.datetime.as_ref().map(rfc3339).unwrap_or_default(),
+                        hit.platform.clone().unwrap_or_default(),
+                        hit.grid_partition.clone(),
+                    ],
+                };
+                write!(self.out, "{}", crate::fmt::markdown_row(&cells))?;
+            }
             (Format::Table, Some(h)) => writeln!(self.out, "{:<48} {h}", hit.id)?,
             (Format::Table, None) => writeln!(
                 self.out,

@@ -91,11 +91,18 @@ async fn list(settings: &Settings, all: bool) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if runs.is_empty() {
-        println!("no runs{}", if all { "" } else { " running or ended in the last day (--all lists every run)" });
+        println!(
+            "no runs{}",
+            if all {
+                ""
+            } else {
+                " running or ended in the last day (--all lists every run)"
+            }
+        );
     }
     println!(
-        "{:<36} {:<16} {:<9} {:>10} {:>10} {:>7} {:>9} {:>7}  {}",
-        "RUN", "KIND", "STATE", "ITEMS", "ROWS", "FAILED", "ITEMS/S", "BEAT", "WHERE"
+        "{:<36} {:<16} {:<9} {:>10} {:>10} {:>7} {:>9} {:>7}  WHERE",
+        "RUN", "KIND", "STATE", "ITEMS", "ROWS", "FAILED", "ITEMS/S", "BEAT"
     );
     for r in &runs {
         println!(
@@ -153,9 +160,19 @@ async fn show(settings: &Settings, id: &str) -> Result<ExitCode> {
 
 fn print_run(r: &RunView) {
     println!("run {} — {} {}", r.id, r.kind.label(), r.state.label());
-    println!("  started      {} by {}@{} (pid {})", r.started.to_rfc3339(), r.user, r.host, r.pid);
+    println!(
+        "  started      {} by {}@{} (pid {})",
+        r.started.to_rfc3339(),
+        r.user,
+        r.host,
+        r.pid
+    );
     if let Some(ended) = r.ended {
-        println!("  ended        {} (exit {})", ended.to_rfc3339(), r.exit_code.unwrap_or_default());
+        println!(
+            "  ended        {} (exit {})",
+            ended.to_rfc3339(),
+            r.exit_code.unwrap_or_default()
+        );
     }
     println!(
         "  counters     {} items, {} rows, {} files ({}), {} commits, {} dead letters",
@@ -166,7 +183,11 @@ fn print_run(r: &RunView) {
         r.commits,
         thousands(r.failed)
     );
-    println!("  rate         {} items/s, {} rows/s", rate(r.items_per_second), rate(r.rows_per_second));
+    println!(
+        "  rate         {} items/s, {} rows/s",
+        rate(r.items_per_second),
+        rate(r.rows_per_second)
+    );
     if let Some(stop) = &r.stop_request {
         println!("  stop         {stop}");
     }
@@ -183,7 +204,10 @@ fn print_run(r: &RunView) {
             format_age(w.heartbeat_age_seconds),
             thousands(w.counters.items_listed),
             rate(w.items_per_second),
-            w.chunk.as_deref().map(|c| format!(" · {c}")).unwrap_or_default()
+            w.chunk
+                .as_deref()
+                .map(|c| format!(" · {c}"))
+                .unwrap_or_default()
         );
     }
 }
@@ -241,7 +265,10 @@ async fn resume(settings: &Settings, id: &str, wait: bool) -> Result<ExitCode> {
             if params.job.is_none() {
                 params.job = run.record.inputs["job_id"].as_str().map(str::to_string);
             }
-            eprintln!("ecops: resuming ingest {} (run {id}) from its checkpoint", params.label());
+            eprintln!(
+                "ecops: resuming ingest {} (run {id}) from its checkpoint",
+                params.label()
+            );
             super::ingest_cmds::run_ingest(settings, catalog, &params, 30, wait).await
         }
         RunKind::Compact => {
@@ -251,7 +278,11 @@ async fn resume(settings: &Settings, id: &str, wait: bool) -> Result<ExitCode> {
         other => bail!(
             "a {} run is not resumed: run the command again{}",
             other.label(),
-            if other == RunKind::Backfill { " (`ecops backfill retry`)" } else { "" }
+            if other == RunKind::Backfill {
+                " (`ecops backfill retry`)"
+            } else {
+                ""
+            }
         ),
     }
 }

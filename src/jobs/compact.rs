@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use super::{Event, JobId, JobKind, Jobs};
 use crate::catalog::EarthCatalog;
 use crate::compact::{CompactOptions, CompactProgress};
 use crate::ingest::LockSettings;
@@ -101,5 +102,66 @@ pub async fn run(
         lines,
         follow_up,
         summary,
+    })
+}
+
+/// Runs `req` as job `id` on a new task, its progress and outcome sent as events.
+pub(super) fn spawn(jobs: &Jobs, id: JobId, req: CompactRequest) -> tokio::task::JoinHandle<()> {
+    let _ = jobs.inner.events.send(Event::JobStarted {
+        id,
+        kind: JobKind::Compact,
+        label: if req.dry_run {
+            "compaction plan (dry run)".into()
+        } else {
+            "compaction".into()
+        },
+        spec: None,
+    });
+    let (progress_tx, mut progress_rx) = watch::channel(crate::compact::CompactProgress::default());
+    let stop = crate::runs::Stop::new();
+    jobs.inner
+        .running
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(id, stop.clone());
+    let inner = jobs.inner.clone();
+    tokio::spawn(async move {
+        let forward = {
+            let events = inner.events.clone();
+            tokio::spawn(async move {
+                while progress_rx.changed().await.is_ok() {
+                    let progress = progress_rx.borrow_and_update().clone();
+                    if events
+                        .send(Event::CompactProgress { id, progress })
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            })
+        };
+        let result = run(
+            inner.catalog.clone(),
+            req,
+            &inner.config.lock,
+            inner.config.ledger,
+            progress_tx,
+            &stop,
+        )
+        .await;
+        let _ = forward.await;
+        inner
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+        if result.as_ref().is_ok_and(|o| o.committed) {
+            inner.stats.refresh();
+        }
+        match &result {
+            Ok(o) => tracing::info!("compaction job {id}: {}", o.lines.join("; ")),
+            Err(e) => tracing::error!("compaction job {id}: {e}"),
+        }
+        let _ = inner.events.send(Event::Compact { id, result });
     })
 }

@@ -44,10 +44,40 @@ impl Clone for LockCommand {
     }
 }
 
+/// Which lock action an outcome answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockAction {
+    Acquire,
+    Release,
+    Steal,
+}
+
+impl LockAction {
+    pub fn label(self) -> &'static str {
+        match self {
+            LockAction::Acquire => "acquire",
+            LockAction::Release => "release",
+            LockAction::Steal => "steal",
+        }
+    }
+}
+
+impl LockCommand {
+    /// The action of a command that changes the lock (None: poll, shutdown).
+    pub fn action(&self) -> Option<LockAction> {
+        match self {
+            LockCommand::Acquire { .. } => Some(LockAction::Acquire),
+            LockCommand::Release => Some(LockAction::Release),
+            LockCommand::Steal { .. } => Some(LockAction::Steal),
+            LockCommand::Poll | LockCommand::Shutdown(_) => None,
+        }
+    }
+}
+
 /// The outcome of a lock action, for the status bar and the steal dialog.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockOutcome {
-    pub action: &'static str,
+    pub action: LockAction,
     pub ok: bool,
     pub message: String,
     /// Generation the console holds after the action, if any.
@@ -86,8 +116,8 @@ pub(super) fn spawn(
                     let _ = reply.send(());
                     return;
                 }
-                _ if read_only => Some(LockOutcome {
-                    action: "lock",
+                ref c if read_only => Some(LockOutcome {
+                    action: c.action().unwrap_or(LockAction::Acquire),
                     ok: false,
                     message: "refused: the console is read-only".into(),
                     held_generation: None,
@@ -102,9 +132,9 @@ pub(super) fn spawn(
             };
             if let Some(outcome) = outcome {
                 if outcome.ok {
-                    tracing::info!("lock {}: {}", outcome.action, outcome.message);
+                    tracing::info!("lock {}: {}", outcome.action.label(), outcome.message);
                 } else {
-                    tracing::warn!("lock {}: {}", outcome.action, outcome.message);
+                    tracing::warn!("lock {}: {}", outcome.action.label(), outcome.message);
                 }
                 if events.send(Event::LockOutcome(outcome)).is_err() {
                     return;
@@ -129,7 +159,8 @@ pub(super) fn spawn(
     tx
 }
 
-fn owner(settings: &LockSettings) -> String {
+/// Who the console's lock actions name as the holder.
+pub fn console_owner(settings: &LockSettings) -> String {
     format!("{} (ecops console)", settings.owner)
 }
 
@@ -139,7 +170,7 @@ async fn acquire(
     ttl: Duration,
     lease: &mut Option<Lease>,
 ) -> LockOutcome {
-    let action = "acquire";
+    let action = LockAction::Acquire;
     if let Some(l) = lease {
         return LockOutcome {
             action,
@@ -151,7 +182,7 @@ async fn acquire(
             held_generation: Some(l.generation()),
         };
     }
-    match Lease::acquire(store, LeaseOptions::manual(owner(settings), ttl)).await {
+    match Lease::acquire(store, LeaseOptions::manual(console_owner(settings), ttl)).await {
         Ok(l) => {
             l.start_heartbeat();
             let generation = l.generation();
@@ -173,7 +204,7 @@ async fn acquire(
 }
 
 async fn release(lease: &mut Option<Lease>) -> LockOutcome {
-    let action = "release";
+    let action = LockAction::Release;
     let Some(l) = lease.take() else {
         return LockOutcome {
             action,
@@ -208,8 +239,8 @@ async fn steal(
     watcher: &LockWatcher,
     lease: &mut Option<Lease>,
 ) -> LockOutcome {
-    let action = "steal";
-    let opts = LeaseOptions::manual(owner(settings), settings.ttl);
+    let action = LockAction::Steal;
+    let opts = LeaseOptions::manual(console_owner(settings), settings.ttl);
     match crate::lock::steal(store, expected, opts, Authority::IfWatchedStale(watcher)).await {
         Ok(stolen) => {
             stolen.lease.start_heartbeat();

@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use crate::catalog::EarthCatalog;
 use crate::ingest::dead_letter::DeadLetter;
@@ -38,7 +38,7 @@ use crate::runs::{JobError, LedgerOptions, Stop};
 
 pub use compact::{CompactOutcome, CompactRequest};
 pub use ingest::IngestSpec;
-pub use lock::{LockCommand, LockOutcome};
+pub use lock::{LockAction, LockCommand, LockOutcome};
 pub use query::{QueryOutcome, QueryRequest};
 pub use stats::StatsView;
 
@@ -221,20 +221,13 @@ impl Jobs {
         (jobs, rx)
     }
 
-    /// The catalog the jobs work on.
-    pub fn catalog(&self) -> &Arc<EarthCatalog> {
-        &self.inner.catalog
-    }
-
-    pub fn config(&self) -> &JobsConfig {
-        &self.inner.config
-    }
-
-    /// Carries out a request; results arrive as events.
-    pub fn submit(&self, request: Request) {
+    /// Carries out a request; results arrive as events. Returns the id of
+    /// the job it started (ingest, compaction, query), if any.
+    pub fn submit(&self, request: Request) -> Option<JobId> {
         match request {
             Request::Ingest(spec) => {
-                self.start_ingest(*spec);
+                let (id, _) = self.start_ingest(*spec);
+                return Some(id);
             }
             Request::Cancel { id, pause } => self.cancel(id, pause),
             Request::DeadLetters { id, job_id } => {
@@ -250,67 +243,9 @@ impl Jobs {
             }
             Request::Compact(req) => {
                 if !req.dry_run && self.refuse_write("compaction") {
-                    return;
+                    return None;
                 }
-                let id = self.new_id();
-                let _ = self.inner.events.send(Event::JobStarted {
-                    id,
-                    kind: JobKind::Compact,
-                    label: if req.dry_run {
-                        "compaction plan (dry run)".into()
-                    } else {
-                        "compaction".into()
-                    },
-                    spec: None,
-                });
-                let (progress_tx, mut progress_rx) =
-                    watch::channel(crate::compact::CompactProgress::default());
-                let stop = Stop::new();
-                self.inner
-                    .running
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(id, stop.clone());
-                let inner = self.inner.clone();
-                self.track(tokio::spawn(async move {
-                    let forward = {
-                        let events = inner.events.clone();
-                        tokio::spawn(async move {
-                            while progress_rx.changed().await.is_ok() {
-                                let progress = progress_rx.borrow_and_update().clone();
-                                if events
-                                    .send(Event::CompactProgress { id, progress })
-                                    .is_err()
-                                {
-                                    return;
-                                }
-                            }
-                        })
-                    };
-                    let result = compact::run(
-                        inner.catalog.clone(),
-                        req,
-                        &inner.config.lock,
-                        inner.config.ledger,
-                        progress_tx,
-                        &stop,
-                    )
-                    .await;
-                    let _ = forward.await;
-                    inner
-                        .running
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remove(&id);
-                    if result.as_ref().is_ok_and(|o| o.committed) {
-                        inner.stats.refresh();
-                    }
-                    match &result {
-                        Ok(o) => tracing::info!("compaction job {id}: {}", o.lines.join("; ")),
-                        Err(e) => tracing::error!("compaction job {id}: {e}"),
-                    }
-                    let _ = inner.events.send(Event::Compact { id, result });
-                }));
+                return Some(self.start_compaction(req));
             }
             Request::Query(req) => {
                 let id = self.new_id();
@@ -325,12 +260,21 @@ impl Jobs {
                     let result = query::run(catalog, req).await;
                     let _ = events.send(Event::Query { id, result });
                 }));
+                return Some(id);
             }
             Request::Lock(cmd) => {
                 let _ = self.inner.lock.send(cmd);
             }
             Request::RefreshStats => self.inner.stats.refresh(),
         }
+        None
+    }
+
+    /// Starts a compaction plan or run; returns its job id.
+    fn start_compaction(&self, req: CompactRequest) -> JobId {
+        let id = self.new_id();
+        self.track(compact::spawn(self, id, req));
+        id
     }
 
     /// Starts an ingest job; returns its id and a receiver of its summary

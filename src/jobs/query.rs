@@ -67,21 +67,28 @@ pub struct QueryOutcome {
     pub truncated: bool,
 }
 
-/// Which query field the geometry text is: GeoJSON (`{`), a file (`@`) or
-/// WKT (a letter) go to `intersects`; two numbers are a point, else a bbox
-/// (whose parser reports what is wrong).
-fn geometry_text(text: &str, q: &mut QueryText) {
+/// Which query option the geometry text is: GeoJSON (`{`), a file (`@`)
+/// or WKT (a letter) are `intersects`; two numbers are a `point`, else a
+/// `bbox` (whose parser reports what is wrong). None when empty.
+pub fn geometry_flag(text: &str) -> Option<(&'static str, String)> {
     let t = text.trim();
-    if t.is_empty() {
-        return;
-    }
-    let first = t.chars().next().unwrap_or(' ');
-    if first == '{' || first == '@' || first.is_ascii_alphabetic() {
-        q.intersects = Some(t.to_string());
+    let first = t.chars().next()?;
+    let flag = if first == '{' || first == '@' || first.is_ascii_alphabetic() {
+        "intersects"
     } else if t.split(',').count() == 2 {
-        q.point = Some(t.to_string());
+        "point"
     } else {
-        q.bbox = Some(t.to_string());
+        "bbox"
+    };
+    Some((flag, t.to_string()))
+}
+
+fn geometry_text(text: &str, q: &mut QueryText) {
+    match geometry_flag(text) {
+        Some(("intersects", t)) => q.intersects = Some(t),
+        Some(("point", t)) => q.point = Some(t),
+        Some((_, t)) => q.bbox = Some(t),
+        None => {}
     }
 }
 

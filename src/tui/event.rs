@@ -5,7 +5,7 @@
 //! once per refresh period (over SSH every redraw costs bandwidth); a key
 //! press is drawn at once.
 
-use std::io;
+use std::io::{self, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -50,7 +50,7 @@ fn spawn_input(stop: Arc<AtomicBool>) -> mpsc::UnboundedReceiver<io::Result<Term
 }
 
 /// Runs until the operator quits (q, `:q`, Ctrl-C) or SIGINT/SIGTERM arrives.
-pub async fn run<B: Backend>(
+pub async fn run<B: Backend + Write>(
     terminal: &mut Terminal<B>,
     app: &mut App,
     jobs: &Jobs,
@@ -61,60 +61,98 @@ where
     B::Error: std::fmt::Display,
 {
     let stop = Arc::new(AtomicBool::new(false));
-    let mut input = spawn_input(stop.clone());
+    let input = spawn_input(stop.clone());
+    let result = drive(terminal, app, jobs, events, input, refresh, None).await;
+    stop.store(true, Ordering::Relaxed);
+    result
+}
+
+/// The loop itself, fed by `input`: until the app quits, a signal arrives,
+/// or `until` passes (the bandwidth bench).
+pub async fn drive<B: Backend + Write>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    jobs: &Jobs,
+    events: &mut mpsc::UnboundedReceiver<Event>,
+    mut input: mpsc::UnboundedReceiver<io::Result<TermEvent>>,
+    refresh: Duration,
+    until: Option<tokio::time::Instant>,
+) -> Result<(), DrawError>
+where
+    B::Error: std::fmt::Display,
+{
     let mut frame = tokio::time::interval(refresh.max(Duration::from_millis(16)));
     frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut second = tokio::time::interval(Duration::from_secs(1));
     second.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut sigterm = terminate_signal();
-    let draw = |terminal: &mut Terminal<B>, app: &mut App| -> Result<(), DrawError> {
-        terminal
-            .draw(|f| super::ui::draw(f, app))
-            .map_err(|e| DrawError(e.to_string()))?;
-        app.dirty = false;
-        Ok(())
-    };
+    let end = until.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(1 << 40));
     draw(terminal, app)?;
-    let result = loop {
+    loop {
         let mut draw_now = false;
         tokio::select! {
-            Some(ev) = input.recv() => match ev {
-                Ok(TermEvent::Key(key)) if key.kind != KeyEventKind::Release => {
-                    app.on_key(key);
-                    draw_now = true;
-                }
-                Ok(TermEvent::Resize(..)) => {
-                    app.dirty = true;
-                    draw_now = true;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::error!("terminal input failed: {e}");
-                    app.quit = true;
-                }
-            },
+            Some(ev) = input.recv() => draw_now = on_terminal_event(app, ev),
             Some(ev) = events.recv() => app.on_event(ev),
             _ = second.tick() => app.on_second(Instant::now()),
-            _ = frame.tick() => {
-                if app.dirty {
-                    draw_now = true;
-                }
-            }
+            _ = frame.tick() => draw_now = app.dirty,
             _ = tokio::signal::ctrl_c() => app.quit = true,
             Some(()) = sigterm.recv() => app.quit = true,
+            _ = tokio::time::sleep_until(end) => app.quit = true,
         }
-        for request in app.requests.drain(..) {
-            jobs.submit(request);
-        }
+        app.drain_requests(|r| jobs.submit(r));
+        write_output(terminal, app);
         if app.quit {
-            break Ok(());
+            return Ok(());
         }
-        if draw_now && let Err(e) = draw(terminal, app) {
-            break Err(e);
+        if draw_now {
+            draw(terminal, app)?;
         }
-    };
-    stop.store(true, Ordering::Relaxed);
-    result
+    }
+}
+
+fn draw<B: Backend>(terminal: &mut Terminal<B>, app: &mut App) -> Result<(), DrawError>
+where
+    B::Error: std::fmt::Display,
+{
+    terminal
+        .draw(|f| super::ui::draw(f, app))
+        .map_err(|e| DrawError(e.to_string()))?;
+    app.dirty = false;
+    Ok(())
+}
+
+/// A key, mouse or resize event; true when it should be drawn at once.
+fn on_terminal_event(app: &mut App, ev: io::Result<TermEvent>) -> bool {
+    match ev {
+        Ok(TermEvent::Key(key)) if key.kind != KeyEventKind::Release => {
+            app.on_key(key);
+            true
+        }
+        Ok(TermEvent::Mouse(m)) if app.prefs.mouse => app.on_mouse(m),
+        Ok(TermEvent::Resize(..)) => {
+            app.dirty = true;
+            true
+        }
+        Ok(_) => false,
+        Err(e) => {
+            tracing::error!("terminal input failed: {e}");
+            app.quit = true;
+            false
+        }
+    }
+}
+
+/// Writes the app's raw output (OSC 52) to the terminal, between frames.
+pub fn write_output<B: Backend + Write>(terminal: &mut Terminal<B>, app: &mut App) {
+    for bytes in app.output.drain(..) {
+        let backend = terminal.backend_mut();
+        if let Err(e) = backend
+            .write_all(&bytes)
+            .and_then(|_| Write::flush(backend))
+        {
+            tracing::warn!("writing to the terminal: {e}");
+        }
+    }
 }
 
 /// SIGTERM as a stream (never fires where there is none).

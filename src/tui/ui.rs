@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::app::{App, View};
-use super::keymap;
+use super::modal::Modal;
 use super::panes::{self, block, thousands};
 
 /// Width from which views show extra panes.
@@ -17,8 +17,10 @@ pub const WIDE: u16 = 120;
 /// Draws the whole screen from `app`.
 pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
+    app.screen_width.set(area.width);
+    app.list_hit.set(None);
     let [header, tabs, body, hints, status] = Layout::vertical([
-        Constraint::Length(1),
+        Constraint::Length(u16::from(app.prefs.header)),
         Constraint::Length(1),
         Constraint::Min(3),
         Constraint::Length(1),
@@ -30,12 +32,22 @@ pub fn draw(frame: &mut Frame, app: &App) {
     draw_view(frame, body, app);
     draw_hints(frame, hints, app);
     draw_status(frame, status, app);
-    if let Some(dialog) = &app.steal {
-        super::dialogs::steal::draw(frame, body, dialog, &app.theme, app.init.read_only);
-    }
-    super::dialogs::confirm::draw(frame, body, &app.confirms, &app.theme);
-    if app.help {
-        super::dialogs::help::draw(frame, area, &app.theme);
+    draw_modals(frame, area, body, app);
+}
+
+/// The open dialogs, bottom first (inputs draw themselves in their panes
+/// and the status line).
+fn draw_modals(frame: &mut Frame, area: Rect, body: Rect, app: &App) {
+    use super::dialogs;
+    for modal in app.modals.iter() {
+        match modal {
+            Modal::Help => dialogs::help::draw(frame, area, app),
+            Modal::Steal(d) => {
+                dialogs::steal::draw(frame, body, d, &app.theme, &app.keys, app.init.read_only)
+            }
+            Modal::Confirm(c) => dialogs::confirm::draw(frame, body, c, &app.theme, &app.keys),
+            Modal::CommandLine(_) | Modal::Filter | Modal::QueryEdit => {}
+        }
     }
 }
 
@@ -46,7 +58,7 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App) {
         None => format!(" {} ", app.init.base),
     };
     spans.push(Span::raw(place));
-    if let Some(s) = &app.stats {
+    if let Some(s) = &app.data.stats {
         spans.push(Span::styled("│", app.theme.dim()));
         spans.push(Span::raw(format!(
             " {} rows · {} files · {} snapshots ",
@@ -64,16 +76,51 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
+/// The tabs' labels and their columns at `width`: short names when the
+/// full ones do not fit, so every tab stays visible.
+fn tab_labels(width: u16) -> Vec<(View, String, u16)> {
+    let full: usize = View::ALL
+        .iter()
+        .map(|v| v.title().chars().count() + 4)
+        .sum();
+    let short = full > usize::from(width);
+    let mut x = 0u16;
+    View::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let title: String = if short {
+                v.title().chars().take(4).collect()
+            } else {
+                v.title().to_string()
+            };
+            let text = format!(" {} {title} ", i + 1);
+            let at = x;
+            x += text.chars().count() as u16;
+            (*v, text, at)
+        })
+        .collect()
+}
+
+/// The tab under column `x` of a screen `width` wide.
+pub fn tab_at(width: u16, x: u16) -> Option<View> {
+    tab_labels(width)
+        .into_iter()
+        .find(|(_, text, at)| (*at..*at + text.chars().count() as u16).contains(&x))
+        .map(|(v, _, _)| v)
+}
+
 fn draw_tabs(frame: &mut Frame, area: Rect, app: &App) {
-    let mut spans = vec![];
-    for (i, v) in View::ALL.iter().enumerate() {
-        let text = format!(" {} {} ", i + 1, v.title());
-        spans.push(if *v == app.view {
-            Span::styled(text, app.theme.selected())
-        } else {
-            Span::styled(text, app.theme.dim())
-        });
-    }
+    let spans: Vec<Span> = tab_labels(area.width)
+        .into_iter()
+        .map(|(v, text, _)| {
+            if v == app.view {
+                Span::styled(text, app.theme.selected())
+            } else {
+                Span::styled(text, app.theme.dim())
+            }
+        })
+        .collect();
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
@@ -139,13 +186,14 @@ fn draw_view(frame: &mut Frame, area: Rect, app: &App) {
         }
         View::Query => panes::query::draw(frame, area, app),
         View::Logs => panes::logs::draw(frame, area, app),
+        View::History => panes::history::draw(frame, area, app),
     }
 }
 
 fn draw_hints(frame: &mut Frame, area: Rect, app: &App) {
     let mut spans = vec![];
     let mut used = 0usize;
-    for (label, hint, action) in keymap::hints(app.view, app.typing()) {
+    for (label, hint, action) in app.keys.hints(&app.commands()) {
         if app.init.read_only && action.writes() {
             continue;
         }
@@ -161,10 +209,10 @@ fn draw_hints(frame: &mut Frame, area: Rect, app: &App) {
 }
 
 fn draw_status(frame: &mut Frame, area: Rect, app: &App) {
-    let line = if let Some(cmd) = &app.cmdline {
+    let line = if let Some(cmd) = app.modals.command_line() {
         Line::from(vec![
             Span::styled(":", app.theme.key()),
-            Span::raw(cmd.clone()),
+            Span::raw(cmd.to_string()),
             Span::styled("█", app.theme.key()),
         ])
     } else if let Some((text, error)) = &app.status {

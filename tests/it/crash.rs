@@ -389,7 +389,7 @@ async fn compact_scenario(
         let pause = rng.below(40);
         let delay = Duration::from_millis(rng.below(300));
         let mut envs = vec![(
-            "ECOPS_FAULT_PAUSE_BEFORE_COMPACT_COMMIT_MS",
+            "ECOPS_FAULT_PAUSE_BEFORE_COMMIT_MS",
             pause.to_string(),
         )];
         if rng.below(2) == 0 {

@@ -16,6 +16,7 @@ use ecops::lock::{Lease, LeaseOptions, LockState, LockWatcher};
 use ecops::tui::app::{App, AppInit, JobState, View};
 use ecops::tui::keymap;
 use ecops::tui::theme::Theme;
+use ecops::tui::views::query::QueryRun;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tokio::sync::{mpsc, watch};
@@ -116,9 +117,7 @@ async fn pump(
 ) {
     let deadline = Instant::now() + timeout;
     loop {
-        for r in app.requests.drain(..) {
-            jobs.submit(r);
-        }
+        app.drain_requests(|r| jobs.submit(r));
         if done(app) {
             return;
         }
@@ -243,6 +242,7 @@ async fn every_view_renders_real_catalog_state_at_80x24_and_160x48() {
                 }
                 View::Query => assert!(screen.contains("Geometry"), "{ctx}"),
                 View::Logs => assert!(screen.contains("Logs"), "{ctx}"),
+                View::History => assert!(screen.contains("History"), "{ctx}"),
             }
         }
     }
@@ -267,7 +267,7 @@ async fn help_overlay_toggles_and_shows_the_key_table() {
         .unwrap();
     assert!(!render(&app, 160, 48).contains("Help — keys"));
     app.on_key(key('?'));
-    assert!(app.help);
+    assert!(app.modals.is_help_open());
     let screen = render(&app, 160, 48);
     assert!(screen.contains("Help — keys"), "{screen}");
     assert!(screen.contains(&steal_help.help[..40]), "{screen}");
@@ -281,7 +281,7 @@ async fn help_overlay_toggles_and_shows_the_key_table() {
     app.on_key(key('3'));
     assert_eq!(app.view, View::Overview);
     app.on_key(code(KeyCode::Esc));
-    assert!(!app.help);
+    assert!(!app.modals.is_help_open());
     assert!(!render(&app, 160, 48).contains("Help — keys"));
     // The footer hints come from the same table.
     app.view = View::Lock;
@@ -309,10 +309,10 @@ async fn steal_dialog_refuses_a_wrong_generation_sends_the_right_one_and_aborts(
     // Abort: open, type, Esc — nothing requested.
     app.on_key(key('5'));
     app.on_key(key('s'));
-    assert!(app.steal.is_some());
+    assert!(app.modals.steal().is_some());
     typed(&mut app, &generation.to_string());
     app.on_key(code(KeyCode::Esc));
-    assert!(app.steal.is_none() && app.requests.is_empty());
+    assert!(app.modals.steal().is_none() && app.requests.is_empty());
 
     // Wrong generation: refused in the dialog, nothing requested.
     app.on_key(key('s'));
@@ -352,17 +352,17 @@ async fn a_stale_lock_is_stolen_through_the_dialog_and_a_fresh_one_is_refused() 
     .await
     .unwrap();
     pump(&mut app, &jobs, &mut events, Duration::from_secs(10), |a| {
-        matches!(a.lock.as_deref().map(|w| &w.state), Some(LockState::Held { record, .. }) if record.owner == "live-holder")
+        matches!(a.data.lock.watched.as_deref().map(|w| &w.state), Some(LockState::Held { record, .. }) if record.owner == "live-holder")
     })
     .await;
     app.run_command("steal");
     typed(&mut app, &fresh.generation().to_string());
     app.on_key(code(KeyCode::Enter));
     pump(&mut app, &jobs, &mut events, Duration::from_secs(10), |a| {
-        a.lock_outcome.is_some()
+        a.data.lock.outcome.is_some()
     })
     .await;
-    let outcome = app.lock_outcome.clone().unwrap();
+    let outcome = app.data.lock.outcome.clone().unwrap();
     assert!(!outcome.ok, "{outcome:?}");
     assert!(outcome.message.contains("not stale"), "{outcome:?}");
     assert!(render(&app, 80, 24).contains("REFUSED"));
@@ -380,21 +380,21 @@ async fn a_stale_lock_is_stolen_through_the_dialog_and_a_fresh_one_is_refused() 
     .unwrap();
     let stale_generation = stale.generation();
     pump(&mut app, &jobs, &mut events, Duration::from_secs(15), |a| {
-        a.lock.as_deref().is_some_and(|w| {
+        a.data.lock.watched.as_deref().is_some_and(|w| {
             w.stale && matches!(&w.state, LockState::Held { record, .. } if record.owner == "crashed-holder")
         })
     })
     .await;
-    app.lock_outcome = None;
+    app.data.lock.outcome = None;
     app.run_command("steal");
     assert!(render(&app, 80, 24).contains("STALE"));
     typed(&mut app, &stale_generation.to_string());
     app.on_key(code(KeyCode::Enter));
     pump(&mut app, &jobs, &mut events, Duration::from_secs(10), |a| {
-        a.lock_outcome.is_some()
+        a.data.lock.outcome.is_some()
     })
     .await;
-    let outcome = app.lock_outcome.clone().unwrap();
+    let outcome = app.data.lock.outcome.clone().unwrap();
     assert!(outcome.ok, "{outcome:?}");
     assert_eq!(outcome.held_generation, Some(stale_generation + 1));
     assert!(render(&app, 80, 24).contains("STOLEN"));
@@ -430,7 +430,7 @@ async fn the_console_steals_a_lock_dead_for_weeks_within_seconds() {
     let (jobs, mut events) = start_jobs(f.catalog.clone());
     let mut app = app_for(&f);
     pump(&mut app, &jobs, &mut events, Duration::from_secs(10), |a| {
-        a.lock.as_deref().is_some_and(|w| w.stale)
+        a.data.lock.watched.as_deref().is_some_and(|w| w.stale)
     })
     .await;
     app.on_key(key('5'));
@@ -444,10 +444,10 @@ async fn the_console_steals_a_lock_dead_for_weeks_within_seconds() {
     typed(&mut app, "backfill");
     app.on_key(code(KeyCode::Enter));
     pump(&mut app, &jobs, &mut events, Duration::from_secs(10), |a| {
-        a.lock_outcome.is_some()
+        a.data.lock.outcome.is_some()
     })
     .await;
-    let outcome = app.lock_outcome.clone().unwrap();
+    let outcome = app.data.lock.outcome.clone().unwrap();
     assert!(outcome.ok, "{outcome:?}");
     assert!(
         started.elapsed() < Duration::from_secs(20),
@@ -486,10 +486,10 @@ async fn query_submit_runs_the_query_engine_in_the_background() {
         other => panic!("expected one query request, got {other:?}"),
     }
     pump(&mut app, &jobs, &mut events, Duration::from_secs(60), |a| {
-        a.query.running.is_none() && a.query.result.is_some()
+        a.views.query.run == QueryRun::Idle && a.views.query.result.is_some()
     })
     .await;
-    let outcome = app.query.result.clone().unwrap().unwrap();
+    let outcome = app.views.query.result.clone().unwrap().unwrap();
     // The same query straight through the engine.
     let direct = ecops::query::search(
         &f.catalog,
@@ -536,10 +536,13 @@ async fn ingest_and_compaction_started_from_the_command_line_change_the_catalog(
     app.on_key(code(KeyCode::Enter));
     assert!(matches!(app.requests.as_slice(), [Request::Ingest(_)]));
     pump(&mut app, &jobs, &mut events, Duration::from_secs(60), |a| {
-        a.jobs.first().is_some_and(|j| j.state == JobState::Done)
+        a.data
+            .jobs
+            .first()
+            .is_some_and(|j| j.state == JobState::Done)
     })
     .await;
-    let job = &app.jobs[0];
+    let job = &app.data.jobs[0];
     assert_eq!(job.totals().items, f.ingest.items);
     assert_eq!(job.totals().rows, f.ingest.rows);
     let after = stats_of(&f.catalog).await;
@@ -549,16 +552,16 @@ async fn ingest_and_compaction_started_from_the_command_line_change_the_catalog(
     // hold two files become one.
     app.run_command("compact");
     pump(&mut app, &jobs, &mut events, Duration::from_secs(60), |a| {
-        !a.confirms.is_empty()
+        a.modals.has_confirm()
     })
     .await;
     assert!(
-        app.jobs[1]
+        app.data.jobs[1]
             .lines
             .iter()
             .any(|l| l.contains("would be rewritten"))
     );
-    let planned = app.jobs[1].compact.clone().unwrap();
+    let planned = app.data.jobs[1].compact.clone().unwrap();
     assert!(planned.buckets_planned > 0);
     app.on_key(key('y'));
     pump(
@@ -566,10 +569,15 @@ async fn ingest_and_compaction_started_from_the_command_line_change_the_catalog(
         &jobs,
         &mut events,
         Duration::from_secs(120),
-        |a| a.jobs.get(2).is_some_and(|j| !j.state.is_active()),
+        |a| a.data.jobs.get(2).is_some_and(|j| !j.state.is_active()),
     )
     .await;
-    assert_eq!(app.jobs[2].state, JobState::Done, "{:?}", app.jobs[2].error);
+    assert_eq!(
+        app.data.jobs[2].state,
+        JobState::Done,
+        "{:?}",
+        app.data.jobs[2].error
+    );
     let compacted = stats_of(&f.catalog).await;
     assert_eq!(compacted.stats.files, planned.files_after);
     assert!(compacted.stats.files < after.stats.files);
@@ -599,8 +607,8 @@ async fn read_only_console_refuses_and_hides_destructive_actions() {
     app.run_command("steal");
     app.run_command(&format!("ingest {}", f.demo.sample.inventory.display()));
     app.run_command("compact");
-    assert!(app.steal.is_none());
-    assert!(app.confirms.is_empty());
+    assert!(app.modals.steal().is_none());
+    assert!(!app.modals.has_confirm());
     assert!(app.requests.is_empty(), "{:?}", app.requests);
     assert!(render(&app, 80, 24).contains("read-only"));
 }
@@ -627,17 +635,17 @@ async fn a_jobs_dead_letters_are_shown_on_request() {
         data.join("items").display()
     ));
     pump(&mut app, &jobs, &mut events, Duration::from_secs(60), |a| {
-        a.jobs.first().is_some_and(|j| !j.state.is_active())
+        a.data.jobs.first().is_some_and(|j| !j.state.is_active())
     })
     .await;
-    assert_eq!(app.jobs[0].totals().failed, meta.invalid.len() as u64);
+    assert_eq!(app.data.jobs[0].totals().failed, meta.invalid.len() as u64);
     app.on_key(key('d'));
     assert_eq!(app.view, View::Jobs);
     pump(&mut app, &jobs, &mut events, Duration::from_secs(30), |a| {
-        a.jobs[0].dead_letters.is_some()
+        a.data.jobs[0].dead_letters.is_some()
     })
     .await;
-    let letters = app.jobs[0].dead_letters.clone().unwrap().unwrap();
+    let letters = app.data.jobs[0].dead_letters.clone().unwrap().unwrap();
     assert_eq!(letters.len(), meta.invalid.len());
     let screen = render(&app, 160, 48);
     assert!(
@@ -690,7 +698,9 @@ async fn two_consoles_on_one_catalog_one_read_only() {
         Duration::from_secs(60),
         |a| {
             a.requests.is_empty()
-                && a.lock
+                && a.data
+                    .lock
+                    .watched
                     .as_ref()
                     .is_some_and(|w| matches!(w.state, ecops::lock::LockState::Held { .. }))
         },
@@ -702,14 +712,16 @@ async fn two_consoles_on_one_catalog_one_read_only() {
         &mut watcher_events,
         Duration::from_secs(60),
         |a| {
-            a.lock
+            a.data
+                .lock
+                .watched
                 .as_ref()
                 .is_some_and(|w| matches!(w.state, ecops::lock::LockState::Held { .. }))
         },
     )
     .await;
     writer.run_command("release");
-    assert!(!writer.confirms.is_empty(), "release asks first");
+    assert!(writer.modals.has_confirm(), "release asks first");
     writer.on_key(key('y'));
     pump(
         &mut writer,
@@ -718,7 +730,9 @@ async fn two_consoles_on_one_catalog_one_read_only() {
         Duration::from_secs(60),
         |a| {
             a.requests.is_empty()
-                && a.lock
+                && a.data
+                    .lock
+                    .watched
                     .as_ref()
                     .is_some_and(|w| matches!(w.state, ecops::lock::LockState::Free { .. }))
         },
@@ -735,10 +749,15 @@ async fn two_consoles_on_one_catalog_one_read_only() {
         &writer_jobs,
         &mut writer_events,
         Duration::from_secs(60),
-        |a| a.jobs.first().is_some_and(|j| j.state == JobState::Done),
+        |a| {
+            a.data
+                .jobs
+                .first()
+                .is_some_and(|j| j.state == JobState::Done)
+        },
     )
     .await;
-    let written = writer.jobs[0].totals().rows;
+    let written = writer.data.jobs[0].totals().rows;
     assert!(written > 0);
 
     // After a refresh the watcher shows the writer's rows.
@@ -749,7 +768,8 @@ async fn two_consoles_on_one_catalog_one_read_only() {
         &mut watcher_events,
         Duration::from_secs(60),
         |a| {
-            a.stats
+            a.data
+                .stats
                 .as_ref()
                 .is_some_and(|s| s.stats.rows == before.stats.rows + written)
         },
@@ -769,4 +789,528 @@ async fn two_consoles_on_one_catalog_one_read_only() {
     );
     writer_jobs.shutdown(Duration::from_secs(10)).await;
     watcher_jobs.shutdown(Duration::from_secs(10)).await;
+}
+
+// ---- The console over SSH (issue 16): themes, copy, keys, layout, equivalents. ----
+
+/// Every SGR parameter list (`ESC [ … m`) the bytes contain.
+fn sgr_params(bytes: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out = vec![];
+    for part in text.split("\x1b[").skip(1) {
+        let params: String = part
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == ';')
+            .collect();
+        if part[params.len()..].starts_with('m') {
+            out.push(params);
+        }
+    }
+    out
+}
+
+/// The bytes a real terminal would receive for the screen, through the
+/// console's own writer.
+fn render_bytes(app: &mut App, width: u16, height: u16) -> Vec<u8> {
+    use ecops::tui::term::TermWriter;
+    let shared = SharedBuf::default();
+    let backend = ratatui::backend::CrosstermBackend::new(TermWriter::new(shared.clone()));
+    let viewport = ratatui::Viewport::Fixed(ratatui::layout::Rect::new(0, 0, width, height));
+    let mut terminal =
+        Terminal::with_options(backend, ratatui::TerminalOptions { viewport }).unwrap();
+    terminal.draw(|f| ecops::tui::ui::draw(f, app)).unwrap();
+    ecops::tui::event::write_output(&mut terminal, app);
+    shared.0.lock().unwrap().clone()
+}
+
+/// A byte sink the test can read after the terminal wrote to it.
+#[derive(Clone, Default)]
+struct SharedBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedBuf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// xterm's 256-colour palette as RGB (16–255; 0–15 depend on the terminal).
+fn xterm_rgb(n: u8) -> Option<(f64, f64, f64)> {
+    match n {
+        16..=231 => {
+            let level = |v: u8| {
+                if v == 0 {
+                    0.0
+                } else {
+                    55.0 + 40.0 * f64::from(v)
+                }
+            };
+            let i = n - 16;
+            Some((level(i / 36), level((i / 6) % 6), level(i % 6)))
+        }
+        232..=255 => {
+            let g = 8.0 + 10.0 * f64::from(n - 232);
+            Some((g, g, g))
+        }
+        _ => None,
+    }
+}
+
+/// WCAG contrast of an xterm colour against white.
+fn contrast_on_white(n: u8) -> f64 {
+    let (r, g, b) = xterm_rgb(n).expect("light theme uses the 256-colour palette");
+    let lin = |v: f64| {
+        let c = v / 255.0;
+        if c <= 0.03928 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    let l = 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+    1.05 / (l + 0.05)
+}
+
+async fn loaded_app(f: &Fixture, theme: Theme) -> App {
+    let stats = stats_of(&f.catalog).await;
+    let watched = LockWatcher::new().poll(f.catalog.base()).await.unwrap();
+    let mut app = App::new(AppInit {
+        base: f.demo.base.clone(),
+        demo: None,
+        read_only: false,
+        theme,
+    });
+    app.on_event(Event::Stats(Ok(stats)));
+    app.on_event(Event::Lock(Ok(Box::new(watched))));
+    app.on_event(Event::JobStarted {
+        id: 1,
+        kind: ecops::jobs::JobKind::Ingest,
+        label: "sample".into(),
+        spec: None,
+    });
+    app.on_event(Event::IngestFinished {
+        id: 1,
+        result: Ok(f.ingest.clone()),
+        paused: false,
+    });
+    app
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_theme_emits_only_its_class_of_colour_escapes() {
+    use ecops::tui::theme::ThemeName;
+    let f = fixture().await;
+    for name in ThemeName::ALL {
+        let mut app = loaded_app(&f, Theme::new(name)).await;
+        let mut params = vec![];
+        for view in View::ALL {
+            app.view = view;
+            params.extend(sgr_params(&render_bytes(&mut app, 160, 48)));
+        }
+        let colour = |p: &&String| {
+            p.split(';').any(|x| {
+                matches!(
+                    x.parse::<u16>(),
+                    Ok(30..=37 | 40..=47 | 90..=97 | 100..=107 | 38 | 48)
+                )
+            })
+        };
+        let extended = |p: &&String| {
+            p.contains("38;5;") || p.contains("48;5;") || p.contains("38;2;") || p.contains("48;2;")
+        };
+        match name {
+            ThemeName::Mono => assert!(
+                !params.iter().any(|p| colour(&p)),
+                "mono emitted colours: {:?}",
+                params.iter().filter(colour).take(5).collect::<Vec<_>>()
+            ),
+            ThemeName::Ansi => {
+                assert!(params.iter().any(|p| colour(&p)), "ansi emitted no colour");
+                assert!(
+                    !params.iter().any(|p| extended(&p)),
+                    "ansi emitted 256-colour/RGB escapes: {:?}",
+                    params.iter().filter(extended).take(5).collect::<Vec<_>>()
+                );
+            }
+            ThemeName::Dark | ThemeName::Light => assert!(
+                params.iter().any(|p| p.contains("38;5;")),
+                "{name:?} uses its 256-colour palette"
+            ),
+        }
+    }
+    // Light: every coloured foreground on the default (white) background
+    // has a contrast of at least 4.5:1.
+    let mut app = loaded_app(&f, Theme::new(ThemeName::Light)).await;
+    for view in View::ALL {
+        app.view = view;
+        let mut terminal = Terminal::new(TestBackend::new(160, 48)).unwrap();
+        terminal.draw(|fr| ecops::tui::ui::draw(fr, &app)).unwrap();
+        for cell in terminal.backend().buffer().content() {
+            if let (ratatui::style::Color::Indexed(n), ratatui::style::Color::Reset) =
+                (cell.fg, cell.bg)
+            {
+                assert!(
+                    contrast_on_white(n) >= 4.5,
+                    "{view:?}: colour {n} on white has contrast {:.1}",
+                    contrast_on_white(n)
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn y_copies_the_selection_through_osc52() {
+    let f = fixture().await;
+    let mut app = loaded_app(&f, Theme::mono()).await;
+    let top = app.data.stats.as_ref().unwrap().stats.top_cells[1]
+        .cell
+        .clone();
+    app.on_key(key('4'));
+    app.on_key(key('j'));
+    app.on_key(key('Y'));
+    let bytes = render_bytes(&mut app, 80, 24);
+    let osc = ecops::tui::term::osc52(&top);
+    assert!(
+        bytes.windows(osc.len()).any(|w| w == osc.as_slice()),
+        "no OSC 52 with {top} in the output"
+    );
+    assert!(
+        app.status
+            .as_ref()
+            .unwrap()
+            .0
+            .starts_with("copied the cell"),
+        "{:?}",
+        app.status
+    );
+    // The lock view copies the holder line.
+    app.on_key(key('5'));
+    app.on_key(key('Y'));
+    assert!(!app.output.is_empty());
+    assert!(
+        app.status.as_ref().unwrap().0.contains("copied the lock"),
+        "{:?}",
+        app.status
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remapped_keys_drive_actions_and_show_in_footer_and_help() {
+    let f = fixture().await;
+    let keys = ecops::tui::keymap::Keymap::with_remaps(&[ecops::tui::keymap::Remap {
+        action: "steal".into(),
+        keys: vec!["x".into()],
+        at: "ecops.toml line 3".into(),
+    }])
+    .unwrap();
+    let mut app = loaded_app(&f, Theme::mono()).await.with_keys(keys);
+    app.on_key(key('5'));
+    app.on_key(key('s'));
+    assert!(app.modals.steal().is_none(), "s is no longer steal");
+    assert!(render(&app, 160, 48).contains(" x steal "));
+    app.on_key(key('?'));
+    let help = render(&app, 160, 48);
+    assert!(
+        help.contains(" x ") && help.contains("steal a stale lock"),
+        "{help}"
+    );
+    app.on_key(code(KeyCode::Esc));
+    app.on_key(key('x'));
+    assert!(app.modals.steal().is_some(), "x opens the steal dialog");
+    // A config naming an unknown action fails at start, naming the line.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ecops.toml");
+    std::fs::write(&config, "read_only = true\n[keys]\nstael = \"x\"\n").unwrap();
+    let out = crate::common::ecops(&["--config", config.to_str().unwrap(), "--base", &f.demo.base]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("line 3") && err.contains("stael"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_help_lists_no_write_keys_and_h_hides_the_header() {
+    let f = fixture().await;
+    let mut app = App::new(AppInit {
+        base: f.demo.base.clone(),
+        demo: None,
+        read_only: true,
+        theme: Theme::mono(),
+    });
+    app.on_key(key('?'));
+    let help = render(&app, 160, 48);
+    // A help row is the keys padded to 10, then the hint or the description.
+    let listed = |action| {
+        let b = keymap::binding(action).unwrap();
+        let row = |text: &str| format!(" {:<10}{}", b.label, &text[..text.len().min(20)]);
+        help.contains(&row(b.hint)) || help.contains(&row(b.help))
+    };
+    for action in [
+        keymap::Action::Steal,
+        keymap::Action::NewIngest,
+        keymap::Action::Compact,
+    ] {
+        assert!(!listed(action), "read-only help lists {action:?}:\n{help}");
+    }
+    assert!(listed(keymap::Action::Copy), "{help}");
+    assert!(listed(keymap::Action::Sort), "{help}");
+    app.on_key(code(KeyCode::Esc));
+    assert!(
+        render(&app, 80, 24)
+            .lines()
+            .next()
+            .unwrap()
+            .contains("ecops")
+    );
+    app.on_key(key('H'));
+    let hidden = render(&app, 80, 24);
+    assert!(
+        !hidden.lines().next().unwrap().contains("ecops"),
+        "{hidden}"
+    );
+    assert!(
+        hidden.lines().next().unwrap().contains("1 Over"),
+        "tabs move up:\n{hidden}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compact_layout_at_80x24_keeps_every_tab_and_pane_and_the_mouse_works() {
+    let f = fixture().await;
+    let mut app = loaded_app(&f, Theme::mono()).await;
+    for view in View::ALL {
+        app.view = view;
+        let screen = render(&app, 80, 24);
+        for (i, v) in View::ALL.iter().enumerate() {
+            let short: String = v.title().chars().take(4).collect();
+            assert!(
+                screen.contains(&format!("{} {short}", i + 1)),
+                "tab {v:?} missing:\n{screen}"
+            );
+        }
+        // The view's panes have titles (none truncated to nothing).
+        let titled = screen
+            .lines()
+            .filter(|l| l.contains("┌ ") || l.contains("┌─"))
+            .count();
+        assert!(titled >= 1 || view == View::Query, "{view:?}:\n{screen}");
+    }
+    // Mouse: a click on tab 3 opens Partitions; a click on a row selects it.
+    app.prefs.mouse = true;
+    app.view = View::Overview;
+    render(&app, 80, 24);
+    let click = |col, row| crossterm::event::MouseEvent {
+        kind: crossterm::event::MouseEventKind::Down(crossterm::event::MouseButton::Left),
+        column: col,
+        row,
+        modifiers: KeyModifiers::NONE,
+    };
+    let screen = render(&app, 80, 24);
+    let tabs = screen.lines().nth(1).unwrap();
+    let col = tabs.find("3 Part").unwrap() as u16;
+    assert!(app.on_mouse(click(col, 1)));
+    assert_eq!(app.view, View::Partitions);
+    let screen = render(&app, 80, 24);
+    let hit = app
+        .list_hit
+        .get()
+        .expect("the partitions table was recorded");
+    assert!(app.on_mouse(click(hit.x + 2, hit.y + 2)));
+    assert_eq!(app.views.partitions.selected, hit.offset + 2, "{screen}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn equivalent_commands_give_the_same_results_as_the_console() {
+    let f = fixture().await;
+    let (jobs, mut events) = start_jobs(f.catalog.clone());
+    let mut app = app_for(&f);
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_ecops"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = format!(
+        "{}:{}{}",
+        bin_dir.display(),
+        crate::common::python()
+            .map(|p| format!("{}:", std::path::Path::new(&p).parent().unwrap().display()))
+            .unwrap_or_default(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let sh = |cmd: &str| {
+        let out = std::process::Command::new("sh")
+            .args(["-c", cmd])
+            .env("PATH", &path)
+            .env_remove("ECOPS_BASE")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{cmd}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // A query with a geometry: the ecops command returns the same ids in the same order.
+    app.run_command("query bbox=-180,-90,180,90 limit=7");
+    pump(&mut app, &jobs, &mut events, Duration::from_secs(60), |a| {
+        a.views.query.run == QueryRun::Idle && a.views.query.result.is_some()
+    })
+    .await;
+    let ids: Vec<String> = app
+        .views
+        .query
+        .result
+        .clone()
+        .unwrap()
+        .unwrap()
+        .rows
+        .iter()
+        .map(|r| r.id.clone())
+        .collect();
+    let entry = app.data.history.last().unwrap().clone();
+    let cli = sh(&format!("{} --format csv", entry.commands[0].1));
+    let cli_ids: Vec<String> = cli
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().to_string())
+        .collect();
+    assert_eq!(cli_ids, ids, "{}", entry.commands[0].1);
+    // A query by datetime only: also PyIceberg's one-liner gives the same ids.
+    app.run_command(
+        "query geometry= datetime=2019-01-01T00:00:00+00:00/2020-06-30T00:00:00+00:00 limit=100000",
+    );
+    pump(&mut app, &jobs, &mut events, Duration::from_secs(60), |a| {
+        a.views.query.run == QueryRun::Idle && a.views.query.result.is_some()
+    })
+    .await;
+    let mut ids: Vec<String> = app
+        .views
+        .query
+        .result
+        .clone()
+        .unwrap()
+        .unwrap()
+        .rows
+        .iter()
+        .map(|r| r.id.clone())
+        .collect();
+    ids.sort();
+    assert!(!ids.is_empty());
+    let entry = app.data.history.last().unwrap().clone();
+    let tools: Vec<&str> = entry.commands.iter().map(|(t, _)| *t).collect();
+    assert_eq!(tools, ["ecops", "PyIceberg", "DuckDB"]);
+    let cli = sh(&format!("{} --format csv", entry.commands[0].1));
+    let mut cli_ids: Vec<String> = cli
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().to_string())
+        .collect();
+    cli_ids.sort();
+    assert_eq!(cli_ids, ids);
+    if crate::common::python().is_some() {
+        let py: Vec<String> = sh(&entry.commands[1].1)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        assert_eq!(py, ids, "{}", entry.commands[1].1);
+    }
+    // A compaction plan: the same numbers as `ecops compact --dry-run`.
+    app.run_command("compact");
+    pump(&mut app, &jobs, &mut events, Duration::from_secs(60), |a| {
+        a.data
+            .jobs
+            .iter()
+            .any(|j| j.kind == ecops::jobs::JobKind::Compact && !j.state.is_active())
+    })
+    .await;
+    let plan = app
+        .data
+        .jobs
+        .iter()
+        .find(|j| j.kind == ecops::jobs::JobKind::Compact)
+        .unwrap()
+        .compact
+        .clone()
+        .unwrap();
+    let entry = app.data.history.last().unwrap().clone();
+    assert!(
+        entry.commands[0].1.ends_with("compact --dry-run"),
+        "{:?}",
+        entry
+    );
+    let json: serde_json::Value = serde_json::from_str(
+        sh(&format!("{} --json", entry.commands[0].1))
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(json["files_before"], plan.files_before);
+    assert_eq!(json["files_after"], plan.files_after);
+    assert_eq!(json["rows_before"], plan.rows_before);
+    // Decline running the plan; the History view lists the commands and Y
+    // copies the selected one.
+    assert!(app.modals.has_confirm());
+    app.on_key(key('n'));
+    app.on_key(key('8'));
+    let screen = render(&app, 160, 48);
+    assert!(screen.contains("compact --dry-run"), "{screen}");
+    app.on_key(key('Y'));
+    let copied = ecops::tui::term::osc52(&app.data.history.last().unwrap().commands[0].1);
+    assert_eq!(app.output.last().unwrap(), &copied);
+    jobs.shutdown(Duration::from_secs(10)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_export_to_markdown_and_csv_and_stats_print_markdown() {
+    let f = fixture().await;
+    let mut app = loaded_app(&f, Theme::mono()).await;
+    let parts = app
+        .data
+        .stats
+        .as_ref()
+        .unwrap()
+        .stats
+        .partitions_detail
+        .len();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("p.csv");
+    let md = dir.path().join("p.md");
+    app.on_key(key('3'));
+    app.run_command(&format!("export csv {}", csv.display()));
+    app.run_command(&format!("export md {}", md.display()));
+    let csv_text = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(
+        csv_text.lines().count(),
+        parts + 1,
+        "header + one line per partition"
+    );
+    assert!(csv_text.starts_with("cell,year,rows,files,bytes,small_files"));
+    let md_text = std::fs::read_to_string(&md).unwrap();
+    assert_eq!(md_text.lines().count(), parts + 2);
+    let out = crate::common::ecops(&[
+        "--base",
+        &f.demo.base,
+        "stats",
+        "--top",
+        "3",
+        "--format",
+        "markdown",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let s = stats_of(&f.catalog).await;
+    assert!(
+        text.contains(&format!("| rows | {} |", s.stats.rows)),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "| {} | {} |",
+            s.stats.top_cells[0].cell, s.stats.top_cells[0].rows
+        )),
+        "{text}"
+    );
 }

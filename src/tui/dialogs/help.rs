@@ -1,17 +1,20 @@
-//! The `?` overlay: every binding of the key table, grouped by where it
-//! applies, flowed into as many columns as the screen needs (narrow
-//! columns show the short hint, wide ones the full description).
+//! The `?` overlay: every action this console can do, with its keys from
+//! the key table, grouped by the places that offer it, flowed into as many
+//! columns as the screen needs (narrow columns show the short hint, wide
+//! ones the full description). A read-only console lists no write actions.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
-use crate::tui::keymap;
-use crate::tui::theme::Theme;
+use crate::tui::app::App;
+use crate::tui::keymap::{self, Action};
+use crate::tui::views::{self, View};
 
 /// Draws the help overlay over `area`.
-pub fn draw(frame: &mut Frame, area: Rect, theme: &Theme) {
+pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = &app.theme;
     let rect = super::centered(area, area.width.saturating_sub(2).max(20), area.height);
     let block = Block::default()
         .borders(Borders::ALL)
@@ -23,7 +26,13 @@ pub fn draw(frame: &mut Frame, area: Rect, theme: &Theme) {
     let inner = block.inner(rect);
     frame.render_widget(Clear, rect);
     frame.render_widget(block, rect);
-    let sections = keymap::help_sections();
+    let mut places: Vec<(&str, &[Action])> = vec![("Everywhere", keymap::GLOBAL)];
+    places.extend(View::ALL.map(|v| (v.title(), views::commands(v))));
+    places.extend(crate::tui::modal::ALL_COMMANDS.map(|c| ("Inputs and dialogs", c)));
+    let read_only = app.init.read_only;
+    let sections = app
+        .keys
+        .help_sections(&places, |a| !(read_only && a.writes()));
     let total: usize = sections.iter().map(|(_, rows)| rows.len() + 1).sum();
     let height = usize::from(inner.height.max(1));
     let columns = total.div_ceil(height).max(1);

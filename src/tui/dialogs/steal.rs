@@ -5,15 +5,16 @@
 //! then re-reads the lock, refuses if it changed or is not stale by the
 //! watcher's rule, and the dialog shows that outcome.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::KeyEvent;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use crate::fmt::format_age;
 use crate::jobs::LockOutcome;
 use crate::lock::{LockState, Watched, holder_identity};
+use crate::tui::keymap::{Action, Keymap};
+use crate::tui::modal::edit_text;
 use crate::tui::theme::Theme;
 
 /// Where the dialog is.
@@ -80,53 +81,64 @@ impl StealDialog {
         }
     }
 
-    pub fn on_key(&mut self, key: &KeyEvent) -> StealKey {
-        if key.code == KeyCode::Esc {
+    /// Handles a key (`action`: what the key table makes of it).
+    pub fn on_key(&mut self, action: Option<Action>, key: &KeyEvent) -> StealKey {
+        if action == Some(Action::Back) {
             return StealKey::Close;
         }
         if self.phase != StealPhase::Confirming {
-            return match key.code {
-                KeyCode::Enter if matches!(self.phase, StealPhase::Done(_)) => StealKey::Close,
+            return match action {
+                Some(Action::Confirm) if matches!(self.phase, StealPhase::Done(_)) => {
+                    StealKey::Close
+                }
                 _ => StealKey::None,
             };
         }
-        match key.code {
-            KeyCode::Enter => {
-                let Some((what, token)) = self.token() else {
-                    self.error = Some(match &self.watched.state {
-                        LockState::Free { .. } => "the lock is free: nothing to steal".into(),
-                        _ => "unreadable lock content: only `ecops lock steal --force FINGERPRINT` replaces it".into(),
-                    });
-                    return StealKey::None;
-                };
-                if self.input.trim() != token {
-                    self.error = Some(format!(
-                        "'{}' is not the holder's {what}; nothing was done",
-                        self.input.trim()
-                    ));
-                    return StealKey::None;
-                }
-                self.error = None;
-                self.phase = StealPhase::Stealing;
-                StealKey::Steal(Box::new(self.watched.state.clone()))
-            }
-            KeyCode::Backspace => {
-                self.input.pop();
-                StealKey::None
-            }
-            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
-                self.input.push(c);
-                StealKey::None
-            }
-            _ => StealKey::None,
+        if action != Some(Action::Confirm) {
+            edit_text(&mut self.input, action, key);
+            return StealKey::None;
         }
+        let Some((what, token)) = self.token() else {
+            self.error = Some(match &self.watched.state {
+                LockState::Free { .. } => "the lock is free: nothing to steal".into(),
+                _ => "unreadable lock content: only `ecops lock steal --force FINGERPRINT` replaces it".into(),
+            });
+            return StealKey::None;
+        };
+        if self.input.trim() != token {
+            self.error = Some(format!(
+                "'{}' is not the holder's {what}; nothing was done",
+                self.input.trim()
+            ));
+            return StealKey::None;
+        }
+        self.error = None;
+        self.phase = StealPhase::Stealing;
+        StealKey::Steal(Box::new(self.watched.state.clone()))
     }
 }
 
 /// Draws the dialog over `area`.
-pub fn draw(frame: &mut Frame, area: Rect, dialog: &StealDialog, theme: &Theme, read_only: bool) {
+pub fn draw(
+    frame: &mut Frame,
+    area: Rect,
+    dialog: &StealDialog,
+    theme: &Theme,
+    keys: &Keymap,
+    read_only: bool,
+) {
+    let mut lines = lock_lines(&dialog.watched, theme);
+    lines.push(Line::raw(""));
+    lines.extend(prompt_lines(dialog, theme, keys, read_only));
+    if let Some(e) = &dialog.error {
+        lines.push(Line::styled(e.as_str(), theme.bad()));
+    }
     let rect = super::centered(area, 76, 16);
-    let w = &dialog.watched;
+    super::frame(frame, rect, " Steal the catalog lock ", lines, theme);
+}
+
+/// The holder, its age and whether our watch finds it stale.
+fn lock_lines(w: &Watched, theme: &Theme) -> Vec<Line<'static>> {
     let mut lines = vec![];
     match &w.state {
         LockState::Held {
@@ -160,7 +172,17 @@ pub fn draw(frame: &mut Frame, area: Rect, dialog: &StealDialog, theme: &Theme, 
         }
         other => lines.push(Line::raw(other.describe())),
     }
-    lines.push(Line::raw(""));
+    lines
+}
+
+/// What to type, or where the steal stands.
+fn prompt_lines<'a>(
+    dialog: &'a StealDialog,
+    theme: &Theme,
+    keys: &Keymap,
+    read_only: bool,
+) -> Vec<Line<'a>> {
+    let mut lines = vec![];
     match (&dialog.phase, dialog.token()) {
         (_, _) if read_only => lines.push(Line::styled(
             "read-only console: steal is disabled",
@@ -170,7 +192,11 @@ pub fn draw(frame: &mut Frame, area: Rect, dialog: &StealDialog, theme: &Theme, 
             lines.push(Line::from(vec![
                 Span::raw(format!("Type the holder's {what} (")),
                 Span::styled(token, theme.key()),
-                Span::raw(") and press Enter to steal; Esc aborts."),
+                Span::raw(format!(
+                    ") and press {} to steal; {} aborts.",
+                    keys.label(Action::Confirm),
+                    keys.label(Action::Back)
+                )),
             ]));
             lines.push(Line::from(vec![
                 Span::styled("> ", theme.key()),
@@ -178,9 +204,10 @@ pub fn draw(frame: &mut Frame, area: Rect, dialog: &StealDialog, theme: &Theme, 
                 Span::styled("█", theme.dim()),
             ]));
         }
-        (StealPhase::Confirming, None) => {
-            lines.push(Line::raw("Nothing the console can steal. Esc closes."))
-        }
+        (StealPhase::Confirming, None) => lines.push(Line::raw(format!(
+            "Nothing the console can steal. {} closes.",
+            keys.label(Action::Back)
+        ))),
         (StealPhase::Stealing, _) => lines.push(Line::styled(
             "Stealing: re-reading the lock and replacing it only if unchanged and stale…",
             theme.warn(),
@@ -191,20 +218,15 @@ pub fn draw(frame: &mut Frame, area: Rect, dialog: &StealDialog, theme: &Theme, 
                 if outcome.ok { theme.ok() } else { theme.bad() },
             ));
             lines.push(Line::raw(outcome.message.as_str()));
-            lines.push(Line::styled("Enter/Esc closes.", theme.dim()));
+            lines.push(Line::styled(
+                format!(
+                    "{}/{} closes.",
+                    keys.label(Action::Confirm),
+                    keys.label(Action::Back)
+                ),
+                theme.dim(),
+            ));
         }
     }
-    if let Some(e) = &dialog.error {
-        lines.push(Line::styled(e.as_str(), theme.bad()));
-    }
-    frame.render_widget(Clear, rect);
-    frame.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .border_style(theme.warn())
-                .title(Span::styled(" Steal the catalog lock ", theme.warn())),
-        ),
-        rect,
-    );
+    lines
 }

@@ -11,7 +11,7 @@ use crate::tui::app::App;
 
 /// The bar chart of top cells (as many as fit).
 pub fn draw_top(frame: &mut Frame, area: Rect, app: &App) {
-    let Some(view) = &app.stats else {
+    let Some(view) = &app.data.stats else {
         frame.render_widget(
             Paragraph::new("reading table stats…").block(block(app, "Top cells")),
             area,
@@ -38,14 +38,18 @@ pub fn draw_top(frame: &mut Frame, area: Rect, app: &App) {
     }
     let fit = usize::from(inner.height).min(top.len());
     // Keep the selected cell in view.
-    let start = app.cells_selected.saturating_sub(fit.saturating_sub(1));
+    let start = app
+        .views
+        .cells
+        .selected
+        .saturating_sub(fit.saturating_sub(1));
     let bars: Vec<Bar> = top
         .iter()
         .enumerate()
         .skip(start)
         .take(fit)
         .map(|(i, c)| {
-            let style = if i == app.cells_selected {
+            let style = if i == app.views.cells.selected {
                 app.theme.selected()
             } else {
                 app.theme.series(0)

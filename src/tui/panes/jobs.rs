@@ -9,6 +9,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState, Wrap};
 
 use super::{bar, block, bytes, rate, thousands};
 use crate::tui::app::{App, JobState, JobView};
+use crate::tui::keymap::Action;
 
 fn state_style(app: &App, state: JobState) -> ratatui::style::Style {
     match state {
@@ -26,14 +27,18 @@ pub fn draw_list(frame: &mut Frame, area: Rect, app: &App) {
         app,
         format!(
             "Jobs — {} running, {} total",
-            app.jobs.iter().filter(|j| j.state.is_active()).count(),
-            app.jobs.len()
+            app.data.jobs.iter().filter(|j| j.state.is_active()).count(),
+            app.data.jobs.len()
         ),
     );
-    if app.jobs.is_empty() {
+    if app.data.jobs.is_empty() {
         frame.render_widget(
             Paragraph::new(Line::styled(
-                "No jobs yet. n: new ingest (or :ingest PATH) · C: compaction plan",
+                format!(
+                    "No jobs yet. {}: new ingest (or :ingest PATH) · {}: compaction plan",
+                    app.keys.label(Action::NewIngest),
+                    app.keys.label(Action::Compact)
+                ),
                 app.theme.dim(),
             ))
             .block(outer),
@@ -47,7 +52,7 @@ pub fn draw_list(frame: &mut Frame, area: Rect, app: &App) {
     if wide {
         header.extend(["commits", "files", "items/s", "elapsed"]);
     }
-    let rows = app.jobs.iter().map(|j| {
+    let rows = app.data.jobs.iter().map(|j| {
         let t = j.totals();
         let p = j.progress.as_ref();
         let progress = match j.fraction() {
@@ -105,15 +110,20 @@ pub fn draw_list(frame: &mut Frame, area: Rect, app: &App) {
         .header(Row::new(header).style(app.theme.header()))
         .row_highlight_style(app.theme.selected())
         .block(outer);
-    let mut state = TableState::default().with_selected(Some(app.job_selected));
+    let mut state = TableState::default().with_selected(Some(app.views.jobs.selected));
     frame.render_stateful_widget(table, area, &mut state);
+    super::record_list(app, area, 1, state.offset());
 }
 
 /// The selected job's details and dead letters.
 pub fn draw_detail(frame: &mut Frame, area: Rect, app: &App) {
-    let Some(j) = app.selected_job() else {
+    let Some(j) = app.views.jobs.selected_job(&app.data) else {
         frame.render_widget(
-            Paragraph::new("Select a job with j/k.").block(block(app, "Job")),
+            Paragraph::new(format!(
+                "Select a job with {}.",
+                app.keys.label(Action::Down)
+            ))
+            .block(block(app, "Job")),
             area,
         );
         return;
@@ -187,7 +197,10 @@ fn detail_lines<'a>(app: &App, j: &'a JobView) -> Vec<Line<'a>> {
     }
     match &j.dead_letters {
         None => lines.push(Line::styled(
-            "d: load this job's dead letters",
+            format!(
+                "{}: load this job's dead letters",
+                app.keys.label(Action::DeadLetters)
+            ),
             app.theme.dim(),
         )),
         Some(Err(e)) => lines.push(Line::styled(format!("dead letters: {e}"), app.theme.bad())),

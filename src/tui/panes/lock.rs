@@ -10,14 +10,23 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 use super::block;
 use crate::fmt::format_age;
-use crate::lock::LockState;
+use crate::lock::{Assessment, LockRecord, LockState, Watched};
 use crate::tui::app::App;
+use crate::tui::keymap::Action;
 
 /// A one-line summary for the header.
 pub fn summary(app: &App) -> (String, ratatui::style::Style) {
-    match app.lock.as_deref().map(|w| (&w.state, w.stale)) {
+    match app
+        .data
+        .lock
+        .watched
+        .as_deref()
+        .map(|w| (&w.state, w.stale))
+    {
         None => (
-            app.lock_error
+            app.data
+                .lock
+                .error
                 .as_ref()
                 .map_or("lock: reading…".into(), |e| format!("lock: error {e}")),
             app.theme.dim(),
@@ -49,16 +58,22 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
     let kv = |k: &str, v: Span<'static>| {
         Line::from(vec![Span::styled(format!("{k:<12}"), app.theme.dim()), v])
     };
-    let Some(w) = app.lock.as_deref() else {
+    let Some(w) = app.data.lock.watched.as_deref() else {
         return vec![Line::styled(
-            app.lock_error
+            app.data
+                .lock
+                .error
                 .clone()
                 .unwrap_or_else(|| "reading the lock…".into()),
             app.theme.dim(),
         )];
     };
     // Seconds since the read, so countdowns move between reads.
-    let since = app.lock_read_at.map_or(0.0, |t| t.elapsed().as_secs_f64());
+    let since = app
+        .data
+        .lock
+        .read_at
+        .map_or(0.0, |t| t.elapsed().as_secs_f64());
     let mut out = vec![];
     match &w.state {
         LockState::Free { released, .. } => {
@@ -93,89 +108,7 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
         }
         LockState::Held {
             record, assessment, ..
-        } => {
-            let ours = app.held_generation.is_some() && app.held_generation == record.generation;
-            // One rule for CLI and console (lock::stale): the verdict says which
-            // part made the lock stale, or when it becomes stealable.
-            let state = if w.stale {
-                Span::styled(format!("STALE — {}", assessment.why), app.theme.bad())
-            } else {
-                Span::styled(
-                    format!("HELD (live) — {}", assessment.why),
-                    app.theme.warn(),
-                )
-            };
-            out.push(kv("state", state));
-            out.push(kv(
-                "holder",
-                Span::raw(format!(
-                    "{}{}",
-                    record.owner,
-                    if ours { "  ← this console" } else { "" }
-                )),
-            ));
-            out.push(kv(
-                "host / pid",
-                Span::raw(format!("{} / {}", record.hostname, record.pid)),
-            ));
-            out.push(kv(
-                "operation",
-                Span::raw(format!(
-                    "{}{}",
-                    record
-                        .operation
-                        .as_deref()
-                        .unwrap_or("- (earthcatalog lock)"),
-                    record
-                        .job_id
-                        .as_ref()
-                        .map(|j| format!(", job {j}"))
-                        .unwrap_or_default()
-                )),
-            ));
-            out.push(kv(
-                "generation",
-                Span::raw(record.generation.map_or(
-                    "- (earthcatalog lock: confirm a steal with its owner)".into(),
-                    |g| g.to_string(),
-                )),
-            ));
-            let ttl = record.ttl().num_milliseconds() as f64 / 1000.0;
-            let age = assessment.age_seconds.map(|a| a + since);
-            let skew = assessment.skew_seconds;
-            out.push(kv(
-                "heartbeat",
-                Span::raw(format!(
-                    "{} ago · TTL {} · skew allowance {}{}",
-                    age.map_or("?".into(), format_age),
-                    format_age(ttl),
-                    format_age(skew),
-                    age.map(|a| {
-                        if a >= ttl + skew {
-                            format!(" · expired {} ago by its own clock", format_age(a - ttl))
-                        } else {
-                            format!(
-                                " · expires by its own clock in {}",
-                                format_age(ttl + skew - a)
-                            )
-                        }
-                    })
-                    .unwrap_or_default()
-                )),
-            ));
-            let watched = w.observed_seconds + since;
-            out.push(kv(
-                "our watch",
-                Span::raw(format!(
-                    "unchanged for {}{}",
-                    format_age(watched),
-                    if w.stale { " — stealable" } else { "" }
-                )),
-            ));
-            if let Some(p) = &record.progress {
-                out.push(kv("progress", Span::raw(p.to_string())));
-            }
-        }
+        } => out.extend(held_lines(app, w, record, assessment, since)),
     }
     out
 }
@@ -189,20 +122,21 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             app.theme.dim(),
         )
     } else {
+        let k = |a| Span::styled(app.keys.label(a).to_string(), app.theme.key());
         Line::from(vec![
-            Span::styled("a", app.theme.key()),
+            k(Action::Acquire),
             Span::raw(" acquire (1 h)   "),
-            Span::styled("r", app.theme.key()),
+            k(Action::Release),
             Span::raw(" release ours   "),
-            Span::styled("s", app.theme.key()),
+            k(Action::Steal),
             Span::raw(" steal (stale locks only; type the generation to confirm)"),
         ])
     };
     all.push(actions);
-    if let Some(o) = &app.lock_outcome {
+    if let Some(o) = &app.data.lock.outcome {
         all.push(Line::from(vec![
             Span::styled(
-                format!("last {}: ", o.action),
+                format!("last {}: ", o.action.label()),
                 if o.ok {
                     app.theme.ok()
                 } else {
@@ -218,4 +152,101 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             .block(block(app, "Catalog lock")),
         area,
     );
+}
+
+/// Who holds the lock, its heartbeat against the TTL, and our watch of it.
+fn held_lines(
+    app: &App,
+    w: &Watched,
+    record: &LockRecord,
+    assessment: &Assessment,
+    since: f64,
+) -> Vec<Line<'static>> {
+    let kv = |k: &str, v: Span<'static>| {
+        Line::from(vec![Span::styled(format!("{k:<12}"), app.theme.dim()), v])
+    };
+    let mut out = vec![];
+    let ours = app.data.lock.held_generation.is_some()
+        && app.data.lock.held_generation == record.generation;
+    // One rule for CLI and console (lock::stale): the verdict says which
+    // part made the lock stale, or when it becomes stealable.
+    let state = if w.stale {
+        Span::styled(format!("STALE — {}", assessment.why), app.theme.bad())
+    } else {
+        Span::styled(
+            format!("HELD (live) — {}", assessment.why),
+            app.theme.warn(),
+        )
+    };
+    out.push(kv("state", state));
+    out.push(kv(
+        "holder",
+        Span::raw(format!(
+            "{}{}",
+            record.owner,
+            if ours { "  ← this console" } else { "" }
+        )),
+    ));
+    out.push(kv(
+        "host / pid",
+        Span::raw(format!("{} / {}", record.hostname, record.pid)),
+    ));
+    out.push(kv(
+        "operation",
+        Span::raw(format!(
+            "{}{}",
+            record
+                .operation
+                .as_deref()
+                .unwrap_or("- (earthcatalog lock)"),
+            record
+                .job_id
+                .as_ref()
+                .map(|j| format!(", job {j}"))
+                .unwrap_or_default()
+        )),
+    ));
+    out.push(kv(
+        "generation",
+        Span::raw(record.generation.map_or(
+            "- (earthcatalog lock: confirm a steal with its owner)".into(),
+            |g| g.to_string(),
+        )),
+    ));
+    let ttl = record.ttl().num_milliseconds() as f64 / 1000.0;
+    let age = assessment.age_seconds.map(|a| a + since);
+    let skew = assessment.skew_seconds;
+    out.push(kv(
+        "heartbeat",
+        Span::raw(format!(
+            "{} ago · TTL {} · skew allowance {}{}",
+            age.map_or("?".into(), format_age),
+            format_age(ttl),
+            format_age(skew),
+            age.map(|a| {
+                if a >= ttl + skew {
+                    format!(" · expired {} ago by its own clock", format_age(a - ttl))
+                } else {
+                    format!(
+                        " · expires by its own clock in {}",
+                        format_age(ttl + skew - a)
+                    )
+                }
+            })
+            .unwrap_or_default()
+        )),
+    ));
+    let watched = w.observed_seconds + since;
+    out.push(kv(
+        "our watch",
+        Span::raw(format!(
+            "unchanged for {}{}",
+            format_age(watched),
+            if w.stale { " — stealable" } else { "" }
+        )),
+    ));
+    if let Some(p) = &record.progress {
+        out.push(kv("progress", Span::raw(p.to_string())));
+    }
+    out
 }

@@ -6,14 +6,20 @@ use ratatui::layout::Rect;
 use tui_logger::{TuiLoggerLevelOutput, TuiLoggerWidget};
 
 use super::block;
-use crate::tui::app::{App, LOG_LEVELS};
+use crate::tui::app::App;
+use crate::tui::keymap::Action;
+use crate::tui::views::logs::LOG_LEVELS;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
-    let level = LOG_LEVELS[app.log_level];
+    let level = LOG_LEVELS[app.views.logs.level];
     let widget = TuiLoggerWidget::default()
         .block(block(
             app,
-            format!("Logs — showing {level} and above (+/-)"),
+            format!(
+                "Logs — showing {level} and above ({}/{})",
+                app.keys.label(Action::LogMore),
+                app.keys.label(Action::LogLess)
+            ),
         ))
         .output_separator(' ')
         .output_timestamp(Some("%H:%M:%S".to_string()))
@@ -26,6 +32,6 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         .style_info(app.theme.text())
         .style_debug(app.theme.dim())
         .style_trace(app.theme.dim())
-        .state(&app.log_state);
+        .state(&app.views.logs.state);
     frame.render_widget(widget, area);
 }

@@ -6,7 +6,6 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::Color;
 use ratatui::symbols::Marker;
 use ratatui::text::Span;
 use ratatui::widgets::canvas::{Canvas, Line as CanvasLine, Map, MapResolution, Points};
@@ -18,12 +17,17 @@ use crate::tui::app::App;
 pub const OUTLINED: usize = 10;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
-    let cells = app.stats.as_ref().map_or(&[][..], |s| s.cells.as_slice());
-    let max = cells.iter().map(|c| c.rows).max().unwrap_or(1).max(1);
-    let selected = app
+    let cells = app
+        .data
         .stats
         .as_ref()
-        .and_then(|s| s.stats.top_cells.get(app.cells_selected))
+        .map_or(&[][..], |s| s.cells.as_slice());
+    let max = cells.iter().map(|c| c.rows).max().unwrap_or(1).max(1);
+    let selected = app
+        .data
+        .stats
+        .as_ref()
+        .and_then(|s| s.stats.top_cells.get(app.views.cells.selected))
         .map(|c| c.cell.clone());
     let title = format!(
         "Map — {} cells with data (top {OUTLINED} outlined){}",
@@ -36,6 +40,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let theme = app.theme;
     // The fullest cells get their outlines; the rest a dot, so the coastlines stay readable.
     let outlined: Vec<&str> = app
+        .data
         .stats
         .as_ref()
         .map(|s| {
@@ -95,11 +100,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
                 ctx.layer();
                 ctx.draw(&Points {
                     coords: &[c.centroid],
-                    color: if theme.color {
-                        Color::White
-                    } else {
-                        Color::Reset
-                    },
+                    color: theme.marker(),
                 });
                 ctx.print(c.centroid.0, c.centroid.1, Span::styled("◆", theme.key()));
             }

@@ -2,6 +2,7 @@
 //! no waiting — the background tasks keep that state current.
 
 pub mod cells;
+pub mod history;
 pub mod jobs;
 pub mod lock;
 pub mod logs;
@@ -10,6 +11,7 @@ pub mod partitions;
 pub mod query;
 pub mod throughput;
 
+use ratatui::layout::Rect;
 use ratatui::text::Span;
 use ratatui::widgets::{Block, Borders};
 
@@ -27,6 +29,20 @@ pub fn block<'a>(app: &App, title: impl Into<String>) -> Block<'a> {
 }
 
 pub use crate::fmt::{human_bytes as bytes, rate, thousands};
+
+/// Records where a table's data rows were drawn (`area`: the table's
+/// area; `inset`: 1 inside a border, 0 without) so mouse clicks find rows.
+pub fn record_list(app: &App, area: Rect, inset: u16, offset: usize) {
+    let y = area.y + inset + 1; // the header row
+    let rows = (area.y + area.height).saturating_sub(y + inset);
+    app.list_hit.set(Some(crate::tui::app::ListHit {
+        x: area.x,
+        width: area.width,
+        y,
+        rows,
+        offset,
+    }));
+}
 
 /// A text progress bar `width` cells wide.
 pub fn bar(fraction: f64, width: usize) -> String {

@@ -8,51 +8,15 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 
 use super::{block, bytes, thousands};
-use crate::catalog::stats::PartitionStats;
-use crate::tui::app::{App, SortKey};
-
-/// The partitions the table shows: filtered by the filter text (substring
-/// of the cell or year), sorted by the chosen column (ties by cell, year).
-pub fn visible_rows(app: &App) -> Vec<&PartitionStats> {
-    let Some(view) = &app.stats else {
-        return vec![];
-    };
-    let filter = app.partitions.filter.trim().to_lowercase();
-    let mut rows: Vec<&PartitionStats> = view
-        .stats
-        .partitions_detail
-        .iter()
-        .filter(|p| {
-            filter.is_empty()
-                || p.cell.to_lowercase().contains(&filter)
-                || p.year.is_some_and(|y| y.to_string().contains(&filter))
-        })
-        .collect();
-    let key = app.partitions.sort;
-    rows.sort_by(|a, b| {
-        let primary = match key {
-            SortKey::Cell => a.cell.cmp(&b.cell),
-            SortKey::Year => a.year.cmp(&b.year),
-            SortKey::Rows => a.rows.cmp(&b.rows),
-            SortKey::Files => a.files.cmp(&b.files),
-            SortKey::Bytes => a.bytes.cmp(&b.bytes),
-            SortKey::Small => a.small_files.cmp(&b.small_files),
-        };
-        let primary = if app.partitions.descending {
-            primary.reverse()
-        } else {
-            primary
-        };
-        primary.then_with(|| (&a.cell, a.year).cmp(&(&b.cell, b.year)))
-    });
-    rows
-}
+use crate::tui::app::App;
+use crate::tui::modal::Modal;
 
 /// Health lines (small-file share, sizes, snapshots, manifests, freshness).
 pub fn health_lines(app: &App) -> Vec<Line<'static>> {
-    let Some(view) = &app.stats else {
+    let Some(view) = &app.data.stats else {
         return vec![Line::styled(
-            app.stats_error
+            app.data
+                .stats_error
                 .clone()
                 .unwrap_or_else(|| "reading table stats…".into()),
             app.theme.dim(),
@@ -126,7 +90,8 @@ pub fn health_lines(app: &App) -> Vec<Line<'static>> {
                 "read in {} ms at {}{}",
                 view.took.as_millis(),
                 view.at.format("%H:%M:%S"),
-                app.stats_error
+                app.data
+                    .stats_error
                     .as_ref()
                     .map(|e| format!(" (last refresh failed: {e})"))
                     .unwrap_or_default()
@@ -147,18 +112,19 @@ pub fn draw_health(frame: &mut Frame, area: Rect, app: &App) {
 
 /// The partitions table with its totals line.
 pub fn draw_table(frame: &mut Frame, area: Rect, app: &App) {
-    let rows = visible_rows(app);
+    let rows = app.views.partitions.visible_rows(&app.data);
     let total = app
+        .data
         .stats
         .as_ref()
         .map_or(0, |s| s.stats.partitions_detail.len());
     let (r, f, b) = rows.iter().fold((0, 0, 0), |(r, f, b), p| {
         (r + p.rows, f + p.files, b + p.bytes)
     });
-    let filter = if app.partitions.filter_editing {
-        format!(" · filter: {}█", app.partitions.filter)
-    } else if !app.partitions.filter.is_empty() {
-        format!(" · filter: {}", app.partitions.filter)
+    let filter = if app.modals.top_is(|m| matches!(m, Modal::Filter)) {
+        format!(" · filter: {}█", app.views.partitions.filter)
+    } else if !app.views.partitions.filter.is_empty() {
+        format!(" · filter: {}", app.views.partitions.filter)
     } else {
         String::new()
     };
@@ -166,8 +132,8 @@ pub fn draw_table(frame: &mut Frame, area: Rect, app: &App) {
         "Partitions — {} of {} · sort {} {}{}",
         thousands(rows.len() as u64),
         thousands(total as u64),
-        app.partitions.sort.label(),
-        if app.partitions.descending {
+        app.views.partitions.sort.label(),
+        if app.views.partitions.descending {
             "↓"
         } else {
             "↑"
@@ -206,9 +172,10 @@ pub fn draw_table(frame: &mut Frame, area: Rect, app: &App) {
     let table = Table::new(body, widths)
         .header(Row::new(header).style(app.theme.header()))
         .row_highlight_style(app.theme.selected());
-    let mut state = TableState::default().with_selected(Some(app.partitions.selected));
+    let mut state = TableState::default().with_selected(Some(app.views.partitions.selected));
     frame.render_stateful_widget(table, table_area, &mut state);
-    let snapshots = app.stats.as_ref().map_or(0, |s| s.stats.snapshots);
+    super::record_list(app, table_area, 0, state.offset());
+    let snapshots = app.data.stats.as_ref().map_or(0, |s| s.stats.snapshots);
     frame.render_widget(
         Paragraph::new(Line::from(vec![
             Span::styled("total ", app.theme.dim()),

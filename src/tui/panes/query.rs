@@ -10,7 +10,10 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState, Wrap};
 
 use super::{block, thousands};
 use crate::jobs::QueryOutcome;
-use crate::tui::app::{App, QueryForm};
+use crate::tui::app::App;
+use crate::tui::keymap::Action;
+use crate::tui::modal::Modal;
+use crate::tui::views::query::{QueryRun, QueryView};
 
 fn plan_line(o: &QueryOutcome) -> String {
     format!(
@@ -39,7 +42,8 @@ pub fn plain_lines(o: &QueryOutcome) -> Vec<String> {
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
-    let q = &app.query;
+    let q = &app.views.query;
+    let editing = app.modals.top_is(|m| matches!(m, Modal::QueryEdit));
     if q.plain
         && let Some(Ok(o)) = &q.result
     {
@@ -53,39 +57,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         Constraint::Min(3),
     ])
     .areas(area);
-    let mut lines = vec![];
-    for (i, label) in QueryForm::LABELS.iter().enumerate() {
-        let focused = i == q.focus;
-        let value = &q.fields[i];
-        let mut spans = vec![Span::styled(
-            format!("{}{label:<9}", if focused { "▸" } else { " " }),
-            if focused {
-                app.theme.key()
-            } else {
-                app.theme.dim()
-            },
-        )];
-        if value.is_empty() && !(focused && q.editing) {
-            spans.push(Span::styled(QueryForm::PLACEHOLDERS[i], app.theme.dim()));
-        } else {
-            spans.push(Span::raw(value.clone()));
-        }
-        if focused && q.editing {
-            spans.push(Span::styled("█", app.theme.key()));
-        }
-        lines.push(Line::from(spans));
-    }
-    let title = if q.editing {
-        "Query — editing (Enter runs, ↑/↓ field, Esc done)"
-    } else {
-        "Query — e edit · Enter run"
-    };
-    frame.render_widget(Paragraph::new(lines).block(block(app, title)), form);
-    let status_line = match (&q.running, &q.result) {
-        (Some(_), _) => Line::styled("running…", app.theme.warn()),
-        (None, Some(Ok(o))) => Line::styled(plan_line(o), app.theme.ok()),
-        (None, Some(Err(e))) => Line::styled(format!("error: {e}"), app.theme.bad()),
-        (None, None) => Line::styled("no query run yet", app.theme.dim()),
+    draw_form(frame, form, app, editing);
+    let status_line = match (&q.run, &q.result) {
+        (QueryRun::Queued | QueryRun::Running(_), _) => Line::styled("running…", app.theme.warn()),
+        (QueryRun::Idle, Some(Ok(o))) => Line::styled(plan_line(o), app.theme.ok()),
+        (QueryRun::Idle, Some(Err(e))) => Line::styled(format!("error: {e}"), app.theme.bad()),
+        (QueryRun::Idle, None) => Line::styled("no query run yet", app.theme.dim()),
     };
     frame.render_widget(
         Paragraph::new(status_line).wrap(Wrap { trim: true }),
@@ -125,7 +102,58 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let table = Table::new(rows, widths)
         .header(Row::new(["id", "datetime", "platform", "cell", "href"]).style(app.theme.header()))
         .row_highlight_style(app.theme.selected())
-        .block(block(app, "Results (y: plain text for copying)"));
+        .block(block(
+            app,
+            format!(
+                "Results ({}: plain text for copying)",
+                app.keys.label(Action::PlainResults)
+            ),
+        ));
     let mut state = TableState::default().with_selected(Some(q.selected));
     frame.render_stateful_widget(table, results, &mut state);
+    super::record_list(app, results, 1, state.offset());
+}
+
+/// The form's four fields, the focused one marked (with a cursor while editing).
+fn draw_form(frame: &mut Frame, area: Rect, app: &App, editing: bool) {
+    let q = &app.views.query;
+    let mut lines = vec![];
+    for (i, label) in QueryView::LABELS.iter().enumerate() {
+        let focused = i == q.focus;
+        let value = &q.fields[i];
+        let mut spans = vec![Span::styled(
+            format!("{}{label:<9}", if focused { "▸" } else { " " }),
+            if focused {
+                app.theme.key()
+            } else {
+                app.theme.dim()
+            },
+        )];
+        if value.is_empty() && !(focused && editing) {
+            spans.push(Span::styled(QueryView::PLACEHOLDERS[i], app.theme.dim()));
+        } else {
+            spans.push(Span::raw(value.clone()));
+        }
+        if focused && editing {
+            spans.push(Span::styled("█", app.theme.key()));
+        }
+        lines.push(Line::from(spans));
+    }
+    let k = |a| app.keys.label(a);
+    let title = if editing {
+        format!(
+            "Query — editing ({} runs, {}/{} field, {} done)",
+            k(Action::Confirm),
+            k(Action::FieldUp),
+            k(Action::FieldDown),
+            k(Action::Back)
+        )
+    } else {
+        format!(
+            "Query — {} edit · {} run",
+            k(Action::EditField),
+            k(Action::RunQuery)
+        )
+    };
+    frame.render_widget(Paragraph::new(lines).block(block(app, title)), area);
 }

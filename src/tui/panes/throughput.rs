@@ -18,7 +18,12 @@ const LABEL_WIDTH: u16 = 36;
 type Series = (&'static str, fn(&Rates) -> f64, u64, fn(f64) -> String);
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
-    let running: Vec<_> = app.jobs.iter().filter(|j| j.state.is_active()).collect();
+    let running: Vec<_> = app
+        .data
+        .jobs
+        .iter()
+        .filter(|j| j.state.is_active())
+        .collect();
     let eta = running
         .iter()
         .filter_map(|j| j.eta_seconds())
@@ -35,8 +40,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     if inner.height == 0 {
         return;
     }
-    let (now, avg) = (app.throughput.current(), app.throughput.average());
-    let totals = app.throughput.totals();
+    let (now, avg) = (app.data.throughput.current(), app.data.throughput.average());
+    let totals = app.data.throughput.totals();
     let series: [Series; 4] = [
         ("items/s", |r| r.items, totals.items, rate),
         ("rows/s ", |r| r.rows, totals.rows, rate),
@@ -61,6 +66,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         ]);
         frame.render_widget(Paragraph::new(line), label);
         let data = app
+            .data
             .throughput
             .series(usize::from(spark.width), |r| match i {
                 2 => r.bytes / 1e3, // KB/s keeps small rates visible

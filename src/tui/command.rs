@@ -1,0 +1,201 @@
+//! The `:` command line: text to a [`Command`]. Parsing only; the app
+//! carries commands out ([`super::app::App::run_command`]).
+
+use std::time::Duration;
+
+use crate::jobs::IngestSpec;
+
+/// A parsed command-line command.
+#[derive(Debug, Clone)]
+pub enum Command {
+    Quit,
+    Help,
+    Refresh,
+    Ingest(Box<IngestSpec>),
+    /// A compaction plan (dry run) with this threshold.
+    Compact {
+        threshold: Option<usize>,
+    },
+    /// Fill the query form (geometry, datetime, filter, limit) and run it.
+    Query([Option<String>; 4]),
+    Steal,
+    Acquire(Duration),
+    Release,
+    /// Show the History view.
+    History,
+    /// Write the current view's table to a file.
+    Export {
+        format: crate::tui::export::ExportFormat,
+        path: Option<String>,
+    },
+}
+
+/// The commands, for the error on an unknown one.
+const KNOWN: &str = "ingest, compact, query, steal, acquire, release, history, export, refresh, q";
+
+impl Command {
+    /// Parses a command line (without the `:`); None for an empty line.
+    pub fn parse(text: &str) -> Result<Option<Command>, String> {
+        let text = text.trim();
+        let (word, rest) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
+        let rest = rest.trim();
+        Ok(Some(match word {
+            "" => return Ok(None),
+            "q" | "quit" | "exit" => Command::Quit,
+            "help" => Command::Help,
+            "refresh" => Command::Refresh,
+            "ingest" => Command::Ingest(Box::new(parse_ingest(rest)?)),
+            "compact" => Command::Compact {
+                threshold: parse_threshold(rest)?,
+            },
+            "query" => Command::Query(parse_query_args(rest)?),
+            "steal" => Command::Steal,
+            "acquire" => Command::Acquire(match rest {
+                "" => super::views::lock::ACQUIRE_TTL,
+                t => crate::fmt::parse_duration(t).map_err(|e| format!("acquire: {e}"))?,
+            }),
+            "release" => Command::Release,
+            "history" => Command::History,
+            "export" => parse_export(rest)?,
+            other => return Err(format!("unknown command '{other}' (try {KNOWN})")),
+        }))
+    }
+
+    /// What the command is called in a read-only refusal, if it writes.
+    pub fn writes(&self) -> Option<&'static str> {
+        match self {
+            Command::Ingest(_) => Some("ingest"),
+            Command::Compact { .. } => Some("compaction"),
+            Command::Steal => Some("steal"),
+            Command::Acquire(_) => Some("acquire"),
+            Command::Release => Some("release"),
+            _ => None,
+        }
+    }
+}
+
+/// `md|csv [PATH]`.
+fn parse_export(args: &str) -> Result<Command, String> {
+    let (format, path) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
+    let format =
+        crate::tui::export::ExportFormat::parse(format).ok_or("usage: export md|csv [PATH]")?;
+    let path = Some(path.trim().to_string()).filter(|p| !p.is_empty());
+    Ok(Command::Export { format, path })
+}
+
+/// `[--threshold] N` or nothing.
+fn parse_threshold(args: &str) -> Result<Option<usize>, String> {
+    match args {
+        "" => Ok(None),
+        t => t
+            .trim_start_matches("--threshold")
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("compact: '{t}' is not --threshold N")),
+    }
+}
+
+/// `PATH [ITEMS_ROOT] [--items-root URL] [--job NAME] [--chunk-size N] [--concurrency N]`:
+/// the same request `ecops ingest` makes (unset options take the same defaults).
+pub fn parse_ingest(args: &str) -> Result<IngestSpec, String> {
+    let mut words = args.split_whitespace();
+    let mut params = crate::ingest::IngestParams::default();
+    let number = |name: &str, v: String| {
+        v.parse::<usize>()
+            .map_err(|_| format!("ingest: {name} takes a number"))
+    };
+    while let Some(w) = words.next() {
+        let mut value = |name: &str| {
+            words
+                .next()
+                .map(str::to_string)
+                .ok_or_else(|| format!("ingest: {name} needs a value"))
+        };
+        match w {
+            "--items-root" => params.items_root = Some(value(w)?),
+            "--job" => params.job = Some(value(w)?),
+            "--chunk-size" => params.chunk_size = Some(number(w, value(w)?)?),
+            "--concurrency" => params.concurrency = Some(number(w, value(w)?)?),
+            flag if flag.starts_with("--") => return Err(format!("ingest: unknown option {flag}")),
+            path if params.inventory.is_none() => params.inventory = Some(path.to_string()),
+            path if params.items_root.is_none() => params.items_root = Some(path.to_string()),
+            extra => return Err(format!("ingest: unexpected '{extra}'")),
+        }
+    }
+    if params.inventory.is_none() {
+        return Err(
+            "usage: ingest INVENTORY [--items-root URL] [--job NAME] [--chunk-size N]".into(),
+        );
+    }
+    // The engine's builder checks the rest (job name, numbers) as the CLI's does.
+    params
+        .build(&Default::default())
+        .map_err(|e| format!("ingest: {e}"))?;
+    Ok(IngestSpec::new(params))
+}
+
+/// `key=value …` for `:query`: geometry (also bbox, point, g), datetime (dt,
+/// d), filter (f), limit (n). A value runs up to the next `key=`.
+pub fn parse_query_args(args: &str) -> Result<[Option<String>; 4], String> {
+    let mut fields: [Option<String>; 4] = Default::default();
+    let mut current: Option<usize> = None;
+    for word in args.split_whitespace() {
+        let field = word.split_once('=').and_then(|(k, v)| {
+            let i = match k {
+                "geometry" | "geom" | "g" | "bbox" | "point" | "wkt" => 0,
+                "datetime" | "dt" | "d" => 1,
+                "filter" | "f" | "where" => 2,
+                "limit" | "n" => 3,
+                _ => return None,
+            };
+            Some((i, v))
+        });
+        match (field, current) {
+            (Some((i, v)), _) => {
+                fields[i] = Some(v.to_string());
+                current = Some(i);
+            }
+            (None, Some(i)) => {
+                let f = fields[i].get_or_insert_with(String::new);
+                if !f.is_empty() {
+                    f.push(' ');
+                }
+                f.push_str(word);
+            }
+            (None, None) => {
+                return Err(format!(
+                    "query: '{word}' is not key=value (geometry=, datetime=, filter=, limit=)"
+                ));
+            }
+        }
+    }
+    Ok(fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_args_run_to_the_next_key() {
+        let f = parse_query_args("bbox=-10,40,10,60 filter=platform = 'S2A' limit=5").unwrap();
+        assert_eq!(f[0].as_deref(), Some("-10,40,10,60"));
+        assert_eq!(f[2].as_deref(), Some("platform = 'S2A'"));
+        assert_eq!(f[3].as_deref(), Some("5"));
+        assert!(f[1].is_none());
+        assert!(parse_query_args("oops").is_err());
+    }
+
+    #[test]
+    fn ingest_args_take_path_root_and_flags() {
+        let s =
+            parse_ingest("/inv.csv --items-root http://h --job nightly --chunk-size 50").unwrap();
+        assert_eq!(s.params.items_root.as_deref(), Some("http://h"));
+        assert_eq!(s.params.job.as_deref(), Some("nightly"));
+        assert_eq!(s.params.chunk_size, Some(50));
+        assert!(parse_ingest("").is_err());
+        assert!(parse_ingest("/inv.csv --job a/b").is_err());
+        assert!(parse_ingest("/inv.csv --bogus 1").is_err());
+    }
+}

@@ -1,0 +1,263 @@
+//! Equivalent commands: for each request the console hands to its jobs,
+//! the headless `ecops …` command with the same effect (and, for queries,
+//! PyIceberg and DuckDB one-liners), logged in the History view and
+//! copyable with `Y`. Built from the request itself, so they say what the
+//! console actually ran (its concurrency, mode and chunk size included).
+
+use chrono::{DateTime, Utc};
+
+use crate::ingest::{InventoryInput, Mode};
+use crate::jobs::{CompactRequest, IngestSpec, LockCommand, QueryRequest, Request};
+
+/// One console action and its equivalents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Equivalent {
+    pub at: DateTime<Utc>,
+    /// The job the action started, when it started one.
+    pub job: Option<crate::jobs::JobId>,
+    /// What the console did, in words.
+    pub what: String,
+    /// (tool, command line), the `ecops` one first.
+    pub commands: Vec<(&'static str, String)>,
+}
+
+/// What the equivalents need besides the request.
+#[derive(Debug, Clone)]
+pub struct Context<'a> {
+    /// The catalog base.
+    pub base: &'a str,
+    /// The lock generation the console holds (for a release).
+    pub held_generation: Option<u64>,
+}
+
+/// The equivalents of `request`; None for requests that only read what
+/// the console shows (dead letters, stats, a pause) or have none.
+pub fn of(request: &Request, cx: &Context) -> Option<Equivalent> {
+    let ecops = format!("ecops --base {}", quote(cx.base));
+    let (what, commands) = match request {
+        Request::Ingest(spec) => ingest(spec, &ecops)?,
+        Request::Compact(req) => compact(req, &ecops),
+        Request::Query(q) => query(q, &ecops, cx.base),
+        Request::Lock(cmd) => lock(cmd, &ecops, cx)?,
+        Request::Cancel { .. } | Request::DeadLetters { .. } | Request::RefreshStats => {
+            return None;
+        }
+    };
+    Some(Equivalent {
+        at: Utc::now(),
+        job: None,
+        what,
+        commands,
+    })
+}
+
+type Lines = (String, Vec<(&'static str, String)>);
+
+fn ingest(spec: &IngestSpec, ecops: &str) -> Option<Lines> {
+    // The options the engine's one builder makes of the console's request:
+    // the same command gives the same options.
+    let o = spec.params.build(&Default::default()).ok()?;
+    let mut cmd = format!("{ecops} ingest");
+    match &o.inventory {
+        InventoryInput::File(path) => cmd.push_str(&format!(" --inventory {}", quote(path))),
+        InventoryInput::DeadLetters => cmd.push_str(" --retry-dead-letters"),
+    }
+    if let Some(root) = &o.fetch.items_root {
+        cmd.push_str(&format!(" --items-root {}", quote(root)));
+    }
+    if let Some(job) = &o.job_name {
+        cmd.push_str(&format!(" --job {}", quote(job)));
+    }
+    let mode = match o.mode {
+        Mode::Full => "full",
+        Mode::Delta => "delta",
+        Mode::Auto => "auto",
+    };
+    cmd.push_str(&format!(
+        " --chunk-size {} --concurrency {} --mode {mode}",
+        o.chunk_size, o.concurrency
+    ));
+    let what = match spec.resume_id {
+        Some(id) => format!("resumed ingest job {id} ({})", spec.label),
+        None => format!("ingest of {}", spec.label),
+    };
+    Some((what, vec![("ecops", cmd)]))
+}
+
+fn compact(req: &CompactRequest, ecops: &str) -> Lines {
+    let mut cmd = format!("{ecops} compact");
+    if let Some(t) = req.threshold {
+        cmd.push_str(&format!(" --threshold {t}"));
+    }
+    if req.dry_run {
+        cmd.push_str(" --dry-run");
+    }
+    let what = if req.dry_run {
+        "compaction plan (dry run)"
+    } else {
+        "compaction"
+    };
+    (what.into(), vec![("ecops", cmd)])
+}
+
+fn lock(cmd: &LockCommand, ecops: &str, cx: &Context) -> Option<Lines> {
+    let owner = crate::jobs::lock::console_owner(&crate::ingest::LockSettings::default());
+    Some(match cmd {
+        LockCommand::Acquire { ttl } => (
+            format!(
+                "acquired the lock for {}",
+                crate::fmt::format_age(ttl.as_secs_f64())
+            ),
+            vec![(
+                "ecops",
+                format!(
+                    "{ecops} lock acquire --owner {} --ttl {}s",
+                    quote(&owner),
+                    ttl.as_secs()
+                ),
+            )],
+        ),
+        LockCommand::Release => (
+            "released the console's lock".into(),
+            vec![(
+                "ecops",
+                format!(
+                    "{ecops} lock release --generation {}",
+                    cx.held_generation
+                        .map_or("GENERATION".into(), |g| g.to_string())
+                ),
+            )],
+        ),
+        LockCommand::Steal { .. } => (
+            "stole the stale lock".into(),
+            vec![(
+                "ecops",
+                format!(
+                    "{ecops} lock steal --yes --owner {} --ttl {}s",
+                    quote(&owner),
+                    crate::ingest::LockSettings::default().ttl.as_secs()
+                ),
+            )],
+        ),
+        LockCommand::Poll | LockCommand::Shutdown(_) => return None,
+    })
+}
+
+fn query(q: &QueryRequest, ecops: &str, base: &str) -> Lines {
+    let mut cmd = format!("{ecops} query");
+    if let Some((flag, value)) = crate::jobs::query::geometry_flag(&q.geometry) {
+        cmd.push_str(&format!(" --{flag} {}", quote(&value)));
+    }
+    if !q.datetime.trim().is_empty() {
+        cmd.push_str(&format!(" --datetime {}", quote(q.datetime.trim())));
+    }
+    if !q.filter.trim().is_empty() {
+        cmd.push_str(&format!(" --filter {}", quote(q.filter.trim())));
+    }
+    cmd.push_str(&format!(" --limit {}", q.limit));
+    let mut commands = vec![("ecops", cmd)];
+    // The one-liners apply the datetime and property filter by column; the
+    // geometry is the engine's own (exact footprint test), so they are
+    // offered only for queries without one.
+    if q.geometry.trim().is_empty() {
+        commands.push(("PyIceberg", pyiceberg(q, base)));
+        commands.push(("DuckDB", duckdb(q, base)));
+    }
+    (format!("query {}", q.summary()), commands)
+}
+
+/// SQL-ish conditions of the datetime and filter (shared by both one-liners).
+fn conditions(q: &QueryRequest) -> Vec<String> {
+    let mut out = vec![];
+    let dt = q.datetime.trim();
+    if !dt.is_empty() {
+        let (a, b) = dt.split_once('/').unwrap_or((dt, dt));
+        if !a.is_empty() && a != ".." {
+            out.push(format!("datetime >= '{a}'"));
+        }
+        if !b.is_empty() && b != ".." {
+            out.push(format!("datetime <= '{b}'"));
+        }
+    }
+    if !q.filter.trim().is_empty() {
+        out.push(q.filter.trim().to_string());
+    }
+    out
+}
+
+fn pyiceberg(q: &QueryRequest, base: &str) -> String {
+    let base = base.trim_end_matches('/');
+    let filter = conditions(q).join(" and ");
+    let row_filter = if filter.is_empty() {
+        String::new()
+    } else {
+        format!("row_filter={filter:?}, ")
+    };
+    let script = format!(
+        "from pyiceberg.catalog.sql import SqlCatalog; \
+         t = SqlCatalog('earthcatalog', uri='sqlite:///{base}/earthcatalog.db', warehouse='file://{base}/warehouse').load_table('earthcatalog.stac_items'); \
+         ids = sorted(set(t.scan({row_filter}selected_fields=('id',)).to_arrow().column('id').to_pylist())); \
+         print(chr(10).join(ids[:{limit}]))",
+        limit = q.limit
+    );
+    format!("python3 -c {}", quote(&script))
+}
+
+fn duckdb(q: &QueryRequest, base: &str) -> String {
+    let base = base.trim_end_matches('/');
+    let cond = conditions(q);
+    let where_ = if cond.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", cond.join(" AND "))
+    };
+    let sql = format!(
+        "SELECT DISTINCT id FROM read_parquet('{base}/warehouse/grid_partition=*/**/*.parquet', union_by_name=true){where_} ORDER BY id LIMIT {}",
+        q.limit
+    );
+    format!("duckdb -c {}", quote(&sql))
+}
+
+/// `s` as one POSIX shell word.
+pub fn quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_keeps_plain_words_and_wraps_the_rest() {
+        assert_eq!(quote("/a/b.csv"), "/a/b.csv");
+        assert_eq!(quote("platform = 'S2A'"), "'platform = '\\''S2A'\\'''");
+        assert_eq!(quote(""), "''");
+    }
+
+    #[test]
+    fn a_compaction_plan_is_compact_dry_run() {
+        let req = Request::Compact(CompactRequest {
+            dry_run: true,
+            threshold: Some(3),
+        });
+        let cx = Context {
+            base: "/c",
+            held_generation: None,
+        };
+        let e = of(&req, &cx).unwrap();
+        assert_eq!(
+            e.commands,
+            vec![(
+                "ecops",
+                "ecops --base /c compact --threshold 3 --dry-run".to_string()
+            )]
+        );
+    }
+}

@@ -1,0 +1,187 @@
+//! What the background reports, as the views show it: table stats, the
+//! lock, the jobs and their throughput. Several views read the same data;
+//! none owns it. Events change it ([`super::update`]).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::ingest::dead_letter::DeadLetter;
+use crate::ingest::{IngestProgress, Phase};
+use crate::jobs::throughput::{Throughput, Totals};
+use crate::jobs::{IngestSpec, JobId, JobKind, LockOutcome, StatsView};
+use crate::lock::Watched;
+use crate::runs::JobError;
+use crate::tui::equivalent::Equivalent;
+
+/// Shared data of the console.
+#[derive(Debug)]
+pub struct Model {
+    pub stats: Option<Arc<StatsView>>,
+    pub stats_error: Option<String>,
+    pub lock: LockData,
+    pub jobs: Vec<JobView>,
+    pub throughput: Throughput,
+    /// What the console did, as equivalent commands, oldest first.
+    pub history: Vec<Equivalent>,
+}
+
+impl Default for Model {
+    fn default() -> Self {
+        Self {
+            stats: None,
+            stats_error: None,
+            lock: LockData::default(),
+            jobs: vec![],
+            throughput: Throughput::new(600),
+            history: vec![],
+        }
+    }
+}
+
+impl Model {
+    pub fn job(&self, id: JobId) -> Option<&JobView> {
+        self.jobs.iter().find(|j| j.id == id)
+    }
+
+    pub fn job_mut(&mut self, id: JobId) -> Option<&mut JobView> {
+        self.jobs.iter_mut().find(|j| j.id == id)
+    }
+
+    /// The History view's lines, newest entry first: (entry, tool, command).
+    pub fn history_lines(&self) -> Vec<(&Equivalent, &'static str, &str)> {
+        self.history
+            .iter()
+            .rev()
+            .flat_map(|e| {
+                e.commands
+                    .iter()
+                    .map(move |(tool, c)| (e, *tool, c.as_str()))
+            })
+            .collect()
+    }
+
+    /// Sums of every ingest job's counters (for the throughput history).
+    pub fn totals(&self) -> Totals {
+        self.jobs
+            .iter()
+            .filter(|j| j.kind == JobKind::Ingest)
+            .map(JobView::totals)
+            .fold(Totals::default(), |a, b| Totals {
+                items: a.items + b.items,
+                rows: a.rows + b.rows,
+                bytes: a.bytes + b.bytes,
+                failed: a.failed + b.failed,
+            })
+    }
+}
+
+/// The lock as the console last read it, and its own part in it.
+#[derive(Debug, Default)]
+pub struct LockData {
+    pub watched: Option<Box<Watched>>,
+    pub error: Option<String>,
+    /// When the last read arrived (for the countdown between reads).
+    pub read_at: Option<Instant>,
+    /// The last lock action's outcome.
+    pub outcome: Option<LockOutcome>,
+    /// The generation the console holds, if it holds the lock.
+    pub held_generation: Option<u64>,
+}
+
+/// Where a job stands, as the jobs pane shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    Running,
+    Pausing,
+    Paused,
+    Done,
+    Cancelled,
+    Failed,
+}
+
+impl JobState {
+    pub fn label(self) -> &'static str {
+        match self {
+            JobState::Running => "running",
+            JobState::Pausing => "pausing",
+            JobState::Paused => "paused",
+            JobState::Done => "done",
+            JobState::Cancelled => "cancelled",
+            JobState::Failed => "failed",
+        }
+    }
+
+    pub fn is_active(self) -> bool {
+        matches!(self, JobState::Running | JobState::Pausing)
+    }
+}
+
+/// One job in the jobs pane.
+#[derive(Debug, Clone)]
+pub struct JobView {
+    pub id: JobId,
+    pub kind: JobKind,
+    pub label: String,
+    pub spec: Option<IngestSpec>,
+    pub state: JobState,
+    pub progress: Option<IngestProgress>,
+    /// Compaction progress (compaction jobs).
+    pub compact: Option<crate::compact::CompactProgress>,
+    /// Items the job is expected to list, when known (the demo's inventories).
+    pub expected_items: Option<u64>,
+    /// Counters of earlier runs of a resumed job (so totals never go down).
+    pub carried: Totals,
+    pub error: Option<String>,
+    pub started: Instant,
+    pub ended: Option<Instant>,
+    pub dead_letters: Option<Result<Vec<DeadLetter>, JobError>>,
+    /// Plan or result lines (compaction), summary (query).
+    pub lines: Vec<String>,
+}
+
+impl JobView {
+    /// This job's counters including earlier runs.
+    pub fn totals(&self) -> Totals {
+        let p = self.progress.as_ref();
+        Totals {
+            items: self.carried.items + p.map_or(0, |p| p.items),
+            // Running: rows as fan-out builds them (written at each commit);
+            // ended: what was written.
+            rows: self.carried.rows
+                + p.map_or(0, |p| match p.phase {
+                    Phase::Running => p.rows.max(p.rows_built),
+                    _ => p.rows,
+                }),
+            bytes: self.carried.bytes + p.map_or(0, |p| p.bytes_in),
+            failed: self.carried.failed + p.map_or(0, |p| p.failed),
+        }
+    }
+
+    /// Share done (0..=1) when known: items against the expected count,
+    /// buckets compacted against planned, else inventory bytes read; 1 when done.
+    pub fn fraction(&self) -> Option<f64> {
+        if self.state == JobState::Done {
+            return Some(1.0);
+        }
+        if let Some(c) = &self.compact {
+            return (c.buckets_planned > 0)
+                .then(|| c.buckets_compacted as f64 / c.buckets_planned as f64);
+        }
+        match self.expected_items {
+            Some(n) if n > 0 => Some((self.totals().items as f64 / n as f64).min(1.0)),
+            _ => self.progress.as_ref().and_then(|p| p.inventory_fraction),
+        }
+    }
+
+    /// Seconds left at the current rate, when the expected count is known
+    /// (else the engine's estimate from inventory bytes).
+    pub fn eta_seconds(&self) -> Option<f64> {
+        let p = self.progress.as_ref()?;
+        match self.expected_items {
+            Some(n) if p.items_per_second > 0.0 => {
+                Some(n.saturating_sub(self.totals().items) as f64 / p.items_per_second)
+            }
+            _ => p.eta_seconds,
+        }
+    }
+}
