@@ -20,6 +20,7 @@ pub mod feed;
 pub mod ingest;
 pub mod lock;
 pub mod query;
+pub mod runs;
 pub mod stats;
 pub mod throughput;
 
@@ -80,6 +81,13 @@ pub enum Request {
     Lock(LockCommand),
     /// Re-read the table stats now.
     RefreshStats,
+    /// Ask a run in the ledger (the console's or anyone's) to stop or pause.
+    RunControl {
+        run: String,
+        request: crate::runs::Request,
+    },
+    /// Read the dead letters of a run's ingest job.
+    RunDeadLetters { run: String, job_id: String },
 }
 
 /// What the background reports.
@@ -123,6 +131,12 @@ pub enum Event {
     Stats(Result<Arc<StatsView>, JobError>),
     Lock(Result<Box<Watched>, JobError>),
     LockOutcome(LockOutcome),
+    /// Every run in the ledger, as of one refresh.
+    Runs(Result<Arc<crate::runs::Snapshot>, JobError>),
+    RunDeadLetters {
+        run: String,
+        result: Result<Vec<DeadLetter>, JobError>,
+    },
     /// A line for the status bar (also logged).
     Notice(String),
 }
@@ -141,6 +155,8 @@ pub struct JobsConfig {
     pub lock: LockSettings,
     /// How the console's jobs are recorded in the run ledger (None: not at all).
     pub ledger: Option<LedgerOptions>,
+    /// Run ledger re-read period.
+    pub runs_every: Duration,
 }
 
 impl Default for JobsConfig {
@@ -152,6 +168,7 @@ impl Default for JobsConfig {
             small_file_bytes: crate::catalog::stats::DEFAULT_SMALL_FILE_BYTES,
             lock: LockSettings::default(),
             ledger: Some(LedgerOptions::default()),
+            runs_every: Duration::from_secs(2),
         }
     }
 }
@@ -170,6 +187,8 @@ struct Inner {
     /// Stop switches of running jobs.
     running: Mutex<HashMap<JobId, Stop>>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The run ledger reader (runs until shutdown).
+    ledger_reader: tokio::task::JoinHandle<()>,
     stats: stats::StatsHandle,
     lock: mpsc::UnboundedSender<LockCommand>,
     /// Kept alive while the console runs (the demo's item server).
@@ -205,6 +224,7 @@ impl Jobs {
             config.lock.clone(),
             config.read_only,
         );
+        let ledger_reader = runs::spawn(catalog.base().clone(), events.clone(), config.runs_every);
         let jobs = Self {
             inner: Arc::new(Inner {
                 catalog,
@@ -213,6 +233,7 @@ impl Jobs {
                 next_id: AtomicU64::new(1),
                 running: Mutex::default(),
                 tasks: Mutex::default(),
+                ledger_reader,
                 stats,
                 lock,
                 keep: Mutex::default(),
@@ -266,6 +287,8 @@ impl Jobs {
                 let _ = self.inner.lock.send(cmd);
             }
             Request::RefreshStats => self.inner.stats.refresh(),
+            Request::RunControl { run, request } => self.request_run(run, request),
+            Request::RunDeadLetters { run, job_id } => self.run_dead_letters(run, job_id),
         }
         None
     }
@@ -314,6 +337,7 @@ impl Jobs {
     /// Cancels every running job, waits up to `timeout` for them to commit what
     /// is complete and stop, then releases the console's lease.
     pub async fn shutdown(&self, timeout: Duration) {
+        self.inner.ledger_reader.abort();
         for id in self.running() {
             self.cancel(id, false);
         }
