@@ -50,6 +50,34 @@ pub struct TablePointer {
     pub previous_metadata_location: Option<String>,
 }
 
+/// Which layout of PyIceberg's SqlCatalog tables a database uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SchemaVersion {
+    /// No `iceberg_type` column (PyIceberg before 0.10, earthcatalog's
+    /// catalogs): PyIceberg warns and runs in v0 mode.
+    V0,
+    /// `iceberg_tables.iceberg_type` (`TABLE`, `VIEW`, or NULL for rows
+    /// written before the column existed): PyIceberg's current layout.
+    V1,
+}
+
+impl std::fmt::Display for SchemaVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SchemaVersion::V0 => "v0",
+            SchemaVersion::V1 => "v1",
+        })
+    }
+}
+
+/// What PyIceberg writes in `iceberg_type` for a table.
+const ICEBERG_TABLE_TYPE: &str = "TABLE";
+
+/// Rows that are tables (v1 databases may also hold views).
+const IS_TABLE: &str = "(iceberg_type = 'TABLE' OR iceberg_type IS NULL)";
+
+/// The tables exactly as PyIceberg 0.12 creates them (v1 layout).
 const CREATE_TABLES: &str = "
 CREATE TABLE IF NOT EXISTS iceberg_tables (
 \tcatalog_name VARCHAR(255) NOT NULL, 
@@ -57,6 +85,7 @@ CREATE TABLE IF NOT EXISTS iceberg_tables (
 \ttable_name VARCHAR(255) NOT NULL, 
 \tmetadata_location VARCHAR(1000), 
 \tprevious_metadata_location VARCHAR(1000), 
+\ticeberg_type VARCHAR(5), 
 \tPRIMARY KEY (catalog_name, table_namespace, table_name)
 );
 CREATE TABLE IF NOT EXISTS iceberg_namespace_properties (
@@ -73,6 +102,8 @@ pub struct SqliteCatalogDb {
     path: PathBuf,
     catalog: String,
     conn: Mutex<Connection>,
+    /// Detected at open; [`Self::upgrade_to_v1`] moves it to V1.
+    schema: Mutex<SchemaVersion>,
 }
 
 impl SqliteCatalogDb {
@@ -99,6 +130,7 @@ impl SqliteCatalogDb {
                 path: path.display().to_string(),
             });
         }
+        db.detect_schema()?;
         Ok(db)
     }
 
@@ -120,12 +152,60 @@ impl SqliteCatalogDb {
         .is_ok_and(|n| n == 0)
     }
 
-    /// Creates (or opens) a catalog database and its two tables.
+    /// Creates (or opens) a catalog database and its two tables. New
+    /// databases get PyIceberg's v1 layout; an existing v0 database keeps
+    /// its layout (see [`Self::upgrade_to_v1`]).
     pub fn create(path: &Path, catalog: &str) -> Result<Self, SqliteError> {
         let conn = Connection::open(path).map_err(|e| sql(path, e))?;
         let db = Self::configure(path, catalog, conn, false)?;
         db.with_conn(|c| c.execute_batch(CREATE_TABLES))?;
+        db.detect_schema()?;
         Ok(db)
+    }
+
+    /// Reads the layout from the `iceberg_tables` columns.
+    fn detect_schema(&self) -> Result<(), SqliteError> {
+        let has_type: bool = self.with_conn(|c| {
+            c.query_row(
+                "SELECT count(*) FROM pragma_table_info('iceberg_tables') WHERE name = 'iceberg_type'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+        })? > 0;
+        *self.schema.lock().unwrap_or_else(|p| p.into_inner()) = if has_type {
+            SchemaVersion::V1
+        } else {
+            SchemaVersion::V0
+        };
+        Ok(())
+    }
+
+    /// The layout of the catalog tables.
+    pub fn schema_version(&self) -> SchemaVersion {
+        *self.schema.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds the `iceberg_type` column to a v0 database, as PyIceberg's own
+    /// migration does (`schema_version = v1`): existing rows keep NULL,
+    /// which every reader takes for a table. Returns false when the
+    /// database was already v1 (nothing changed).
+    pub fn upgrade_to_v1(&self) -> Result<bool, SqliteError> {
+        if self.schema_version() == SchemaVersion::V1 {
+            return Ok(false);
+        }
+        self.with_conn(|c| {
+            c.execute_batch("ALTER TABLE iceberg_tables ADD COLUMN iceberg_type VARCHAR(5)")
+        })?;
+        self.detect_schema()?;
+        Ok(true)
+    }
+
+    /// `AND <rows that are tables>` on v1 databases; nothing on v0 ones.
+    fn table_rows(&self) -> String {
+        match self.schema_version() {
+            SchemaVersion::V0 => String::new(),
+            SchemaVersion::V1 => format!(" AND {IS_TABLE}"),
+        }
     }
 
     fn configure(
@@ -147,6 +227,7 @@ impl SqliteCatalogDb {
             path: path.to_path_buf(),
             catalog: catalog.to_string(),
             conn: Mutex::new(conn),
+            schema: Mutex::new(SchemaVersion::V0),
         })
     }
 
@@ -270,20 +351,24 @@ impl SqliteCatalogDb {
 
     /// Table names in a namespace.
     pub fn tables(&self, ns: &str) -> Result<Vec<String>, SqliteError> {
+        let filter = self.table_rows();
         self.with_conn(|c| {
-            let mut stmt = c.prepare(
-                "SELECT table_name FROM iceberg_tables WHERE catalog_name=?1 AND table_namespace=?2 ORDER BY 1",
-            )?;
+            let mut stmt = c.prepare(&format!(
+                "SELECT table_name FROM iceberg_tables WHERE catalog_name=?1 AND table_namespace=?2{filter} ORDER BY 1",
+            ))?;
             stmt.query_map(params![self.catalog, ns], |r| r.get(0))?.collect()
         })
     }
 
     /// The pointer row of a table, if it exists.
     pub fn pointer(&self, ns: &str, table: &str) -> Result<Option<TablePointer>, SqliteError> {
+        let filter = self.table_rows();
         self.with_conn(|c| {
             c.query_row(
-                "SELECT metadata_location, previous_metadata_location FROM iceberg_tables
-                 WHERE catalog_name=?1 AND table_namespace=?2 AND table_name=?3",
+                &format!(
+                    "SELECT metadata_location, previous_metadata_location FROM iceberg_tables
+                 WHERE catalog_name=?1 AND table_namespace=?2 AND table_name=?3{filter}"
+                ),
                 params![self.catalog, ns, table],
                 |r| {
                     Ok(TablePointer {
@@ -303,11 +388,19 @@ impl SqliteCatalogDb {
         table: &str,
         metadata_location: &str,
     ) -> Result<(), SqliteError> {
-        let inserted = self.with_conn(|c| {
-            c.execute(
-                "INSERT OR IGNORE INTO iceberg_tables VALUES (?1, ?2, ?3, ?4, NULL)",
+        let inserted = self.with_conn(|c| match self.schema_version() {
+            SchemaVersion::V0 => c.execute(
+                "INSERT OR IGNORE INTO iceberg_tables
+                 (catalog_name, table_namespace, table_name, metadata_location, previous_metadata_location)
+                 VALUES (?1, ?2, ?3, ?4, NULL)",
                 params![self.catalog, ns, table, metadata_location],
-            )
+            ),
+            SchemaVersion::V1 => c.execute(
+                "INSERT OR IGNORE INTO iceberg_tables
+                 (catalog_name, table_namespace, table_name, metadata_location, previous_metadata_location, iceberg_type)
+                 VALUES (?1, ?2, ?3, ?4, NULL, ?5)",
+                params![self.catalog, ns, table, metadata_location, ICEBERG_TABLE_TYPE],
+            ),
         })?;
         if inserted == 0 {
             return Err(SqliteError::TableExists {
@@ -421,6 +514,44 @@ mod tests {
             db.drop_namespace("ns"),
             Err(SqliteError::NamespaceNotEmpty { .. })
         ));
+    }
+
+    #[test]
+    fn new_databases_are_v1_and_v0_ones_stay_v0_until_upgraded() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteCatalogDb::create(&dir.path().join("new.db"), "earthcatalog").unwrap();
+        assert_eq!(db.schema_version(), SchemaVersion::V1);
+        db.insert_table("ns", "t", "/m/0.json").unwrap();
+        let kind: Option<String> = db
+            .with_conn(|c| c.query_row("SELECT iceberg_type FROM iceberg_tables", [], |r| r.get(0)))
+            .unwrap();
+        assert_eq!(kind.as_deref(), Some("TABLE"));
+
+        // A v0 database (earthcatalog's, PyIceberg < 0.10): read and written as it is.
+        let old = dir.path().join("old.db");
+        Connection::open(&old)
+            .unwrap()
+            .execute_batch(&CREATE_TABLES.replace("\ticeberg_type VARCHAR(5), \n", ""))
+            .unwrap();
+        let db = SqliteCatalogDb::create(&old, "earthcatalog").unwrap();
+        assert_eq!(db.schema_version(), SchemaVersion::V0);
+        db.insert_table("ns", "t", "/m/0.json").unwrap();
+        assert_eq!(db.tables("ns").unwrap(), vec!["t".to_string()]);
+        let db = SqliteCatalogDb::open(&old, "earthcatalog", false).unwrap();
+        assert_eq!(db.schema_version(), SchemaVersion::V0);
+        assert!(db.upgrade_to_v1().unwrap());
+        assert!(
+            !db.upgrade_to_v1().unwrap(),
+            "a second upgrade changes nothing"
+        );
+        assert_eq!(db.schema_version(), SchemaVersion::V1);
+        // Rows from before the upgrade (iceberg_type NULL) are still tables.
+        assert_eq!(
+            db.pointer("ns", "t").unwrap().unwrap().metadata_location,
+            "/m/0.json"
+        );
+        db.insert_table("ns", "u", "/m/u.json").unwrap();
+        assert_eq!(db.tables("ns").unwrap(), vec!["t".to_string(), "u".into()]);
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod bench_ingest;
 mod catalog_cmds;
 mod compact_cmds;
 mod demo_cmds;
+mod index_cmds;
 mod ingest_cmds;
 mod lock_cmds;
 
@@ -53,11 +54,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a catalog (database, namespace, table) at --base.
-    Init {
-        /// H3 resolution of the grid (0–15).
-        #[arg(long, default_value_t = 1)]
-        h3_resolution: u8,
-    },
+    Init(catalog_cmds::InitArgs),
     /// Where everything is: base, database, warehouse, table, grid, snapshot, lock.
     Info,
     /// Catalog health from metadata: partitions, files, rows, bytes, small files, snapshots, top cells.
@@ -90,6 +87,11 @@ pub enum Command {
     RemoveOrphans(compact_cmds::OrphanArgs),
     /// Search items: geometry (point, bbox, GeoJSON/WKT), datetime, property filters; items or (id, href) pairs.
     Query(query_cmds::QueryArgs),
+    /// The hash index of item ids (unique-item count, `ingest --skip-known`).
+    #[command(subcommand)]
+    Index(index_cmds::IndexCommand),
+    /// Move the catalog database to PyIceberg's current (v1) SqlCatalog layout.
+    UpgradeCatalog,
 }
 
 /// Lock commands.
@@ -273,9 +275,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             })
             .await
         }
-        Some(Command::Init { h3_resolution }) => {
-            catalog_cmds::init(&settings, *h3_resolution).await
-        }
+        Some(Command::Init(args)) => catalog_cmds::init(&settings, args).await,
         Some(Command::Info) => catalog_cmds::info(&settings).await,
         Some(Command::DemoData(args)) => demo_cmds::demo_data(&settings, args).await,
         Some(Command::Ingest(args)) => ingest_cmds::ingest(&settings, args).await,
@@ -300,6 +300,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             bench_ingest::ingest(&settings, args).await
         }
         Some(Command::Query(args)) => query_cmds::run(&settings, args).await,
+        Some(Command::Index(cmd)) => index_cmds::run(&settings, cmd).await,
+        Some(Command::UpgradeCatalog) => index_cmds::upgrade_catalog(&settings).await,
         Some(Command::Bench(BenchCommand::Query(args))) => bench_query::run(&settings, args).await,
     }
 }

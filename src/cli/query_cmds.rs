@@ -178,7 +178,7 @@ fn explain(settings: &Settings, plan: &Plan) -> Result<ExitCode> {
         "snapshot        {}",
         plan.snapshot_id.map_or("none".into(), |s| s.to_string())
     );
-    println!("grid            H3 resolution {}", plan.resolution);
+    println!("grid            {}", plan.grid);
     println!("cells           {cells}");
     println!("years           {years}");
     println!(

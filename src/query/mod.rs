@@ -23,10 +23,12 @@
 //! table's manifests).
 
 pub mod filter;
-pub mod geom;
+/// The exact geometric test lives with the grid (region fan-out uses it too).
+pub use crate::grid::planar as geom;
 pub mod model;
 pub mod parse;
 pub mod plan;
+pub mod regions;
 pub mod scan;
 pub mod wkt;
 

@@ -12,7 +12,7 @@ use parquet::file::reader::{FileReader, SerializedFileReader};
 
 fn expected_buckets(items: &[ecops::stac::Item]) -> BTreeMap<(String, Option<i32>), u64> {
     let res = ecops::grid::resolution(1).unwrap();
-    bucket_items(items, res)
+    bucket_items(items, &ecops::grid::Grid::H3(res))
         .unwrap()
         .into_iter()
         .map(|(b, rows)| ((b.cell, b.year), rows.len() as u64))

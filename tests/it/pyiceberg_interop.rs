@@ -76,12 +76,13 @@ async fn pyiceberg_reads_what_ecops_writes() {
     assert_eq!(seen["cell_rows"].as_u64(), Some(stats.top_cells[0].rows));
     // …and exactly the items whose footprints touch that cell, from the inputs.
     let res = ecops::grid::resolution(1).unwrap();
-    let mut expected: Vec<String> = ecops::catalog::append::bucket_items(&items, res)
-        .unwrap()
-        .into_iter()
-        .filter(|(bucket, _)| bucket.cell == cell)
-        .flat_map(|(_, rows)| rows.into_iter().map(|i| i.id.clone()))
-        .collect();
+    let mut expected: Vec<String> =
+        ecops::catalog::append::bucket_items(&items, &ecops::grid::Grid::H3(res))
+            .unwrap()
+            .into_iter()
+            .filter(|(bucket, _)| bucket.cell == cell)
+            .flat_map(|(_, rows)| rows.into_iter().map(|i| i.id.clone()))
+            .collect();
     expected.sort();
     let cell_ids: Vec<String> = seen["cell_ids"]
         .as_array()
