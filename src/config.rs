@@ -21,6 +21,13 @@ pub struct Config {
     pub small_file_mb: Option<u64>,
     /// Console: redraw at most every this many milliseconds (default 250).
     pub refresh_ms: Option<u64>,
+    /// Skew allowance between another holder's clock and ours when judging
+    /// the catalog lock stale by its timestamps: "5m" (default), "30s", "1h".
+    pub lock_skew: Option<String>,
+    /// Run ledger: how often a running job publishes its heartbeat ("5s").
+    pub heartbeat: Option<String>,
+    /// Run ledger: how many runs are kept (older finished ones are pruned).
+    pub keep_runs: Option<usize>,
     /// S3 settings.
     #[serde(default)]
     pub s3: S3Config,
@@ -44,6 +51,12 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    #[error("config: {key} = {value:?}: {reason}")]
+    Value {
+        key: &'static str,
+        value: String,
+        reason: String,
+    },
     #[error("config {path}: {source}")]
     Parse {
         path: String,
@@ -53,6 +66,52 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// Checks values the types cannot (durations), so a bad one fails at start.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (key, value) in [
+            ("lock_skew", &self.lock_skew),
+            ("heartbeat", &self.heartbeat),
+        ] {
+            if let Some(text) = value {
+                crate::fmt::parse_duration(text).map_err(|reason| ConfigError::Value {
+                    key,
+                    value: text.clone(),
+                    reason,
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// How runs are recorded: `flag` (the `--heartbeat` flag) wins over the file.
+    pub fn ledger_options(&self, flag: Option<std::time::Duration>) -> crate::runs::LedgerOptions {
+        let mut opts = crate::runs::LedgerOptions::default();
+        if let Some(beat) = flag.or_else(|| {
+            self.heartbeat
+                .as_deref()
+                .and_then(|h| crate::fmt::parse_duration(h).ok())
+        }) {
+            opts.heartbeat = beat.max(std::time::Duration::from_millis(100));
+        }
+        if let Some(keep) = self.keep_runs {
+            opts.keep = keep.max(1);
+        }
+        opts
+    }
+
+    /// The lock staleness policy these settings give.
+    pub fn stale_policy(&self) -> crate::lock::StalePolicy {
+        let mut policy = crate::lock::StalePolicy::default();
+        if let Some(skew) = self
+            .lock_skew
+            .as_deref()
+            .and_then(|s| crate::fmt::parse_duration(s).ok())
+        {
+            policy.skew = skew;
+        }
+        policy
+    }
+
     /// Loads `explicit` (which must exist) or `./ecops.toml` (if present).
     pub fn load(explicit: Option<&Path>) -> Result<(Config, Option<PathBuf>), ConfigError> {
         let path = match explicit {

@@ -43,6 +43,24 @@ pub fn format_age(seconds: f64) -> String {
     }
 }
 
+/// A span of time in the largest unit that reads well: "3 s", "5 min",
+/// "1.5 h", "12 h", "322 h" (lock TTLs and ages in plain words).
+pub fn span(seconds: f64) -> String {
+    let s = seconds.max(0.0);
+    if s < 90.0 {
+        format!("{} s", s.floor())
+    } else if s < 59.5 * 60.0 {
+        format!("{} min", (s / 60.0).round())
+    } else {
+        let h = s / 3600.0;
+        if h < 10.0 && (h - h.round()).abs() > 0.05 {
+            format!("{h:.1} h")
+        } else {
+            format!("{} h", h.round())
+        }
+    }
+}
+
 /// A rate with a sensible number of decimals: "1234", "12.3", "1.23".
 pub fn rate(v: f64) -> String {
     if v >= 100.0 {
@@ -94,6 +112,12 @@ mod tests {
         assert_eq!(format_age(185.0), "3m05s");
         assert_eq!(format_age(7800.0), "2h10m");
         assert_eq!(rate(1234.4), "1234");
+        assert_eq!(span(3.4), "3 s");
+        assert_eq!(span(300.0), "5 min");
+        assert_eq!(span(5400.0), "1.5 h");
+        assert_eq!(span(3600.0), "1 h");
+        assert_eq!(span(12.0 * 3600.0), "12 h");
+        assert_eq!(span(322.0 * 3600.0 + 59.0), "322 h");
         assert_eq!(rate(12.34), "12.3");
     }
 

@@ -16,6 +16,7 @@ pub mod jobs;
 pub mod lock;
 pub mod metrics;
 pub mod query;
+pub mod runs;
 pub mod stac;
 pub mod store;
 pub mod testkit;

@@ -130,7 +130,7 @@ pub struct EarthCatalog {
     catalog: Arc<SqlCatalog>,
     ident: TableIdent,
     read_only: bool,
-    /// For objects outside the base (a GeoJSON grid's boundaries).
+    /// S3 settings it was opened with (item fetches of its jobs use them too).
     s3: S3Options,
     _cache: Option<CacheFile>,
 }
@@ -181,7 +181,7 @@ impl EarthCatalog {
                 (db, Some(remote), Some(cache))
             }
         };
-        let catalog = Self::assemble(store, db, remote, cache, opts);
+        let catalog = Self::assemble(store, db, remote, cache, opts.read_only, &opts.s3);
         if catalog
             .sql()
             .db()
@@ -269,7 +269,7 @@ impl EarthCatalog {
                 (db, Some(remote), Some(cache))
             }
         };
-        let catalog = Self::assemble(store, db, remote, cache, opts);
+        let catalog = Self::assemble(store, db, remote, cache, false, &opts.s3);
         let ns = NamespaceIdent::new(schema::NAMESPACE.to_string());
         let sql = catalog.sql();
         if !sql
@@ -350,9 +350,9 @@ impl EarthCatalog {
         db: sqlite::SqliteCatalogDb,
         remote: Option<remote::RemoteDb>,
         cache: Option<CacheFile>,
-        opts: &OpenOptions,
+        read_only: bool,
+        s3: &S3Options,
     ) -> Self {
-        let read_only = opts.read_only;
         let file_io = file_io_for(&base);
         let warehouse = base.uri(WAREHOUSE_DIR);
         let catalog = Arc::new(SqlCatalog::new(db, file_io, warehouse, remote, read_only));
@@ -364,9 +364,14 @@ impl EarthCatalog {
                 schema::TABLE_NAME.to_string(),
             ),
             read_only,
-            s3: opts.s3.clone(),
+            s3: s3.clone(),
             _cache: cache,
         }
+    }
+
+    /// The S3 settings the catalog was opened with.
+    pub fn s3(&self) -> &S3Options {
+        &self.s3
     }
 
     /// The items table at its current snapshot.

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::{LockCommand, Settings, print_json};
 use crate::catalog::LOCK_FILE;
 use crate::lock::{
-    Authority, ForceToken, Lease, LeaseOptions, LockError, LockState, read_lock, release_by,
+    Authority, ForceToken, Lease, LeaseOptions, LockError, LockState, read_lock_with, release_by,
     steal as steal_lock,
 };
 use crate::store::{Location, Store, open_location};
@@ -94,6 +94,8 @@ fn state_json(store: &Store, state: &LockState) -> Value {
             "stale_at": assessment.stale_at,
             "stale": assessment.stale,
             "stale_reason": assessment.stale_reason,
+            "stale_why": assessment.why,
+            "skew_seconds": assessment.skew_seconds,
         }),
         LockState::Unreadable {
             reason,
@@ -122,7 +124,7 @@ fn refuse(settings: &Settings, error: &str, lock: Option<Value>) -> Result<ExitC
 }
 
 /// The state a refusal error carries, else a fresh read (best effort).
-async fn state_for(store: &Store, error: &LockError) -> Option<Value> {
+async fn state_for(settings: &Settings, store: &Store, error: &LockError) -> Option<Value> {
     let carried = match error {
         LockError::Held { state, .. }
         | LockError::Changed { state, .. }
@@ -131,7 +133,7 @@ async fn state_for(store: &Store, error: &LockError) -> Option<Value> {
     };
     let state = match carried {
         Some(s) => s,
-        None => read_lock(store).await.ok()?,
+        None => read_lock_with(store, settings.stale_policy()).await.ok()?,
     };
     Some(state_json(store, &state))
 }
@@ -155,13 +157,13 @@ async fn refuse_with(settings: &Settings, store: &Store, error: LockError) -> Re
     if !is_refusal(&error) {
         return Err(error.into());
     }
-    let state = state_for(store, &error).await;
+    let state = state_for(settings, store, &error).await;
     refuse(settings, &error.to_string(), state)
 }
 
 pub async fn status(settings: &Settings) -> Result<ExitCode> {
     let store = open(settings)?;
-    let state = read_lock(&store).await?;
+    let state = read_lock_with(&store, settings.stale_policy()).await?;
     if settings.json {
         print_json(&state_json(&store, &state))?;
         return Ok(ExitCode::SUCCESS);
@@ -180,16 +182,10 @@ pub async fn status(settings: &Settings) -> Result<ExitCode> {
                 record.held_since.as_deref().unwrap_or(&record.acquired),
                 record.ttl_hours
             );
-            match (&assessment.stale_reason, assessment.stale_at) {
-                (Some(crate::lock::StaleReason::HolderGone), _) => {
-                    println!(
-                        "STALE: process {} no longer exists on this host",
-                        record.pid
-                    )
-                }
-                (Some(_), Some(at)) => println!("STALE since {}", at.to_rfc3339()),
-                (_, Some(at)) => println!("becomes stale at {}", at.to_rfc3339()),
-                _ => println!("acquired time unreadable"),
+            if assessment.stale {
+                println!("STALE: {}", assessment.why);
+            } else {
+                println!("live: {}", assessment.why);
             }
         }
         LockState::Unreadable {
@@ -272,7 +268,7 @@ pub async fn release(settings: &Settings, token: Option<&str>) -> Result<ExitCod
     ensure_writable(settings, "release")?;
     let store = open(settings)?;
     let Some(token) = token else {
-        let state = read_lock(&store).await?;
+        let state = read_lock_with(&store, settings.stale_policy()).await?;
         return refuse(
             settings,
             &format!(
@@ -316,10 +312,10 @@ pub async fn steal(
 ) -> Result<ExitCode> {
     ensure_writable(settings, "steal")?;
     let store = open(settings)?;
-    let state = read_lock(&store).await?;
+    let state = read_lock_with(&store, settings.stale_policy()).await?;
     let authority = match force {
         Some(token) => Authority::Force(ForceToken(token.to_string())),
-        None => Authority::IfStale,
+        None => Authority::IfStale(settings.stale_policy()),
     };
     let uri = store.uri(LOCK_FILE);
     if let Err(e) = crate::lock::steal::authorize(&uri, &state, &authority) {

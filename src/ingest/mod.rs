@@ -11,12 +11,15 @@ pub mod fetch;
 pub mod inventory;
 pub mod job;
 mod locked;
+pub mod params;
 mod pipeline;
 pub mod progress;
 
+pub use crate::lock::job::{LockSettings, WAIT_POLL};
 pub use fetch::{FetchOptions, Fetcher, RetryPolicy, Source};
 pub use inventory::{Filter, parse_since};
-pub use locked::{LockSettings, WAIT_POLL, run_locked};
+pub use locked::run_locked;
+pub use params::IngestParams;
 pub use pipeline::run;
 pub use progress::{IngestProgress, Phase};
 
@@ -48,7 +51,8 @@ pub enum InventoryInput {
 }
 
 /// earthcatalog's modes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// A new, empty table first (unless resuming this job); old data files stay on disk.
     Full,

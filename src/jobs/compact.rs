@@ -9,6 +9,7 @@ use tokio::sync::watch;
 use crate::catalog::EarthCatalog;
 use crate::compact::{CompactOptions, CompactProgress};
 use crate::ingest::LockSettings;
+use crate::runs::JobError;
 
 /// What to compact.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -77,17 +78,16 @@ pub async fn run(
     catalog: Arc<EarthCatalog>,
     request: CompactRequest,
     lock: &LockSettings,
+    ledger: Option<crate::runs::LedgerOptions>,
     progress: watch::Sender<CompactProgress>,
-    cancel: watch::Receiver<bool>,
-) -> Result<CompactOutcome, String> {
+    stop: &crate::runs::Stop,
+) -> Result<CompactOutcome, JobError> {
     let opts = CompactOptions {
         threshold: request.threshold.unwrap_or(2).max(2),
         dry_run: request.dry_run,
         ..CompactOptions::default()
     };
-    let summary = crate::compact::run_locked(catalog, opts, lock, progress, cancel)
-        .await
-        .map_err(|e| crate::store::redact_secrets(&e.to_string()))?;
+    let summary = crate::compact::run_locked(catalog, opts, lock, ledger, progress, stop).await?;
     let follow_up = (request.dry_run && summary.buckets_planned > 0).then(|| CompactRequest {
         dry_run: false,
         ..request.clone()

@@ -63,7 +63,7 @@ pub(super) fn spawn(
 ) -> mpsc::UnboundedSender<LockCommand> {
     let (tx, mut rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
-        let mut watcher = LockWatcher::new();
+        let mut watcher = LockWatcher::with_policy(settings.stale);
         let mut lease: Option<Lease> = None;
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -114,7 +114,7 @@ pub(super) fn spawn(
                 .poll(&store)
                 .await
                 .map(Box::new)
-                .map_err(|e| crate::store::redact_secrets(&e.to_string()));
+                .map_err(crate::runs::JobError::failed);
             if events.send(Event::Lock(watched)).is_err() {
                 return;
             }

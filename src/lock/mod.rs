@@ -20,6 +20,7 @@ mod local;
 pub mod memory;
 mod object;
 pub mod record;
+pub mod stale;
 pub mod steal;
 #[cfg(test)]
 mod tests;
@@ -30,7 +31,8 @@ use serde::Serialize;
 
 pub use backend::{BackendError, LockBackend, Version, Versioned, Write, backend_for};
 pub use lease::{Lease, LeaseOptions};
-pub use record::{Assessment, LockRecord, StaleReason};
+pub use record::LockRecord;
+pub use stale::{Assessment, StalePolicy, StaleReason};
 pub use steal::{Authority, ForceToken, Stolen, release_by, steal, steal_on};
 pub use watch::{LockWatcher, Watched};
 
@@ -134,8 +136,18 @@ pub enum LockState {
 }
 
 impl LockState {
-    /// Classifies what a backend read, judging a held lock at `now`.
+    /// Classifies what a backend read, judging a held lock at `now` with the
+    /// default [`StalePolicy`].
     pub fn classify(found: Option<Versioned>, now: DateTime<Utc>) -> Self {
+        Self::classify_with(found, now, StalePolicy::default())
+    }
+
+    /// [`LockState::classify`] with a given staleness policy.
+    pub fn classify_with(
+        found: Option<Versioned>,
+        now: DateTime<Utc>,
+        policy: StalePolicy,
+    ) -> Self {
         let Some(found) = found else {
             return LockState::Free {
                 released: None,
@@ -149,7 +161,7 @@ impl LockState {
                 version: Some(found.version),
             },
             Ok(r) => LockState::Held {
-                assessment: r.assess(now, &record::local_hostname(), record::pid_alive),
+                assessment: r.assess(now, policy, &record::local_hostname(), record::pid_alive),
                 record: Box::new(r),
                 fingerprint,
                 version: found.version,
@@ -235,14 +247,10 @@ pub fn describe_holder(record: &LockRecord, assessment: &Assessment) -> String {
     let age = assessment
         .age_seconds
         .map_or("unknown".to_string(), format_age);
-    let staleness = match (&assessment.stale_reason, assessment.stale_at) {
-        (Some(StaleReason::HolderGone), _) => format!(
-            "STALE: process {} no longer exists on this host",
-            record.pid
-        ),
-        (Some(_), Some(at)) => format!("STALE since {}", at.to_rfc3339()),
-        (_, Some(at)) => format!("becomes stale at {}", at.to_rfc3339()),
-        _ => "acquired time unreadable".to_string(),
+    let staleness = if assessment.stale {
+        format!("STALE: {}", assessment.why)
+    } else {
+        format!("live: {}", assessment.why)
     };
     format!(
         "{}, last heartbeat {age} ago; {staleness}",
@@ -264,18 +272,31 @@ pub fn holder_identity(record: &LockRecord) -> String {
     )
 }
 
-/// Reads and judges the lock of the catalog at `base`.
+/// Reads and judges the lock of the catalog at `base` (default [`StalePolicy`]).
 pub async fn read_lock(base: &Store) -> Result<LockState, LockError> {
     read_on(backend_for(base).as_ref()).await
 }
 
-/// Reads and judges the lock in `backend`.
+/// [`read_lock`] judged with `policy`.
+pub async fn read_lock_with(base: &Store, policy: StalePolicy) -> Result<LockState, LockError> {
+    read_on_with(backend_for(base).as_ref(), policy).await
+}
+
+/// Reads and judges the lock in `backend` (default [`StalePolicy`]).
 pub async fn read_on(backend: &dyn LockBackend) -> Result<LockState, LockError> {
+    read_on_with(backend, StalePolicy::default()).await
+}
+
+/// Reads the lock in `backend` and judges it with `policy`.
+pub async fn read_on_with(
+    backend: &dyn LockBackend,
+    policy: StalePolicy,
+) -> Result<LockState, LockError> {
     let found = backend.read().await.map_err(|source| LockError::Store {
         uri: backend.uri().to_string(),
         source,
     })?;
-    Ok(LockState::classify(found, Utc::now()))
+    Ok(LockState::classify_with(found, Utc::now(), policy))
 }
 
 /// A conditional write's outcome once doubts are settled by reading back.

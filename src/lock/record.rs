@@ -7,6 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::stale::{Assessment, StalePolicy};
+
 /// The lock object's content.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LockRecord {
@@ -45,27 +47,6 @@ pub struct LockRecord {
     pub extra: Map<String, Value>,
 }
 
-/// Why a lock counts as stale.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StaleReason {
-    /// Its heartbeat (or `acquired`) is older than its TTL.
-    Expired,
-    /// Held by a process of this host that no longer exists.
-    HolderGone,
-}
-
-/// What a lock record says about its holder, judged at `now`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Assessment {
-    /// Seconds since the last heartbeat (or `acquired`), on our clock.
-    pub age_seconds: Option<f64>,
-    /// When it becomes stale by TTL.
-    pub stale_at: Option<DateTime<Utc>>,
-    pub stale: bool,
-    pub stale_reason: Option<StaleReason>,
-}
-
 impl LockRecord {
     /// Parses a lock object's bytes.
     pub fn parse(bytes: &[u8]) -> Result<Self, String> {
@@ -97,32 +78,18 @@ impl LockRecord {
         chrono::Duration::milliseconds((self.ttl_hours * 3_600_000.0) as i64)
     }
 
-    /// Judges the lock at `now`. `local_host` is this machine's name; a holder on
-    /// this host whose pid no longer exists makes the lock stale at once.
+    /// Judges the lock at `now` by the one staleness rule ([`super::stale`])
+    /// with `policy`, from a one-shot read (no watch history). `local_host`
+    /// is this machine's name; a holder on this host whose pid no longer
+    /// exists makes the lock stale at once.
     pub fn assess(
         &self,
         now: DateTime<Utc>,
+        policy: StalePolicy,
         local_host: &str,
         pid_alive: impl Fn(i64) -> bool,
     ) -> Assessment {
-        let beat = self.last_beat();
-        let stale_at = beat.map(|b| b + self.ttl());
-        let age_seconds = beat.map(|b| (now - b).num_milliseconds() as f64 / 1000.0);
-        let holder_gone = self.hostname == local_host && self.pid > 0 && !pid_alive(self.pid);
-        let expired = stale_at.is_some_and(|at| now > at);
-        let stale_reason = if holder_gone {
-            Some(StaleReason::HolderGone)
-        } else if expired {
-            Some(StaleReason::Expired)
-        } else {
-            None
-        };
-        Assessment {
-            age_seconds,
-            stale_at,
-            stale: stale_reason.is_some(),
-            stale_reason,
-        }
+        super::stale::judge(self, now, policy, None, local_host, pid_alive)
     }
 }
 
@@ -192,6 +159,7 @@ pub fn pid_alive(pid: i64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lock::StaleReason;
 
     const EARTHCATALOG: &str = r#"{"owner": "backfill", "pid": 4242, "hostname": "ip-10-0-3-17",
         "acquired": "2026-11-18T03:14:15.926535+00:00", "ttl_hours": 12}"#;
@@ -212,23 +180,26 @@ mod tests {
             LockRecord::parse(naive.as_bytes()).unwrap().acquired_at(),
             r.acquired_at()
         );
-        let a = r.assess(at("2026-11-18T10:00:00Z"), "here", |_| true);
+        let policy = StalePolicy::default();
+        let a = r.assess(at("2026-11-18T10:00:00Z"), policy, "here", |_| true);
         assert!(!a.stale);
-        assert_eq!(a.stale_at, Some(at("2026-11-18T15:14:15.926535Z")));
-        let a = r.assess(at("2026-11-19T00:00:00Z"), "here", |_| true);
+        // TTL 12 h plus the 5 min skew allowance.
+        assert_eq!(a.stale_at, Some(at("2026-11-18T15:19:15.926535Z")));
+        let a = r.assess(at("2026-11-19T00:00:00Z"), policy, "here", |_| true);
         assert_eq!(a.stale_reason, Some(StaleReason::Expired));
     }
 
     #[test]
     fn heartbeat_extends_and_dead_local_holder_is_stale_at_once() {
         let mut r = LockRecord::parse(EARTHCATALOG.as_bytes()).unwrap();
+        let policy = StalePolicy::default();
         r.heartbeat = Some("2026-11-18T20:00:00Z".into());
         assert!(
-            !r.assess(at("2026-11-19T00:00:00Z"), "elsewhere", |_| false)
+            !r.assess(at("2026-11-19T00:00:00Z"), policy, "elsewhere", |_| false)
                 .stale
         );
         r.hostname = "here".into();
-        let a = r.assess(at("2026-11-19T00:00:00Z"), "here", |_| false);
+        let a = r.assess(at("2026-11-19T00:00:00Z"), policy, "here", |_| false);
         assert_eq!(a.stale_reason, Some(StaleReason::HolderGone));
     }
 

@@ -15,9 +15,10 @@ use chrono::Utc;
 
 use super::backend::{LockBackend, backend_for};
 use super::lease::{Lease, LeaseOptions};
+use super::stale::StalePolicy;
 use super::watch::LockWatcher;
 use super::{
-    LockError, LockRecord, LockState, Settled, StaleReason, audit, new_nonce, read_on, settle,
+    LockError, LockRecord, LockState, Settled, audit, new_nonce, read_on, read_on_with, settle,
 };
 use crate::store::Store;
 
@@ -53,13 +54,13 @@ impl ForceToken {
 /// What entitles a steal.
 #[derive(Debug, Clone)]
 pub enum Authority<'a> {
-    /// The lock is stale by its timestamps on our clock, or its holder is a
-    /// dead process of this host. What a one-shot command can judge: it has no
-    /// longer observation, so a holder whose clock lags ours by more than the
-    /// TTL looks stale to it (see [`Authority::IfWatchedStale`]).
-    IfStale,
-    /// The watcher has seen this exact lock unchanged for a whole TTL on our
-    /// clock (or its holder is a dead local process): clock skew cannot fake that.
+    /// Stale by the one rule ([`super::stale`]) from a one-shot read: its
+    /// timestamps are older than TTL + the policy's skew allowance, or its
+    /// holder is a dead process of this host.
+    IfStale(StalePolicy),
+    /// Stale by the one rule with the watcher's history as well: also when
+    /// the watcher has seen this exact lock unchanged for a whole TTL on our
+    /// clock (clock skew cannot fake that).
     IfWatchedStale(&'a LockWatcher),
     /// Anything, readable or not, stale or not, if the token names it.
     Force(ForceToken),
@@ -95,7 +96,12 @@ pub async fn steal_on(
 ) -> Result<Stolen, LockError> {
     opts.validate()?;
     let uri = backend.uri().to_string();
-    let current = read_on(backend.as_ref()).await?;
+    let policy = match &authority {
+        Authority::IfStale(policy) => *policy,
+        Authority::IfWatchedStale(watcher) => watcher.policy(),
+        Authority::Force(_) => StalePolicy::default(),
+    };
+    let current = read_on_with(backend.as_ref(), policy).await?;
     if !current.same_object(expected) {
         return Err(LockError::Changed {
             uri,
@@ -182,18 +188,17 @@ pub fn authorize(
                 fingerprint: fingerprint.clone(),
             });
         }
-        (LockState::Held { assessment, .. }, Authority::IfStale) => {
-            match &assessment.stale_reason {
-                Some(StaleReason::HolderGone) => "stale: its holder process is gone".to_string(),
-                Some(StaleReason::Expired) => "stale: expired by its timestamps".to_string(),
-                None => return Err(not_stale(uri, current)),
-            }
-        }
-        (LockState::Held { .. }, Authority::IfWatchedStale(watcher)) => {
-            if !watcher.confirms_stale(current) {
+        (LockState::Held { assessment, .. }, Authority::IfStale(_)) => {
+            if !assessment.stale {
                 return Err(not_stale(uri, current));
             }
-            "stale: observed unchanged for its whole TTL".to_string()
+            format!("stale: {}", assessment.why)
+        }
+        (LockState::Held { .. }, Authority::IfWatchedStale(watcher)) => {
+            match watcher.confirms_stale(current) {
+                Some(why) => format!("stale: {why}"),
+                None => return Err(not_stale(uri, current)),
+            }
         }
     })
 }

@@ -268,7 +268,7 @@ async fn steal_refuses_live_changed_and_unreadable_locks() {
         None,
         &live,
         opts("t", hour()),
-        Authority::IfStale,
+        Authority::IfStale(Default::default()),
     )
     .await
     .unwrap_err();
@@ -293,7 +293,7 @@ async fn steal_refuses_live_changed_and_unreadable_locks() {
         None,
         &stale,
         opts("t", hour()),
-        Authority::IfStale,
+        Authority::IfStale(Default::default()),
     )
     .await
     .unwrap_err();
@@ -303,7 +303,10 @@ async fn steal_refuses_live_changed_and_unreadable_locks() {
     b.put_raw(b"\x00garbage");
     let garbage = state(&b).await;
     let fingerprint = garbage.fingerprint().unwrap().to_string();
-    for authority in [Authority::IfStale, Authority::Force(ForceToken("1".into()))] {
+    for authority in [
+        Authority::IfStale(Default::default()),
+        Authority::Force(ForceToken("1".into())),
+    ] {
         assert!(
             steal_on(b.clone(), None, &garbage, opts("t", hour()), authority)
                 .await
@@ -351,44 +354,63 @@ async fn release_by_token_only_for_the_holder() {
 }
 
 #[test]
-fn watcher_judges_by_its_own_clock_not_the_holders() {
-    // The holder's clock lags ours by 3 h: by timestamps its live lock looks stale.
-    let lagging = LockState::classify(
+fn watcher_sees_a_whole_ttl_unchanged_even_when_the_holders_clock_looks_fresh() {
+    // The holder's clock runs 3 h ahead of ours: by its timestamps the lock
+    // looks fresh, so only the watch can find it dead.
+    let ahead = LockState::classify(
         Some(Versioned {
-            bytes: foreign(chrono::Duration::hours(3), 2).into(),
+            bytes: foreign(chrono::Duration::hours(-3), 2).into(),
             version: Version::of_content(b"v1"),
         }),
         Utc::now(),
     );
-    assert!(matches!(&lagging, LockState::Held { assessment, .. } if assessment.stale));
+    assert!(matches!(&ahead, LockState::Held { assessment, .. } if !assessment.stale));
     let mut w = LockWatcher::new();
     let t0 = Instant::now();
     let wall = Utc::now();
-    let first = w.observe_at(lagging.clone(), t0, wall);
+    let first = w.observe_at(ahead.clone(), t0, wall);
     assert!(!first.stale);
     assert_eq!(first.stale_at, Some(wall + chrono::Duration::hours(1)));
     assert!(
-        !w.observe_at(lagging.clone(), t0 + hour() - Duration::from_secs(1), wall)
+        !w.observe_at(ahead.clone(), t0 + hour() - Duration::from_secs(1), wall)
             .stale
     );
-    assert!(w.observe_at(lagging.clone(), t0 + hour(), wall).stale);
+    let watched = w.observe_at(ahead.clone(), t0 + hour(), wall);
+    assert!(watched.stale);
+    assert!(matches!(&watched.state, LockState::Held { assessment, .. }
+        if assessment.stale_reason == Some(StaleReason::UnchangedUnderWatch)));
     // A renewal (new version) starts the count again.
     let renewed = LockState::classify(
         Some(Versioned {
-            bytes: foreign(chrono::Duration::hours(3), 2).into(),
+            bytes: foreign(chrono::Duration::hours(-3), 2).into(),
             version: Version::of_content(b"v2"),
         }),
         Utc::now(),
     );
     assert!(!w.observe_at(renewed, t0 + hour() * 2, wall).stale);
-    // And a steal on the watcher's authority needs that confirmation.
-    assert!(!LockWatcher::new().confirms_stale(&lagging));
+    // A watcher that never saw the object confirms nothing.
+    assert!(LockWatcher::new().confirms_stale(&ahead).is_none());
 }
 
 #[tokio::test]
-async fn watched_steal_waits_for_confirmation_where_timestamps_would_not() {
+async fn watched_steal_takes_a_long_expired_lock_at_once_and_waits_for_a_fresh_one() {
     let b = Arc::new(MemoryBackend::new());
+    // Expired 2 h ago by its own clock (TTL 1 h): stale at first sight.
     b.put_raw(&foreign(chrono::Duration::hours(3), 2));
+    let mut w = LockWatcher::new();
+    let seen = w.observe(state(&b).await);
+    assert!(seen.stale);
+    steal_on(
+        b.clone(),
+        None,
+        &seen.state,
+        opts("t", hour()),
+        Authority::IfWatchedStale(&w),
+    )
+    .await
+    .unwrap();
+    // One minute old: live, and the refusal says so.
+    b.put_raw(&foreign(chrono::Duration::minutes(1), 7));
     let mut w = LockWatcher::new();
     let seen = w.observe(state(&b).await);
     assert!(!seen.stale);
@@ -402,15 +424,6 @@ async fn watched_steal_waits_for_confirmation_where_timestamps_would_not() {
     .await
     .unwrap_err();
     assert!(matches!(err, LockError::NotStale { .. }), "{err}");
-    steal_on(
-        b.clone(),
-        None,
-        &seen.state,
-        opts("t", hour()),
-        Authority::IfStale,
-    )
-    .await
-    .unwrap();
 }
 
 #[test]

@@ -1,24 +1,26 @@
-//! Staleness for an observer that keeps looking (the TUI's lock pane): a lock
-//! is stale once we have seen the very same object (version, nonce, content)
-//! unchanged for its whole TTL on our own monotonic clock, or at once when its
-//! holder is a dead process of this host. The holder's timestamps are not
-//! used, so a holder whose clock lags ours never looks stale while it renews.
-//!
-//! A one-shot command has no such history and judges by timestamps
-//! ([`super::Authority::IfStale`]).
+//! An observer that keeps looking (the console's lock pane): it remembers
+//! since when it has seen the very same object (version, nonce, content), so
+//! the one staleness rule ([`super::stale`]) can also use its watch — a lock
+//! unchanged for a whole TTL on our own monotonic clock is stale whatever
+//! its holder's clock says. A lock whose own timestamps expired long ago (or
+//! whose holder is a dead local process) is stale at once, as for a one-shot
+//! command.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{LockError, LockState, StaleReason, read_lock};
+use super::record::{local_hostname, pid_alive};
+use super::stale::{StalePolicy, Watch, judge};
+use super::{LockError, LockState, read_lock_with};
 use crate::store::Store;
 
 /// Remembers when the current lock object was first seen.
 #[derive(Debug, Clone, Default)]
 pub struct LockWatcher {
     seen: Option<Seen>,
+    policy: StalePolicy,
 }
 
 #[derive(Debug, Clone)]
@@ -35,9 +37,9 @@ pub struct Watched {
     /// When we first saw this exact object (our clock).
     pub observed_since: Option<DateTime<Utc>>,
     pub observed_seconds: f64,
-    /// Stale by the observer's rule (see the module docs).
+    /// Stale by the one rule, watch included (the state's assessment says why).
     pub stale: bool,
-    /// When it becomes stale by that rule if it stays unchanged.
+    /// When it becomes stale if it stays unchanged.
     pub stale_at: Option<DateTime<Utc>>,
 }
 
@@ -46,9 +48,19 @@ impl LockWatcher {
         Self::default()
     }
 
+    /// A watcher judging with `policy` (the skew allowance of the timestamp rule).
+    pub fn with_policy(policy: StalePolicy) -> Self {
+        Self { seen: None, policy }
+    }
+
+    /// The staleness policy it judges with.
+    pub fn policy(&self) -> StalePolicy {
+        self.policy
+    }
+
     /// Reads the lock and observes it.
     pub async fn poll(&mut self, store: &Store) -> Result<Watched, LockError> {
-        Ok(self.observe(read_lock(store).await?))
+        Ok(self.observe(read_lock_with(store, self.policy).await?))
     }
 
     /// Observes a state read just now.
@@ -71,15 +83,20 @@ impl LockWatcher {
         self.judge(state, now)
     }
 
-    /// True if `state` is the object being watched and it is stale by the watcher's rule now.
-    pub fn confirms_stale(&self, state: &LockState) -> bool {
-        self.seen
-            .as_ref()
-            .is_some_and(|seen| seen.state.same_object(state))
-            && self.judge(state.clone(), Instant::now()).stale
+    /// Why `state` is stale now, if it is the object being watched and the
+    /// one rule (watch included) says it is stale; None otherwise.
+    pub fn confirms_stale(&self, state: &LockState) -> Option<String> {
+        let seen = self.seen.as_ref()?;
+        if !seen.state.same_object(state) {
+            return None;
+        }
+        match self.judge(state.clone(), Instant::now()).state {
+            LockState::Held { assessment, .. } if assessment.stale => Some(assessment.why),
+            _ => None,
+        }
     }
 
-    fn judge(&self, state: LockState, now: Instant) -> Watched {
+    fn judge(&self, mut state: LockState, now: Instant) -> Watched {
         let Some(seen) = &self.seen else {
             return Watched {
                 state,
@@ -90,16 +107,24 @@ impl LockWatcher {
             };
         };
         let observed = now.saturating_duration_since(seen.since);
-        let (stale, stale_at) = match &state {
+        let watch = Watch {
+            since: seen.since_wall,
+            unchanged_for: observed,
+        };
+        let wall = seen.since_wall + chrono::Duration::from_std(observed).unwrap_or_default();
+        let (stale, stale_at) = match &mut state {
             LockState::Held {
                 record, assessment, ..
             } => {
-                let ttl = record.ttl().to_std().unwrap_or(Duration::ZERO);
-                let gone = assessment.stale_reason == Some(StaleReason::HolderGone);
-                let at = chrono::Duration::from_std(ttl)
-                    .ok()
-                    .map(|ttl| seen.since_wall + ttl);
-                (gone || observed >= ttl, at)
+                *assessment = judge(
+                    record,
+                    wall,
+                    self.policy,
+                    Some(watch),
+                    &local_hostname(),
+                    pid_alive,
+                );
+                (assessment.stale, assessment.stale_at)
             }
             LockState::Free { .. } | LockState::Unreadable { .. } => (false, None),
         };

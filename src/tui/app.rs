@@ -21,6 +21,7 @@ use crate::jobs::{
     QueryOutcome, QueryRequest, Request, StatsView,
 };
 use crate::lock::Watched;
+use crate::runs::JobError;
 
 /// The views (tabs), in tab order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,7 +109,7 @@ pub struct JobView {
     pub error: Option<String>,
     pub started: Instant,
     pub ended: Option<Instant>,
-    pub dead_letters: Option<Result<Vec<DeadLetter>, String>>,
+    pub dead_letters: Option<Result<Vec<DeadLetter>, JobError>>,
     /// Plan or result lines (compaction), summary (query).
     pub lines: Vec<String>,
 }
@@ -217,7 +218,7 @@ pub struct QueryForm {
     pub editing: bool,
     pub running: Option<JobId>,
     pub submitted: Option<QueryRequest>,
-    pub result: Option<Result<QueryOutcome, String>>,
+    pub result: Option<Result<QueryOutcome, JobError>>,
     pub selected: usize,
     /// Results full-screen without borders, for copying.
     pub plain: bool,
@@ -480,7 +481,7 @@ impl App {
                         Err(e) => {
                             job.state = JobState::Failed;
                             message = Some((format!("job {id} failed: {e}"), true));
-                            job.error = Some(e);
+                            job.error = Some(e.message());
                         }
                     }
                 }
@@ -514,7 +515,7 @@ impl App {
                         }
                         Err(e) => {
                             job.state = JobState::Failed;
-                            job.error = Some(e.clone());
+                            job.error = Some(e.message());
                         }
                     }
                 }
@@ -539,7 +540,7 @@ impl App {
                 self.stats = Some(view);
                 self.stats_error = None;
             }
-            Event::Stats(Err(e)) => self.stats_error = Some(e),
+            Event::Stats(Err(e)) => self.stats_error = Some(e.message()),
             Event::Lock(Ok(watched)) => {
                 if let Some(dialog) = &mut self.steal {
                     dialog.observe(&watched);
@@ -548,7 +549,7 @@ impl App {
                 self.lock_error = None;
                 self.lock_read_at = Some(Instant::now());
             }
-            Event::Lock(Err(e)) => self.lock_error = Some(e),
+            Event::Lock(Err(e)) => self.lock_error = Some(e.message()),
             Event::LockOutcome(outcome) => {
                 self.held_generation = outcome.held_generation;
                 if let Some(dialog) = &mut self.steal
@@ -570,7 +571,7 @@ impl App {
         self.jobs.iter_mut().find(|j| j.id == id)
     }
 
-    fn on_compact(&mut self, id: JobId, result: Result<CompactOutcome, String>) {
+    fn on_compact(&mut self, id: JobId, result: Result<CompactOutcome, JobError>) {
         let mut follow = None;
         let mut message = None;
         if let Some(job) = self.job_mut(id) {
@@ -591,7 +592,7 @@ impl App {
                 Err(e) => {
                     job.state = JobState::Failed;
                     message = Some((format!("compaction: {e}"), true));
-                    job.error = Some(e);
+                    job.error = Some(e.message());
                 }
             }
         }
@@ -1010,11 +1011,15 @@ fn edit_text(text: &mut String, key: &KeyEvent) {
     }
 }
 
-/// `PATH [ITEMS_ROOT] [--items-root URL] [--job NAME] [--chunk-size N] [--concurrency N]`.
+/// `PATH [ITEMS_ROOT] [--items-root URL] [--job NAME] [--chunk-size N] [--concurrency N]`:
+/// the same request `ecops ingest` makes (unset options take the same defaults).
 pub fn parse_ingest(args: &str) -> Result<IngestSpec, String> {
     let mut words = args.split_whitespace();
-    let (mut inventory, mut root, mut job) = (None, None, None);
-    let (mut chunk, mut concurrency) = (crate::ingest::DEFAULT_CHUNK_SIZE, 16usize);
+    let mut params = crate::ingest::IngestParams::default();
+    let number = |name: &str, v: String| {
+        v.parse::<usize>()
+            .map_err(|_| format!("ingest: {name} takes a number"))
+    };
     while let Some(w) = words.next() {
         let mut value = |name: &str| {
             words
@@ -1023,40 +1028,26 @@ pub fn parse_ingest(args: &str) -> Result<IngestSpec, String> {
                 .ok_or_else(|| format!("ingest: {name} needs a value"))
         };
         match w {
-            "--items-root" => root = Some(value(w)?),
-            "--job" => job = Some(value(w)?),
-            "--chunk-size" => {
-                chunk = value(w)?
-                    .parse()
-                    .map_err(|_| "ingest: --chunk-size takes a number".to_string())?
-            }
-            "--concurrency" => {
-                concurrency = value(w)?
-                    .parse()
-                    .map_err(|_| "ingest: --concurrency takes a number".to_string())?
-            }
+            "--items-root" => params.items_root = Some(value(w)?),
+            "--job" => params.job = Some(value(w)?),
+            "--chunk-size" => params.chunk_size = Some(number(w, value(w)?)?),
+            "--concurrency" => params.concurrency = Some(number(w, value(w)?)?),
             flag if flag.starts_with("--") => return Err(format!("ingest: unknown option {flag}")),
-            path if inventory.is_none() => inventory = Some(path.to_string()),
-            path if root.is_none() => root = Some(path.to_string()),
+            path if params.inventory.is_none() => params.inventory = Some(path.to_string()),
+            path if params.items_root.is_none() => params.items_root = Some(path.to_string()),
             extra => return Err(format!("ingest: unexpected '{extra}'")),
         }
     }
-    let inventory = inventory
-        .ok_or("usage: ingest INVENTORY [--items-root URL] [--job NAME] [--chunk-size N]")?;
-    if let Some(name) = &job
-        && !crate::ingest::job::valid_job_name(name)
-    {
-        return Err(format!(
-            "ingest: --job '{name}': use letters, digits, '-', '_' and '.'"
-        ));
+    if params.inventory.is_none() {
+        return Err(
+            "usage: ingest INVENTORY [--items-root URL] [--job NAME] [--chunk-size N]".into(),
+        );
     }
-    Ok(IngestSpec::inventory(
-        &inventory,
-        root.as_deref(),
-        job.as_deref(),
-        chunk,
-        concurrency,
-    ))
+    // The engine's builder checks the rest (job name, numbers) as the CLI's does.
+    params
+        .build(&Default::default())
+        .map_err(|e| format!("ingest: {e}"))?;
+    Ok(IngestSpec::new(params))
 }
 
 /// `key=value …` for `:query`: geometry (also bbox, point, g), datetime (dt,
@@ -1115,9 +1106,9 @@ mod tests {
     fn ingest_args_take_path_root_and_flags() {
         let s =
             parse_ingest("/inv.csv --items-root http://h --job nightly --chunk-size 50").unwrap();
-        assert_eq!(s.opts.fetch.items_root.as_deref(), Some("http://h"));
-        assert_eq!(s.opts.job_name.as_deref(), Some("nightly"));
-        assert_eq!(s.opts.chunk_size, 50);
+        assert_eq!(s.params.items_root.as_deref(), Some("http://h"));
+        assert_eq!(s.params.job.as_deref(), Some("nightly"));
+        assert_eq!(s.params.chunk_size, Some(50));
         assert!(parse_ingest("").is_err());
         assert!(parse_ingest("/inv.csv --job a/b").is_err());
         assert!(parse_ingest("/inv.csv --bogus 1").is_err());

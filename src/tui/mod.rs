@@ -40,6 +40,8 @@ pub struct ConsoleOptions {
     /// Redraw at most this often for background changes.
     pub refresh: Duration,
     pub small_file_bytes: u64,
+    /// How the lock is judged stale (the config's `lock_skew`).
+    pub lock_stale: crate::lock::StalePolicy,
 }
 
 /// Sends `tracing` output to tui-logger (filtered by `ECOPS_LOG`, default
@@ -82,6 +84,10 @@ pub async fn run(opts: ConsoleOptions) -> Result<ExitCode> {
         JobsConfig {
             read_only,
             small_file_bytes: opts.small_file_bytes,
+            lock: crate::ingest::LockSettings {
+                stale: opts.lock_stale,
+                ..Default::default()
+            },
             ..JobsConfig::default()
         },
     );

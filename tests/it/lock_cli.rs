@@ -323,3 +323,45 @@ async fn steal_asks_on_the_terminal_unless_yes() {
         assert_eq!(status(&b)["generation"], 43);
     }
 }
+
+/// The skew allowance: a heartbeat one minute past its TTL (5 min allowance)
+/// is refused, and the refusal says when the lock becomes stealable; with
+/// `lock_skew = "30s"` in the config the same lock is stale.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_just_past_its_ttl_is_refused_with_the_time_it_becomes_stealable() {
+    let beat = chrono::Utc::now() - chrono::Duration::minutes(61);
+    let body = format!(
+        r#"{{"owner": "slow-clock", "pid": 77, "hostname": "elsewhere", "acquired": "{}", "heartbeat": "{}", "ttl_hours": 1, "generation": 5, "nonce": "n5"}}"#,
+        beat.to_rfc3339(),
+        beat.to_rfc3339()
+    );
+    let stealable = beat + chrono::Duration::minutes(65);
+    for b in lock_bases("lock-cli-skew") {
+        b.put_lock_raw(body.as_bytes()).await;
+        let shown = status(&b);
+        assert_eq!(shown["stale"], false, "{shown}");
+        assert_eq!(shown["skew_seconds"], 300.0);
+        let err = refused(&b, &["steal", "--yes"], None).await;
+        let when = stealable.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+        assert!(
+            err.contains("not stale") && err.contains(&format!("becomes stale at {when}")),
+            "the refusal names the time it becomes stealable ({when}): {err}"
+        );
+
+        let config = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(config.path(), "lock_skew = \"30s\"\n").unwrap();
+        let config = config.path().to_str().unwrap().to_string();
+        let strict = ok(&b, &["status", "--json", "--config", &config]);
+        assert_eq!(
+            (strict["stale"].as_bool(), strict["stale_reason"].as_str()),
+            (Some(true), Some("expired")),
+            "{strict}"
+        );
+        let why = strict["stale_why"].as_str().unwrap_or_default();
+        assert!(
+            why.starts_with("expired ")
+                && why.contains(" s ago by its own clock (TTL 1 h, skew allowance 30 s)"),
+            "{why}"
+        );
+    }
+}

@@ -38,8 +38,16 @@ fn foreign_lock(owner: &str, generation: u64, age: chrono::Duration) -> Vec<u8> 
     .into_bytes()
 }
 
+/// The held lock, judged without a skew allowance: these leases have TTLs
+/// of seconds, and writer and reader share one clock.
 async fn held(b: &LockBase) -> (ecops::lock::LockRecord, ecops::lock::Assessment) {
-    match read_lock(&b.store).await.unwrap() {
+    let same_clock = ecops::lock::StalePolicy {
+        skew: Duration::ZERO,
+    };
+    match ecops::lock::read_lock_with(&b.store, same_clock)
+        .await
+        .unwrap()
+    {
         LockState::Held {
             record, assessment, ..
         } => (*record, assessment),
@@ -120,7 +128,7 @@ async fn concurrent_stealers_of_a_stale_lock_exactly_one_wins() {
                             &store,
                             &observed,
                             opts(&format!("thief{i}"), Duration::from_secs(60)),
-                            Authority::IfStale,
+                            Authority::IfStale(Default::default()),
                         )
                         .await
                     })

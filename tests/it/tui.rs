@@ -40,7 +40,8 @@ async fn fixture() -> Fixture {
     let spec = sample_spec(&demo, "fixture");
     let (tx, _rx) = watch::channel(Default::default());
     let (_cancel_tx, cancel_rx) = watch::channel(false);
-    let ingest = ecops::ingest::run(catalog.clone(), spec.opts, tx, cancel_rx)
+    let opts = spec.params.build(&Default::default()).unwrap();
+    let ingest = ecops::ingest::run(catalog.clone(), opts, tx, cancel_rx)
         .await
         .unwrap();
     assert_eq!(ingest.items, demo.sample.items);
@@ -410,6 +411,57 @@ async fn a_stale_lock_is_stolen_through_the_dialog_and_a_fresh_one_is_refused() 
         ecops::lock::read_lock(f.catalog.base()).await.unwrap(),
         LockState::Free { .. }
     ));
+}
+
+/// The card's own use case: the reference's lock, acquired two weeks ago
+/// with a 12 h TTL by a host that is gone, is stolen from the console
+/// within seconds — no need to watch it for a whole TTL — and the pane says
+/// which rule made it stale.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_steals_a_lock_dead_for_weeks_within_seconds() {
+    let f = fixture().await;
+    let fixture_lock = std::fs::read(crate::common::earthcatalog_fixture().join(".lock")).unwrap();
+    std::fs::write(
+        std::path::Path::new(&f.demo.base).join(".lock"),
+        &fixture_lock,
+    )
+    .unwrap();
+    let started = Instant::now();
+    let (jobs, mut events) = start_jobs(f.catalog.clone());
+    let mut app = app_for(&f);
+    pump(&mut app, &jobs, &mut events, Duration::from_secs(10), |a| {
+        a.lock.as_deref().is_some_and(|w| w.stale)
+    })
+    .await;
+    app.on_key(key('5'));
+    let screen = render(&app, 160, 48);
+    assert!(
+        screen.contains("expired") && screen.contains("by its own clock"),
+        "the pane says which rule made it stale:\n{screen}"
+    );
+    app.run_command("steal");
+    assert!(render(&app, 160, 48).contains("STALE"));
+    typed(&mut app, "backfill");
+    app.on_key(code(KeyCode::Enter));
+    pump(&mut app, &jobs, &mut events, Duration::from_secs(10), |a| {
+        a.lock_outcome.is_some()
+    })
+    .await;
+    let outcome = app.lock_outcome.clone().unwrap();
+    assert!(outcome.ok, "{outcome:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "stolen {:?} after opening the console",
+        started.elapsed()
+    );
+    match ecops::lock::read_lock(f.catalog.base()).await.unwrap() {
+        LockState::Held { record, .. } => {
+            assert!(record.owner.contains("ecops console"), "{record:?}");
+            assert_eq!(record.generation, Some(1));
+        }
+        other => panic!("expected the console's lock, got {other:?}"),
+    }
+    jobs.shutdown(Duration::from_secs(10)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -148,17 +148,12 @@ pub fn draw(frame: &mut Frame, area: Rect, dialog: &StealDialog, theme: &Theme, 
             ]));
             lines.push(if w.stale {
                 Line::styled(
-                    "STALE: seen unchanged for a whole TTL (or its local process is gone): it can be stolen",
+                    format!("STALE: {} — it can be stolen", assessment.why),
                     theme.warn(),
                 )
             } else {
                 Line::styled(
-                    format!(
-                        "LIVE: not stale by our watch{} — a steal will be refused",
-                        w.stale_at
-                            .map(|t| format!(" until {}", t.format("%H:%M:%S UTC")))
-                            .unwrap_or_default()
-                    ),
+                    format!("LIVE: {} — a steal now will be refused", assessment.why),
                     theme.ok(),
                 )
             });

@@ -3,7 +3,6 @@
 //! staleness — by the holder's timestamps and by the console's own watch —
 //! and the actions: a acquire, r release, s steal (disabled when read-only).
 
-use chrono::Utc;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -11,7 +10,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 use super::block;
 use crate::fmt::format_age;
-use crate::lock::{LockState, StaleReason};
+use crate::lock::LockState;
 use crate::tui::app::App;
 
 /// A one-line summary for the header.
@@ -96,16 +95,15 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
             record, assessment, ..
         } => {
             let ours = app.held_generation.is_some() && app.held_generation == record.generation;
-            let state = match (w.stale, &assessment.stale_reason) {
-                (_, Some(StaleReason::HolderGone)) => {
-                    Span::styled("STALE — holder process is gone", app.theme.bad())
-                }
-                (true, _) => Span::styled("STALE — unchanged for a whole TTL", app.theme.bad()),
-                (false, Some(StaleReason::Expired)) => Span::styled(
-                    "expired by its timestamps, but still changing under our watch: not stale yet",
+            // One rule for CLI and console (lock::stale): the verdict says which
+            // part made the lock stale, or when it becomes stealable.
+            let state = if w.stale {
+                Span::styled(format!("STALE — {}", assessment.why), app.theme.bad())
+            } else {
+                Span::styled(
+                    format!("HELD (live) — {}", assessment.why),
                     app.theme.warn(),
-                ),
-                (false, _) => Span::styled("HELD (live)", app.theme.warn()),
+                )
             };
             out.push(kv("state", state));
             out.push(kv(
@@ -144,17 +142,22 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
             ));
             let ttl = record.ttl().num_milliseconds() as f64 / 1000.0;
             let age = assessment.age_seconds.map(|a| a + since);
+            let skew = assessment.skew_seconds;
             out.push(kv(
                 "heartbeat",
                 Span::raw(format!(
-                    "{} ago · TTL {}{}",
+                    "{} ago · TTL {} · skew allowance {}{}",
                     age.map_or("?".into(), format_age),
                     format_age(ttl),
+                    format_age(skew),
                     age.map(|a| {
-                        if a >= ttl {
-                            format!(" · expired {} ago by timestamps", format_age(a - ttl))
+                        if a >= ttl + skew {
+                            format!(" · expired {} ago by its own clock", format_age(a - ttl))
                         } else {
-                            format!(" · stale in {} by timestamps", format_age(ttl - a))
+                            format!(
+                                " · expires by its own clock in {}",
+                                format_age(ttl + skew - a)
+                            )
                         }
                     })
                     .unwrap_or_default()
@@ -166,19 +169,7 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
                 Span::raw(format!(
                     "unchanged for {}{}",
                     format_age(watched),
-                    if w.stale {
-                        " — stealable".to_string()
-                    } else {
-                        w.stale_at
-                            .map(|t| {
-                                let left = (t - Utc::now()).num_seconds().max(0) as f64;
-                                format!(
-                                    " · stealable in {} if it stays unchanged",
-                                    format_age(left)
-                                )
-                            })
-                            .unwrap_or_default()
-                    }
+                    if w.stale { " — stealable" } else { "" }
                 )),
             ));
             if let Some(p) = &record.progress {
