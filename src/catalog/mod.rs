@@ -13,7 +13,7 @@
 pub mod append;
 pub mod hash_index;
 mod iceberg_catalog;
-pub mod locked;
+pub mod maintenance;
 pub mod part_writer;
 mod remote;
 pub mod schema;

@@ -5,11 +5,10 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Subcommand;
-use serde_json::json;
 
 use super::{Settings, print_json};
-use crate::catalog::locked::under_lock;
-use crate::catalog::{EarthCatalog, OpenOptions};
+use crate::catalog::{EarthCatalog, OpenOptions, maintenance};
+use crate::lock::job::LockSettings;
 
 /// Hash index commands.
 #[derive(Debug, Subcommand)]
@@ -25,8 +24,12 @@ pub enum IndexCommand {
     },
 }
 
-fn owner() -> String {
-    std::env::var("USER").unwrap_or_else(|_| "ecops".into())
+fn lock_settings(settings: &Settings, minutes: u64) -> LockSettings {
+    LockSettings {
+        ttl: Duration::from_secs(minutes.max(1) * 60),
+        stale: settings.stale_policy(),
+        ..Default::default()
+    }
 }
 
 pub async fn run(settings: &Settings, cmd: &IndexCommand) -> Result<ExitCode> {
@@ -82,12 +85,9 @@ pub async fn run(settings: &Settings, cmd: &IndexCommand) -> Result<ExitCode> {
         }
         IndexCommand::Rebuild { lock_ttl_minutes } => {
             let catalog = EarthCatalog::open(base, &settings.open).await?;
-            catalog.ensure_writable()?;
-            let ttl = Duration::from_secs(lock_ttl_minutes.max(&1) * 60);
-            let report = under_lock(&catalog, &owner(), "index-rebuild", ttl, || {
-                catalog.rebuild_hash_index()
-            })
-            .await?;
+            let lock = lock_settings(settings, *lock_ttl_minutes);
+            let report =
+                maintenance::rebuild_hash_index(&catalog, &lock, Some(settings.ledger())).await?;
             if settings.json {
                 print_json(&report)?;
             } else {
@@ -96,7 +96,7 @@ pub async fn run(settings: &Settings, cmd: &IndexCommand) -> Result<ExitCode> {
                     report.rows, report.ids_read, report.files_read, report.seconds
                 );
             }
-            Ok(ExitCode::SUCCESS)
+            exit_for(report.error.as_deref())
         }
     }
 }
@@ -104,22 +104,11 @@ pub async fn run(settings: &Settings, cmd: &IndexCommand) -> Result<ExitCode> {
 /// `ecops upgrade-catalog`: the catalog database to PyIceberg's v1 layout.
 pub async fn upgrade_catalog(settings: &Settings) -> Result<ExitCode> {
     let catalog = EarthCatalog::open(settings.require_base()?, &settings.open).await?;
-    catalog.ensure_writable()?;
-    let before = catalog.schema_version();
-    let changed = under_lock(
-        &catalog,
-        &owner(),
-        "upgrade-catalog",
-        Duration::from_secs(600),
-        || catalog.upgrade_catalog(),
-    )
-    .await?;
+    let lock = lock_settings(settings, 10);
+    let report = maintenance::upgrade_catalog(&catalog, &lock, Some(settings.ledger())).await?;
+    let (changed, before) = (report.changed, report.before);
     if settings.json {
-        print_json(&json!({
-            "changed": changed,
-            "before": before,
-            "after": catalog.schema_version(),
-        }))?;
+        print_json(&report)?;
     } else if changed {
         println!(
             "{}: upgraded from {before} to {} (PyIceberg's current SqlCatalog layout)",
@@ -129,5 +118,16 @@ pub async fn upgrade_catalog(settings: &Settings) -> Result<ExitCode> {
     } else {
         println!("{}: already {}; nothing changed", catalog.db_uri(), before);
     }
-    Ok(ExitCode::SUCCESS)
+    exit_for(report.error.as_deref())
+}
+
+/// Exit 1 with the error said when a recorded job ended in one (the lock lost).
+fn exit_for(error: Option<&str>) -> Result<ExitCode> {
+    match error {
+        Some(e) => {
+            eprintln!("ecops: error: {e}");
+            Ok(ExitCode::from(1))
+        }
+        None => Ok(ExitCode::SUCCESS),
+    }
 }

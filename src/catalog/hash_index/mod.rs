@@ -105,6 +105,10 @@ pub struct HashIndexStatus {
 /// What [`EarthCatalog::sync_hash_index`] did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SyncReport {
+    /// The run ledger's id, when run as a recorded job (`index rebuild`).
+    pub run: Option<String>,
+    /// Set when the lock was lost while a recorded rebuild ran.
+    pub error: Option<String>,
     /// `current` (nothing to do), `incremental` or `full`.
     pub mode: &'static str,
     /// Why a full rebuild was needed.
@@ -289,6 +293,8 @@ impl EarthCatalog {
         let reason = match since {
             Since::Current => {
                 return Ok(SyncReport {
+                    run: None,
+                    error: None,
                     mode: "current",
                     reason: None,
                     rows: object.footer().await?.map_or(0, |f| f.rows),
@@ -417,6 +423,8 @@ impl EarthCatalog {
         .map_err(|e| HashIndexError::Write(format!("writer task failed: {e}")))??;
         object.install(staged).await?;
         Ok(SyncReport {
+            run: None,
+            error: None,
             mode: if merge_existing {
                 "incremental"
             } else {
