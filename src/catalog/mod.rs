@@ -1,6 +1,6 @@
 //! The EarthCatalog: a PyIceberg-layout SQLite catalog under a base location,
 //! its `stac_items` table, the warehouse of GeoParquet files, and the paths of
-//! everything that lives beside them (design.md §1).
+//! everything that lives beside them (crate docs: the catalog).
 //!
 //! ```text
 //! <base>/earthcatalog.db                      SQLite catalog

@@ -1,4 +1,4 @@
-//! The ingest engine (design.md §2): stream an inventory, fetch items with
+//! The ingest engine: stream an inventory, fetch items with
 //! bounded concurrency, validate, fan out to H3 cells, write GeoParquet parts
 //! per (cell, year) and commit chunk by chunk, resumably.
 //!

@@ -1,4 +1,4 @@
-//! Background work of the console (design.md §6): ingest, compaction, lock,
+//! Background work of the console: ingest, compaction, lock,
 //! query and stats-refresh jobs run as tokio tasks and report through one
 //! channel of [`Event`]s. Nothing here touches the terminal; the TUI sends
 //! [`Request`]s and renders what the events say.

@@ -1,4 +1,4 @@
-//! The console (design.md §6): `ecops` without a subcommand.
+//! The console: `ecops` without a subcommand.
 //!
 //! - [`app`]: state; keys and background events change it.
 //! - [`event`]: the loop (input thread, job events, clock, redraw policy).
