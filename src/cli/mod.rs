@@ -98,6 +98,12 @@ pub enum Command {
     Index(index_cmds::IndexCommand),
     /// Move the catalog database to PyIceberg's current (v1) SqlCatalog layout.
     UpgradeCatalog,
+    /// Write every item of the table as one stac-geoparquet file (STAC tools read it as items).
+    Export {
+        /// The file to write (replaced whole).
+        #[arg(long, value_name = "FILE")]
+        output: PathBuf,
+    },
 }
 
 /// Lock commands.
@@ -344,6 +350,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Query(args)) => query_cmds::run(&settings, args).await,
         Some(Command::Index(cmd)) => index_cmds::run(&settings, cmd).await,
         Some(Command::UpgradeCatalog) => index_cmds::upgrade_catalog(&settings).await,
+        Some(Command::Export { output }) => query_cmds::export_table(&settings, output).await,
         Some(Command::Bench(BenchCommand::Query(args))) => bench_query::run(&settings, args).await,
     }
 }

@@ -22,6 +22,7 @@
 //! is pasted into SQL or used as a path (data file paths come from the
 //! table's manifests).
 
+pub mod export;
 pub mod filter;
 /// The exact geometric test lives with the grid (region fan-out uses it too).
 pub use crate::grid::planar as geom;
