@@ -11,6 +11,7 @@ mod crash;
 mod demo_data;
 mod fanout;
 mod fixture;
+mod geojson_grid;
 mod hostile;
 mod ingest;
 mod lock;

@@ -40,6 +40,10 @@ async fn pyiceberg_reads_what_ecops_writes() {
     drop(catalog);
 
     let seen = run_python(&py, "read_catalog.py", &[base_s, &cell]);
+    assert_eq!(
+        seen["v0_warning"], false,
+        "a catalog ecops creates has PyIceberg's v1 layout"
+    );
     let schema: Vec<(i64, String)> = seen["schema"]
         .as_array()
         .unwrap()
