@@ -200,7 +200,7 @@ fn struct_fields(fields: &[(String, Shape)]) -> Fields {
 }
 
 /// A struct array: each field built from the rows' member of that name.
-pub fn build_struct(
+fn build_struct(
     fields: &[(String, Shape)],
     values: &[Option<&Value>],
 ) -> Result<ArrayRef, ArrowError> {
@@ -245,6 +245,7 @@ pub fn writable(shape: Shape) -> Shape {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow_array::Array;
     use arrow_array::cast::AsArray;
     use serde_json::json;
 

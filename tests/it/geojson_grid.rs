@@ -15,7 +15,7 @@ use std::path::Path;
 
 use common::{ecops, ecops_json, python, run_python};
 use geo::{Intersects, Translate};
-use geo_types::{Geometry, MultiPolygon};
+use geo_types::MultiPolygon;
 use serde_json::{Value, json};
 
 fn s(p: &Path) -> &str {
