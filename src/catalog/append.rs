@@ -20,7 +20,8 @@ use object_store::{ObjectStoreExt, PutPayload};
 
 use super::{CatalogError, EarthCatalog, part_writer, schema::NO_CELL};
 
-/// A partition bucket: one H3 cell (or `__none__`) and one year (or none).
+/// A partition bucket: one grid partition (an H3 cell, a region id,
+/// `__none__` or `__outside__`) and one year (or none).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Bucket {
     pub cell: String,
@@ -28,20 +29,22 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    /// Folder of this bucket below the warehouse.
+    /// Folder of this bucket below the warehouse (the partition value
+    /// escaped by [`path_segment`]: H3 cells and `__none__` read as they are).
     pub fn dir(&self) -> String {
+        let cell = path_segment(&self.cell);
         match self.year {
-            Some(y) => format!("grid_partition={}/year={y}", self.cell),
-            None => format!("grid_partition={}/year=null", self.cell),
+            Some(y) => format!("grid_partition={cell}/year={y}"),
+            None => format!("grid_partition={cell}/year=null"),
         }
     }
 
-    /// Only hex H3 cell ids and `__none__` may become path segments.
+    /// Any partition value of a sane length without control characters
+    /// (it reaches paths only through [`path_segment`]).
     fn validate(&self) -> Result<(), CatalogError> {
-        let ok = self.cell == NO_CELL
-            || (!self.cell.is_empty()
-                && self.cell.len() <= 16
-                && self.cell.bytes().all(|b| b.is_ascii_hexdigit()));
+        let ok = !self.cell.is_empty()
+            && self.cell.len() <= 256
+            && !self.cell.chars().any(char::is_control);
         if ok && self.year.is_none_or(|y| (-9999..=9999).contains(&y)) {
             Ok(())
         } else {
@@ -51,6 +54,25 @@ impl Bucket {
             )))
         }
     }
+}
+
+/// A partition value as one path segment: ASCII letters, digits, `-`, `_`
+/// and `.` stay; every other byte becomes `~XX` (hex), `~` included, and a
+/// segment of dots only is escaped whole, so no value can climb out of the
+/// warehouse or split into folders. (`~` rather than `%`: object stores and
+/// readers disagree on decoding `%`.)
+pub fn path_segment(value: &str) -> String {
+    let dots_only = value.bytes().all(|b| b == b'.');
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        let keep = b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || (b == b'.' && !dots_only);
+        if keep {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("~{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Options for writing bucket files.
@@ -197,9 +219,12 @@ impl EarthCatalog {
         let tx = action
             .apply(tx)
             .map_err(|e| CatalogError::iceberg("prepare append", e))?;
-        tx.commit(self.sql().as_ref())
+        let table = tx
+            .commit(self.sql().as_ref())
             .await
-            .map_err(|e| CatalogError::iceberg("commit append", e))
+            .map_err(|e| CatalogError::iceberg("commit append", e))?;
+        self.index_after_commit().await;
+        Ok(table)
     }
 }
 
@@ -248,22 +273,20 @@ pub struct AppendReport {
     pub snapshot_id: Option<i64>,
 }
 
-/// Groups items into (cell, year) buckets: one row per cell an item touches;
-/// items without geometry go to `__none__`.
-pub fn bucket_items(
-    items: &[crate::stac::Item],
-    resolution: h3o::Resolution,
-) -> Result<std::collections::BTreeMap<Bucket, Vec<&crate::stac::Item>>, CatalogError> {
+/// Groups items into (partition, year) buckets: one row per grid partition
+/// an item touches; items without geometry go to `__none__`.
+pub fn bucket_items<'a>(
+    items: &'a [crate::stac::Item],
+    grid: &crate::grid::Grid,
+) -> Result<std::collections::BTreeMap<Bucket, Vec<&'a crate::stac::Item>>, CatalogError> {
     let mut buckets: std::collections::BTreeMap<Bucket, Vec<&crate::stac::Item>> =
         Default::default();
     for item in items {
         let year = item.partition_year();
         let cells = match &item.geometry {
-            Some(g) => crate::grid::cells_for(g, resolution)
-                .map_err(|e| CatalogError::Invalid(format!("item {}: {e}", item.id)))?
-                .into_iter()
-                .map(|c| c.to_string())
-                .collect(),
+            Some(g) => grid
+                .partitions(g)
+                .map_err(|e| CatalogError::Invalid(format!("item {}: {e}", item.id)))?,
             None => vec![NO_CELL.to_string()],
         };
         for cell in cells {
@@ -285,13 +308,8 @@ impl EarthCatalog {
         use futures::{StreamExt, TryStreamExt};
         self.ensure_writable()?;
         let table = self.table().await?;
-        let grid = self
-            .grid(&table)
-            .await
-            .ok_or_else(|| CatalogError::Invalid("table has no grid resolution recorded".into()))?;
-        let resolution = crate::grid::resolution(grid.resolution)
-            .map_err(|e| CatalogError::Invalid(e.to_string()))?;
-        let buckets = bucket_items(items, resolution)?;
+        let grid = self.load_grid(&table).await?;
+        let buckets = bucket_items(items, &grid)?;
         let schema = crate::stac::batch::arrow_schema()
             .map_err(|e| CatalogError::iceberg("arrow schema", e))?;
         let table_ref = &table;

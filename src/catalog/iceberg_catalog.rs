@@ -167,6 +167,24 @@ impl SqlCatalog {
         Ok(())
     }
 
+    /// Moves a v0 catalog database to PyIceberg's v1 layout (and publishes it
+    /// when the catalog lives on S3). Returns false when it already was v1.
+    pub async fn upgrade_schema(&self) -> Result<bool> {
+        self.check_writable()?;
+        let _serial = self.commit_lock.lock().await;
+        self.check_guard().await?;
+        if !self.db.upgrade_to_v1().map_err(sql_err)? {
+            return Ok(false);
+        }
+        if let Some(remote) = &self.remote {
+            remote
+                .publish(&self.db)
+                .await
+                .map_err(|e| Error::new(ErrorKind::CatalogCommitConflicts, e.to_string()))?;
+        }
+        Ok(true)
+    }
+
     /// Loads a table's current metadata.
     pub async fn load(&self, ident: &TableIdent) -> Result<Table> {
         let pointer = self

@@ -11,8 +11,11 @@
 //! ```
 
 pub mod append;
+pub mod hash_index;
 mod iceberg_catalog;
+pub mod maintenance;
 pub mod part_writer;
+mod private_copy;
 mod remote;
 pub mod schema;
 pub mod sqlite;
@@ -24,11 +27,12 @@ use std::sync::Arc;
 use iceberg::table::Table;
 use iceberg::{Catalog, NamespaceIdent, TableCreation, TableIdent};
 
+use crate::grid::Grid;
 pub use append::{Bucket, WriteOptions};
 pub use iceberg_catalog::{CommitGuard, SqlCatalog};
 pub use remote::RemoteError;
-use schema::GridInfo;
-pub use sqlite::SqliteError;
+use schema::{GridInfo, GridSpec};
+pub use sqlite::{SchemaVersion, SqliteError};
 
 use crate::store::{Location, S3Options, Store, StoreError, file_io_for, open_location};
 
@@ -49,13 +53,34 @@ pub enum CatalogError {
     NoTable { base: String, db: String },
     #[error("catalog at {base} is opened read-only; this operation writes")]
     ReadOnly { base: String },
-    #[error(
-        "catalog at {base} uses H3 resolution {existing}; cannot re-initialise it with resolution {requested}"
-    )]
-    ResolutionMismatch {
+    #[error("catalog at {base} uses {existing}; cannot re-initialise it with {requested}")]
+    GridMismatch {
         base: String,
-        existing: u8,
-        requested: u8,
+        existing: String,
+        requested: String,
+    },
+    /// The boundaries of a GeoJSON grid cannot be read.
+    #[error("boundaries {path}: {source}")]
+    BoundariesRead {
+        path: String,
+        #[source]
+        source: crate::store::ReadError,
+    },
+    /// The boundaries of a GeoJSON grid are not a valid set of regions.
+    #[error("boundaries {path}: {source}")]
+    Boundaries {
+        path: String,
+        #[source]
+        source: crate::grid::BoundariesError,
+    },
+    #[error(
+        "boundaries {path} changed since the catalog was created (xxh3 {recorded}, now {found}): \
+         items were filed under the old regions; restore that file"
+    )]
+    BoundariesChanged {
+        path: String,
+        recorded: String,
+        found: String,
     },
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -172,35 +197,43 @@ impl EarthCatalog {
         Ok(catalog)
     }
 
-    /// Creates a catalog at `base` (or opens it if it exists with the same grid).
-    /// Returns the catalog and whether anything was created.
+    /// Creates a catalog at `base` with an H3 grid (or opens it if it exists
+    /// with the same grid). Returns the catalog and whether anything was created.
     pub async fn init(
         base: &str,
         resolution: u8,
         opts: &OpenOptions,
     ) -> Result<(Self, bool), CatalogError> {
-        if resolution > 15 {
-            return Err(CatalogError::Invalid(format!(
-                "H3 resolution {resolution} is out of range 0–15"
-            )));
-        }
+        Self::init_grid(base, &GridSpec::H3 { resolution }, opts).await
+    }
+
+    /// Creates a catalog at `base` partitioned by `grid` (or opens it if it
+    /// exists with the same grid). A GeoJSON grid's boundaries are read and
+    /// checked first (a clear error naming the bad feature, and nothing
+    /// created); the path is recorded as an absolute location, with the
+    /// file's digest. Returns the catalog and whether anything was created.
+    pub async fn init_grid(
+        base: &str,
+        grid: &GridSpec,
+        opts: &OpenOptions,
+    ) -> Result<(Self, bool), CatalogError> {
         let location = Location::parse(base)?;
         if opts.read_only {
             return Err(CatalogError::ReadOnly {
                 base: location.to_uri(),
             });
         }
+        let (grid, digest) = checked_grid(grid, &opts.s3).await?;
         match Self::open(base, opts).await {
             Ok(existing) => {
                 let table = existing.table().await?;
-                let grid = existing.grid(&table).await;
-                if let Some(grid) = grid
-                    && grid.resolution != resolution
+                if let Some(found) = existing.grid(&table).await
+                    && found.spec() != grid
                 {
-                    return Err(CatalogError::ResolutionMismatch {
+                    return Err(CatalogError::GridMismatch {
                         base: location.to_uri(),
-                        existing: grid.resolution,
-                        requested: resolution,
+                        existing: found.spec().to_string(),
+                        requested: grid.to_string(),
                     });
                 }
                 return Ok((existing, false));
@@ -249,12 +282,20 @@ impl EarthCatalog {
                 .await
                 .map_err(|e| CatalogError::iceberg("create namespace", e))?;
         }
-        catalog.create_items_table(resolution).await?;
+        let props = schema::grid_properties(&grid, &catalog.hash_index_uri(), digest.as_deref());
+        catalog.create_items_table(props).await?;
+        // An empty index from the start, so the first commit merges into it.
+        if let Err(e) = catalog.reset_hash_index().await {
+            tracing::warn!("hash index not created: {e}");
+        }
         Ok((catalog, true))
     }
 
-    /// Creates the items table with the grid at `resolution`.
-    async fn create_items_table(&self, resolution: u8) -> Result<(), CatalogError> {
+    /// Creates the items table with these table properties (grid, index path).
+    async fn create_items_table(
+        &self,
+        properties: std::collections::HashMap<String, String>,
+    ) -> Result<(), CatalogError> {
         let ns = NamespaceIdent::new(schema::NAMESPACE.to_string());
         let creation = TableCreation::builder()
             .name(schema::TABLE_NAME.to_string())
@@ -263,7 +304,7 @@ impl EarthCatalog {
                 schema::partition_spec()
                     .map_err(|e| CatalogError::iceberg("build partition spec", e))?,
             )
-            .properties(schema::grid_properties(resolution, &self.hash_index_uri()))
+            .properties(properties)
             .build();
         self.sql()
             .create_table(&ns, creation)
@@ -281,11 +322,28 @@ impl EarthCatalog {
         let grid = self.grid(&table).await.ok_or_else(|| {
             CatalogError::Invalid("cannot recreate a table whose grid is unknown".into())
         })?;
+        let digest = table
+            .metadata()
+            .properties()
+            .get(schema::props::GRID_BOUNDARIES_DIGEST)
+            .cloned();
+        let props = schema::grid_properties(
+            &grid.spec(),
+            &self.hash_index_uri_of(&table),
+            digest.as_deref(),
+        );
         self.sql()
             .drop_table(&self.ident)
             .await
             .map_err(|e| CatalogError::iceberg("drop table", e))?;
-        self.create_items_table(grid.resolution).await
+        self.create_items_table(props).await?;
+        // The new table holds no ids yet: the old table's index must not
+        // answer for it (a failure here is repaired by the next sync, which
+        // sees the index names another table).
+        if let Err(e) = self.reset_hash_index().await {
+            tracing::warn!("hash index not reset for the new table: {e}");
+        }
+        Ok(())
     }
 
     fn assemble(
@@ -332,6 +390,41 @@ impl EarthCatalog {
         }
         let sample = stats::any_cell(table).await;
         schema::grid_from_properties(props, sample.as_deref())
+    }
+
+    /// The table's grid, ready to place footprints: H3 at the recorded (or
+    /// inferred) resolution, or the regions of a GeoJSON grid's boundaries
+    /// (read once per process, through the store layer; a recorded digest
+    /// must still match the file).
+    pub async fn load_grid(&self, table: &Table) -> Result<Grid, CatalogError> {
+        let info = self.grid(table).await.ok_or_else(|| {
+            CatalogError::Invalid(
+                "the table records no grid and has no rows to infer it from".into(),
+            )
+        })?;
+        match info.spec() {
+            GridSpec::H3 { resolution } => crate::grid::resolution(resolution)
+                .map(Grid::H3)
+                .map_err(|e| CatalogError::Invalid(e.to_string())),
+            GridSpec::GeoJson {
+                boundaries_path,
+                id_field,
+            } => {
+                let digest = table
+                    .metadata()
+                    .properties()
+                    .get(schema::props::GRID_BOUNDARIES_DIGEST)
+                    .filter(|d| !d.is_empty());
+                regions::load(
+                    &boundaries_path,
+                    &id_field,
+                    digest.map(String::as_str),
+                    &self.s3,
+                )
+                .await
+                .map(Grid::Regions)
+            }
+        }
     }
 
     /// The base store (shared with the lock and inventories).
@@ -388,6 +481,130 @@ impl EarthCatalog {
     /// The lock object.
     pub fn lock_uri(&self) -> String {
         self.base.uri(LOCK_FILE)
+    }
+
+    /// The layout of the catalog database's tables (PyIceberg v0 or v1).
+    pub fn schema_version(&self) -> SchemaVersion {
+        self.catalog.db().schema_version()
+    }
+
+    /// Moves a v0 catalog database (earthcatalog's, older PyIceberg) to
+    /// PyIceberg's v1 layout, as PyIceberg's own migration does. Returns
+    /// false when it already was v1. Call it holding the catalog lock.
+    pub async fn upgrade_catalog(&self) -> Result<bool, CatalogError> {
+        self.ensure_writable()?;
+        self.catalog
+            .upgrade_schema()
+            .await
+            .map_err(|e| CatalogError::iceberg("upgrade the catalog database", e))
+    }
+}
+
+/// A grid spec made ready to record: an H3 resolution in range, or a
+/// GeoJSON grid whose boundaries read and check out (the path made
+/// absolute), with their digest.
+async fn checked_grid(
+    grid: &GridSpec,
+    s3: &S3Options,
+) -> Result<(GridSpec, Option<String>), CatalogError> {
+    match grid {
+        GridSpec::H3 { resolution } if *resolution > 15 => Err(CatalogError::Invalid(format!(
+            "H3 resolution {resolution} is out of range 0–15"
+        ))),
+        GridSpec::H3 { .. } => Ok((grid.clone(), None)),
+        GridSpec::GeoJson {
+            boundaries_path,
+            id_field,
+        } => {
+            let path = Location::parse(boundaries_path)?.to_uri();
+            if id_field.trim().is_empty() {
+                return Err(CatalogError::Invalid("--id-field is empty".into()));
+            }
+            let (_, digest) = regions::read_checked(&path, id_field, s3).await?;
+            Ok((
+                GridSpec::GeoJson {
+                    boundaries_path: path,
+                    id_field: id_field.clone(),
+                },
+                Some(digest),
+            ))
+        }
+    }
+}
+
+/// Loading GeoJSON-grid boundaries, once per process.
+mod regions {
+    use std::sync::{Arc, Mutex};
+
+    use super::CatalogError;
+    use crate::grid::RegionGrid;
+    use crate::store::S3Options;
+
+    /// Largest boundaries file read (a few thousand detailed basins fit easily).
+    const MAX_BOUNDARIES_BYTES: u64 = 512 << 20;
+
+    type Key = (String, String);
+    static LOADED: Mutex<Vec<(Key, Arc<RegionGrid>, String)>> = Mutex::new(Vec::new());
+
+    /// Reads and checks the boundaries; returns the regions and the file's digest.
+    pub async fn read_checked(
+        path: &str,
+        id_field: &str,
+        s3: &S3Options,
+    ) -> Result<(RegionGrid, String), CatalogError> {
+        let shown = crate::store::redact_url(path);
+        let bytes = crate::store::read_object(path, s3, MAX_BOUNDARIES_BYTES)
+            .await
+            .map_err(|source| CatalogError::BoundariesRead {
+                path: shown.clone(),
+                source,
+            })?;
+        let digest = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes));
+        let grid = tokio::task::spawn_blocking({
+            let id_field = id_field.to_string();
+            move || RegionGrid::from_geojson(&bytes, &id_field)
+        })
+        .await
+        .map_err(|e| CatalogError::Invalid(format!("boundaries task failed: {e}")))?
+        .map_err(|source| CatalogError::Boundaries {
+            path: shown,
+            source,
+        })?;
+        Ok((grid, digest))
+    }
+
+    /// The regions of `path` (cached per process), checked against `digest` when recorded.
+    pub async fn load(
+        path: &str,
+        id_field: &str,
+        digest: Option<&str>,
+        s3: &S3Options,
+    ) -> Result<Arc<RegionGrid>, CatalogError> {
+        let key = (path.to_string(), id_field.to_string());
+        let cached = lock().iter().find(|(k, _, _)| *k == key).cloned();
+        let (grid, found) = match cached {
+            Some((_, grid, found)) => (grid, found),
+            None => {
+                let (grid, found) = read_checked(path, id_field, s3).await?;
+                let grid = Arc::new(grid);
+                lock().push((key, grid.clone(), found.clone()));
+                (grid, found)
+            }
+        };
+        if let Some(recorded) = digest
+            && recorded != found
+        {
+            return Err(CatalogError::BoundariesChanged {
+                path: crate::store::redact_url(path),
+                recorded: recorded.to_string(),
+                found,
+            });
+        }
+        Ok(grid)
+    }
+
+    fn lock() -> std::sync::MutexGuard<'static, Vec<(Key, Arc<RegionGrid>, String)>> {
+        LOADED.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 

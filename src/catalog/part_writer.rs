@@ -74,7 +74,7 @@ pub struct EncodedPart {
 
 /// Encodes `batch` (already sorted, one bucket) as a GeoParquet file:
 /// zstd, field ids from the schema's `PARQUET:field_id` metadata, the `geo`
-/// and `stac-geoparquet` keys. CPU-bound: call it off the async workers.
+/// and layout keys. CPU-bound: call it off the async workers.
 pub fn encode(batch: &RecordBatch) -> Result<EncodedPart, CatalogError> {
     let err = |e: parquet::errors::ParquetError| {
         CatalogError::Invalid(format!("encoding a Parquet part: {e}"))

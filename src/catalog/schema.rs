@@ -20,7 +20,16 @@ pub mod props {
     pub const GRID_ID_FIELD: &str = "earthcatalog.grid.id_field";
     pub const HASH_INDEX_PATH: &str = "earthcatalog.hash_index_path";
     pub const NAME_MAPPING: &str = "schema.name-mapping.default";
+    /// Ours: xxh3-64 (hex) of the boundaries file a GeoJSON grid was created
+    /// with, so a changed file is noticed instead of misfiling items.
+    pub const GRID_BOUNDARIES_DIGEST: &str = "ecops.grid.boundaries_xxh3";
 }
+
+/// earthcatalog's `grid.type` values.
+pub const GRID_H3: &str = "h3";
+pub const GRID_GEOJSON: &str = "geojson";
+/// earthcatalog's default id field for GeoJSON grids.
+pub const DEFAULT_ID_FIELD: &str = "id";
 
 /// Partition value of items without a usable geometry.
 pub const NO_CELL: &str = "__none__";
@@ -87,27 +96,113 @@ pub fn partition_spec() -> iceberg::Result<UnboundPartitionSpec> {
 /// The grid a table is partitioned by.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct GridInfo {
-    /// `h3` for the grids ecops writes.
+    /// `h3` or `geojson`.
     pub kind: String,
-    /// H3 resolution (0–15).
+    /// H3 resolution (0–15); 0 for a GeoJSON grid.
     pub resolution: u8,
     /// False when the table lacked grid properties and the resolution was inferred from cell ids.
     pub recorded: bool,
+    /// GeoJSON grids: the boundaries file and the feature property naming each region.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boundaries_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_field: Option<String>,
 }
 
-/// Table properties recording the grid and the hash index path.
-pub fn grid_properties(resolution: u8, hash_index_path: &str) -> HashMap<String, String> {
-    HashMap::from([
-        (props::GRID_TYPE.to_string(), "h3".to_string()),
-        (props::GRID_RESOLUTION.to_string(), resolution.to_string()),
-        (props::GRID_BOUNDARIES_PATH.to_string(), String::new()),
-        (props::GRID_ID_FIELD.to_string(), String::new()),
+impl GridInfo {
+    /// The grid as a spec (what `init` would be given to create it).
+    pub fn spec(&self) -> GridSpec {
+        match (&self.boundaries_path, self.kind.as_str()) {
+            (Some(path), GRID_GEOJSON) => GridSpec::GeoJson {
+                boundaries_path: path.clone(),
+                id_field: self
+                    .id_field
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_ID_FIELD.to_string()),
+            },
+            _ => GridSpec::H3 {
+                resolution: self.resolution,
+            },
+        }
+    }
+
+    /// One line: `h3 resolution 1`, or `geojson regions of FILE (id field F)`.
+    pub fn describe(&self) -> String {
+        match self.spec() {
+            GridSpec::H3 { resolution } => format!("h3 resolution {resolution}"),
+            GridSpec::GeoJson {
+                boundaries_path,
+                id_field,
+            } => format!("geojson regions of {boundaries_path} (id field {id_field})"),
+        }
+    }
+}
+
+/// A grid to create a table with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GridSpec {
+    /// H3 cells at a resolution (0–15).
+    H3 { resolution: u8 },
+    /// Named regions: a GeoJSON FeatureCollection (local path, `file://` or
+    /// `s3://`) and the feature property holding each region's id.
+    GeoJson {
+        boundaries_path: String,
+        id_field: String,
+    },
+}
+
+impl std::fmt::Display for GridSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GridSpec::H3 { resolution } => write!(f, "H3 resolution {resolution}"),
+            GridSpec::GeoJson {
+                boundaries_path,
+                id_field,
+            } => write!(
+                f,
+                "GeoJSON regions of {boundaries_path} (id field {id_field})"
+            ),
+        }
+    }
+}
+
+/// Table properties recording the grid (earthcatalog's keys, plus the
+/// boundaries digest for GeoJSON grids) and the hash index path.
+pub fn grid_properties(
+    spec: &GridSpec,
+    hash_index_path: &str,
+    boundaries_digest: Option<&str>,
+) -> HashMap<String, String> {
+    let mut props = HashMap::from([
         (
             props::HASH_INDEX_PATH.to_string(),
             hash_index_path.to_string(),
         ),
         (props::NAME_MAPPING.to_string(), name_mapping_json()),
-    ])
+    ]);
+    let (kind, resolution, boundaries, id_field) = match spec {
+        GridSpec::H3 { resolution } => (GRID_H3, resolution.to_string(), "", ""),
+        GridSpec::GeoJson {
+            boundaries_path,
+            id_field,
+        } => (
+            GRID_GEOJSON,
+            String::new(),
+            boundaries_path.as_str(),
+            id_field.as_str(),
+        ),
+    };
+    props.insert(props::GRID_TYPE.to_string(), kind.to_string());
+    props.insert(props::GRID_RESOLUTION.to_string(), resolution);
+    props.insert(
+        props::GRID_BOUNDARIES_PATH.to_string(),
+        boundaries.to_string(),
+    );
+    props.insert(props::GRID_ID_FIELD.to_string(), id_field.to_string());
+    if let Some(d) = boundaries_digest {
+        props.insert(props::GRID_BOUNDARIES_DIGEST.to_string(), d.to_string());
+    }
+    props
 }
 
 /// `schema.name-mapping.default` for our schema: lets readers map files
@@ -125,6 +220,21 @@ pub fn grid_from_properties(
     properties: &HashMap<String, String>,
     sample_cell: Option<&str>,
 ) -> Option<GridInfo> {
+    let text = |key: &str| {
+        properties
+            .get(key)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    if text(props::GRID_TYPE).as_deref() == Some(GRID_GEOJSON) {
+        return Some(GridInfo {
+            kind: GRID_GEOJSON.to_string(),
+            resolution: 0,
+            recorded: true,
+            boundaries_path: text(props::GRID_BOUNDARIES_PATH),
+            id_field: Some(text(props::GRID_ID_FIELD).unwrap_or_else(|| DEFAULT_ID_FIELD.into())),
+        });
+    }
     if let Some(res) = properties
         .get(props::GRID_RESOLUTION)
         .and_then(|r| r.trim().parse::<u8>().ok())
@@ -137,6 +247,8 @@ pub fn grid_from_properties(
             kind,
             resolution: res,
             recorded: true,
+            boundaries_path: None,
+            id_field: None,
         });
     }
     let cell = sample_cell?;
@@ -146,6 +258,8 @@ pub fn grid_from_properties(
         kind: "h3".to_string(),
         resolution: u8::from(cell.resolution()),
         recorded: false,
+        boundaries_path: None,
+        id_field: None,
     })
 }
 
@@ -169,8 +283,26 @@ mod tests {
     fn infers_resolution_from_cell() {
         let grid = grid_from_properties(&HashMap::new(), Some("81017ffffffffff")).unwrap();
         assert_eq!((grid.resolution, grid.recorded), (1, false));
-        let grid = grid_from_properties(&grid_properties(3, "x"), None).unwrap();
+        let grid = grid_from_properties(
+            &grid_properties(&GridSpec::H3 { resolution: 3 }, "x", None),
+            None,
+        )
+        .unwrap();
         assert_eq!((grid.resolution, grid.recorded), (3, true));
+        let spec = GridSpec::GeoJson {
+            boundaries_path: "/b.geojson".into(),
+            id_field: "basin".into(),
+        };
+        let grid = grid_from_properties(
+            &grid_properties(&spec, "x", Some("ab")),
+            Some("81017ffffffffff"),
+        )
+        .unwrap();
+        assert_eq!(
+            grid.spec(),
+            spec,
+            "a GeoJSON grid is never inferred from cells"
+        );
         assert!(grid_from_properties(&HashMap::new(), Some("zz")).is_none());
     }
 }

@@ -62,8 +62,12 @@ pub struct TableStats {
     pub small_files: u64,
     pub small_file_bytes: u64,
     pub avg_file_bytes: u64,
-    /// Distinct items, from the hash index when it exists.
+    /// Distinct items, from the hash index when it exists and is readable.
     pub unique_items: Option<u64>,
+    /// The hash index reflects the current snapshot's ids.
+    pub hash_index_current: bool,
+    /// The hash index: where, rows, snapshot, why it is stale or unusable.
+    pub hash_index: Option<super::hash_index::HashIndexStatus>,
     pub grid: Option<GridInfo>,
     pub top_cells: Vec<CellStats>,
     pub partitions_detail: Vec<PartitionStats>,
@@ -273,17 +277,11 @@ impl EarthCatalog {
             Some(f) => super::schema::grid_from_properties(metadata.properties(), Some(&f.cell)),
             None => super::schema::grid_from_properties(metadata.properties(), None),
         };
-        stats.unique_items = self.hash_index_rows().await;
+        let index = self.hash_index_status(&table).await;
+        stats.unique_items = index.rows;
+        stats.hash_index_current = index.current;
+        stats.hash_index = Some(index);
         Ok(stats)
-    }
-
-    /// Row count of the hash index (one row per distinct id), read from its footer.
-    async fn hash_index_rows(&self) -> Option<u64> {
-        use parquet::arrow::async_reader::{AsyncFileReader, ParquetObjectReader};
-        let key = self.base().key_of(&self.hash_index_uri()).ok()?;
-        let mut reader = ParquetObjectReader::new(self.base().object_store(), key);
-        let meta = reader.get_metadata(None).await.ok()?;
-        Some(meta.file_metadata().num_rows() as u64)
     }
 }
 
@@ -341,6 +339,8 @@ pub fn summarize(files: &[FileEntry], opts: &StatsOptions) -> TableStats {
         small_file_bytes: opts.small_file_bytes,
         avg_file_bytes: bytes.checked_div(files_n).unwrap_or(0),
         unique_items: None,
+        hash_index_current: false,
+        hash_index: None,
         grid: None,
         top_cells,
         partitions_detail,

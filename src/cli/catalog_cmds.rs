@@ -2,27 +2,82 @@
 
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde_json::json;
 
 use super::{Settings, human_bytes, print_json};
+use crate::catalog::schema::GridSpec;
 use crate::catalog::stats::{DEFAULT_SMALL_FILE_BYTES, StatsOptions};
 use crate::catalog::{EarthCatalog, OpenOptions};
 
-pub async fn init(settings: &Settings, resolution: u8) -> Result<ExitCode> {
+/// Grid kinds `ecops init` can create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GridKind {
+    /// H3 cells at --h3-resolution.
+    H3,
+    /// Named regions of a GeoJSON FeatureCollection (--boundaries, --id-field).
+    Geojson,
+}
+
+/// Arguments of `ecops init`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct InitArgs {
+    /// How items are partitioned: H3 cells, or the regions of a GeoJSON file.
+    #[arg(long, value_enum, default_value = "h3")]
+    pub grid: GridKind,
+    /// H3 resolution of the grid (0–15).
+    #[arg(long, default_value_t = 1)]
+    pub h3_resolution: u8,
+    /// GeoJSON grid: the boundaries FeatureCollection (a path, file:// or s3:// URL).
+    #[arg(long, value_name = "FILE_OR_URL", required_if_eq("grid", "geojson"))]
+    pub boundaries: Option<String>,
+    /// GeoJSON grid: the feature property that names each region.
+    #[arg(long, value_name = "FIELD", default_value = "id")]
+    pub id_field: String,
+}
+
+impl InitArgs {
+    fn spec(&self) -> Result<GridSpec> {
+        Ok(match self.grid {
+            GridKind::H3 => {
+                anyhow::ensure!(
+                    self.boundaries.is_none(),
+                    "--boundaries needs --grid geojson"
+                );
+                GridSpec::H3 {
+                    resolution: self.h3_resolution,
+                }
+            }
+            GridKind::Geojson => GridSpec::GeoJson {
+                boundaries_path: self
+                    .boundaries
+                    .clone()
+                    .context("--grid geojson needs --boundaries FILE")?,
+                id_field: self.id_field.clone(),
+            },
+        })
+    }
+}
+
+pub async fn init(settings: &Settings, args: &InitArgs) -> Result<ExitCode> {
     let base = settings.require_base()?;
-    let (catalog, created) = EarthCatalog::init(base, resolution, &settings.open).await?;
+    let spec = args.spec()?;
+    let (catalog, created) = EarthCatalog::init_grid(base, &spec, &settings.open).await?;
+    let table = catalog.table().await?;
+    let grid = catalog.grid(&table).await;
     if settings.json {
         print_json(&json!({
             "created": created,
             "base": catalog.base().location().to_uri(),
             "db": catalog.db_uri(),
-            "h3_resolution": resolution,
+            "h3_resolution": matches!(spec, GridSpec::H3 { .. }).then_some(args.h3_resolution),
+            "grid": grid,
         }))?;
     } else if created {
         println!(
-            "created catalog at {} (H3 resolution {resolution})",
-            catalog.base().location()
+            "created catalog at {} ({})",
+            catalog.base().location(),
+            grid.map_or_else(|| spec.to_string(), |g| g.describe())
         );
     } else {
         println!(
@@ -47,6 +102,16 @@ pub async fn info(settings: &Settings) -> Result<ExitCode> {
     let table = catalog.table().await?;
     let md = table.metadata();
     let grid = catalog.grid(&table).await;
+    let index = catalog.hash_index_status(&table).await;
+    // A GeoJSON grid: how many regions its boundaries hold (or why they do not load).
+    let regions = match &grid {
+        Some(g) if g.boundaries_path.is_some() => Some(match catalog.load_grid(&table).await {
+            Ok(crate::grid::Grid::Regions(r)) => Ok(r.regions().len()),
+            Ok(crate::grid::Grid::H3(_)) => Ok(0),
+            Err(e) => Err(e.to_string()),
+        }),
+        _ => None,
+    };
     let value = json!({
         "base": catalog.base().location().to_uri(),
         "db": catalog.db_uri(),
@@ -55,10 +120,14 @@ pub async fn info(settings: &Settings) -> Result<ExitCode> {
         "table_location": md.location(),
         "metadata_location": table.metadata_location(),
         "warehouse": catalog.warehouse_uri(),
-        "hash_index": catalog.hash_index_uri(),
+        "hash_index": index.uri,
+        "hash_index_status": index,
+        "catalog_schema": catalog.schema_version(),
         "lock": catalog.lock_uri(),
         "format_version": md.format_version().to_string().trim_start_matches('v').parse::<u8>().ok(),
         "grid": grid,
+        "regions": regions.as_ref().and_then(|r| r.as_ref().ok()),
+        "regions_error": regions.as_ref().and_then(|r| r.as_ref().err()),
         "current_snapshot_id": md.current_snapshot_id(),
         "snapshots": md.snapshots().count(),
         "read_only": settings.open.read_only,
@@ -69,6 +138,11 @@ pub async fn info(settings: &Settings) -> Result<ExitCode> {
     }
 
     let grid_text = match &grid {
+        Some(g) if g.boundaries_path.is_some() => match &regions {
+            Some(Ok(n)) => format!("{}: {n} regions", g.describe()),
+            Some(Err(e)) => format!("{}: cannot load ({e})", g.describe()),
+            None => g.describe(),
+        },
         Some(g) if g.recorded => format!("{} resolution {}", g.kind, g.resolution),
         Some(g) => format!(
             "{} resolution {} (inferred from cell ids; not recorded in table properties)",
@@ -86,7 +160,9 @@ pub async fn info(settings: &Settings) -> Result<ExitCode> {
             table.metadata_location().unwrap_or("-").to_string(),
         ),
         ("warehouse", catalog.warehouse_uri()),
-        ("hash index", catalog.hash_index_uri()),
+        ("database layout", schema_text(catalog.schema_version())),
+        ("hash index", index.uri.clone()),
+        ("  index state", index_text(&index)),
         ("lock", catalog.lock_uri()),
         ("grid", grid_text),
         (
@@ -100,6 +176,37 @@ pub async fn info(settings: &Settings) -> Result<ExitCode> {
         println!("{k:>15}  {v}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn schema_text(v: crate::catalog::SchemaVersion) -> String {
+    match v {
+        crate::catalog::SchemaVersion::V1 => "PyIceberg SqlCatalog v1".into(),
+        crate::catalog::SchemaVersion::V0 => {
+            "PyIceberg SqlCatalog v0 (PyIceberg warns; `ecops upgrade-catalog` moves it to v1)"
+                .into()
+        }
+    }
+}
+
+/// One line on the hash index: rows, the snapshot it reflects, and whether it is current.
+fn index_text(s: &crate::catalog::hash_index::HashIndexStatus) -> String {
+    if let Some(p) = &s.problem {
+        return format!("unusable ({p}); `ecops index rebuild` rebuilds it");
+    }
+    if !s.exists {
+        return "none yet (written by the next ingest, or `ecops index rebuild`)".into();
+    }
+    let snapshot = s
+        .snapshot_id
+        .map_or("no snapshot recorded".to_string(), |id| {
+            format!("snapshot {id}")
+        });
+    let state = match (&s.stale_reason, s.current) {
+        (_, true) => "current".to_string(),
+        (Some(why), false) => format!("stale: {why}"),
+        (None, false) => "stale".to_string(),
+    };
+    format!("{} rows, reflects {snapshot}; {state}", s.rows.unwrap_or(0))
 }
 
 /// Output of `ecops stats`.
@@ -159,6 +266,9 @@ pub async fn stats(settings: &Settings, args: &StatsArgs) -> Result<ExitCode> {
         human_bytes(stats.avg_file_bytes)
     );
     println!("bytes      {}", human_bytes(stats.bytes));
+    if let Some(index) = &stats.hash_index {
+        println!("hash index {}", index_text(index));
+    }
     println!("partitions {}  in {} cells", stats.partitions, stats.cells);
     println!(
         "small      {} files below {}  ({:.0}%)",

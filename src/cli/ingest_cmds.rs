@@ -66,6 +66,10 @@ pub struct IngestArgs {
     /// Grid resolution when the catalog does not exist yet and is created.
     #[arg(long, default_value_t = 1)]
     pub h3_resolution: u8,
+    /// Skip inventory rows whose item id (the key's file name without .stac.json) the hash index
+    /// already holds; every item fetched must then be named after its id.
+    #[arg(long)]
+    pub skip_known: bool,
 }
 
 /// `--mode`, as clap reads it (the engine's [`Mode`] knows no clap).
@@ -105,6 +109,7 @@ impl IngestArgs {
             attempts: Some(self.attempts),
             mode: Some(self.mode.into()),
             job: self.job.clone(),
+            skip_known: self.skip_known,
         }
     }
 }
@@ -253,6 +258,18 @@ fn print_summary(s: &IngestProgress) {
         human_bytes(s.bytes_in)
     );
     println!("  failed           {}", s.failed);
+    if s.skipped_known > 0 {
+        println!(
+            "  skipped known    {} (ids already in the hash index)",
+            s.skipped_known
+        );
+    }
+    if s.outside_regions > 0 {
+        println!(
+            "  outside regions  {} items (partition __outside__)",
+            s.outside_regions
+        );
+    }
     if s.skipped_suffix + s.skipped_since > 0 {
         println!(
             "  skipped          {} by suffix, {} by --since",

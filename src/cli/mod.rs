@@ -8,6 +8,7 @@ mod bench_ingest;
 mod catalog_cmds;
 mod compact_cmds;
 mod demo_cmds;
+mod index_cmds;
 mod ingest_cmds;
 mod lock_cmds;
 
@@ -70,11 +71,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a catalog (database, namespace, table) at --base.
-    Init {
-        /// H3 resolution of the grid (0–15).
-        #[arg(long, default_value_t = 1)]
-        h3_resolution: u8,
-    },
+    Init(catalog_cmds::InitArgs),
     /// Where everything is: base, database, warehouse, table, grid, snapshot, lock.
     Info,
     /// Catalog health from metadata: partitions, files, rows, bytes, small files, snapshots, top cells.
@@ -112,6 +109,17 @@ pub enum Command {
     Query(query_cmds::QueryArgs),
     /// Every run on the catalog (ingest, compaction, maintenance, backfill), wherever it runs; cancel, pause, resume.
     Runs(runs_cmds::RunsArgs),
+    /// The hash index of item ids (unique-item count, `ingest --skip-known`).
+    #[command(subcommand)]
+    Index(index_cmds::IndexCommand),
+    /// Move the catalog database to PyIceberg's current (v1) SqlCatalog layout.
+    UpgradeCatalog,
+    /// Write every item of the table as one stac-geoparquet file (STAC tools read it as items).
+    Export {
+        /// The file to write (replaced whole).
+        #[arg(long, value_name = "FILE")]
+        output: PathBuf,
+    },
 }
 
 /// Lock commands.
@@ -316,9 +324,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     let settings = Settings::resolve(&cli)?;
     match &cli.command {
         None => crate::tui::run(console_options(&cli, &settings)?).await,
-        Some(Command::Init { h3_resolution }) => {
-            catalog_cmds::init(&settings, *h3_resolution).await
-        }
+        Some(Command::Init(args)) => catalog_cmds::init(&settings, args).await,
         Some(Command::Info) => catalog_cmds::info(&settings).await,
         Some(Command::DemoData(args)) => demo_cmds::demo_data(&settings, args).await,
         Some(Command::Ingest(args)) => ingest_cmds::ingest(&settings, args).await,
@@ -353,6 +359,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Some(Command::Query(args)) => query_cmds::run(&settings, args).await,
         Some(Command::Runs(args)) => runs_cmds::run(&settings, args).await,
+        Some(Command::Index(cmd)) => index_cmds::run(&settings, cmd).await,
+        Some(Command::UpgradeCatalog) => index_cmds::upgrade_catalog(&settings).await,
+        Some(Command::Export { output }) => query_cmds::export_table(&settings, output).await,
         Some(Command::Bench(BenchCommand::Query(args))) => bench_query::run(&settings, args).await,
         Some(Command::Bench(BenchCommand::Console(args))) => {
             bench_console::run(&settings, args).await

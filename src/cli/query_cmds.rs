@@ -59,6 +59,9 @@ pub struct QueryArgs {
     /// Files read at once.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
+    /// Write the items to this file (--format stac-geoparquet), replaced whole.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
 }
 
 impl QueryArgs {
@@ -97,8 +100,18 @@ pub async fn run(settings: &Settings, args: &QueryArgs) -> Result<ExitCode> {
     } else {
         Format::Table
     });
-    if args.uris && format == Format::Geojson {
+    if args.uris && matches!(format, Format::Geojson | Format::StacGeoparquet) {
         anyhow::bail!("--uris prints (id, href) pairs: use --format table, json, ndjson or csv");
+    }
+    if format == Format::StacGeoparquet {
+        let out = args
+            .output
+            .as_deref()
+            .context("--format stac-geoparquet writes a file: give --output FILE")?;
+        return export(settings, &catalog, &query, &plan, args.concurrency, out).await;
+    }
+    if args.output.is_some() {
+        anyhow::bail!("--output is for --format stac-geoparquet; other formats go to stdout");
     }
     let record = if args.uris {
         Record::Uri(args.asset.clone())
@@ -148,6 +161,59 @@ pub async fn run(settings: &Settings, args: &QueryArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Writes the query's items to `out` as stac-geoparquet.
+pub async fn export(
+    settings: &Settings,
+    catalog: &EarthCatalog,
+    query: &Query,
+    plan: &Plan,
+    concurrency: usize,
+    out: &std::path::Path,
+) -> Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let temp = crate::catalog::cache_root().join("tmp");
+    let report =
+        query::export::export(catalog, query, plan, concurrency.max(1), out, &temp).await?;
+    if settings.json {
+        print_json(&serde_json::json!({
+            "output": out,
+            "items": report.items,
+            "without_geometry": report.without_geometry,
+            "columns": report.columns,
+            "bytes": report.bytes,
+            "seconds": started.elapsed().as_secs_f64(),
+        }))?;
+    } else {
+        println!(
+            "{} items → {} (stac-geoparquet {}, {} columns, {})",
+            report.items,
+            out.display(),
+            crate::stac::stac_geoparquet::SPEC_VERSION,
+            report.columns,
+            human_bytes(report.bytes)
+        );
+        if report.without_geometry > 0 {
+            println!(
+                "{} items without a geometry left out (stac-geoparquet requires one)",
+                report.without_geometry
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ecops export --output FILE`: every item of the table as stac-geoparquet.
+pub async fn export_table(settings: &Settings, out: &std::path::Path) -> Result<ExitCode> {
+    let open = OpenOptions {
+        read_only: true,
+        ..settings.open.clone()
+    };
+    let catalog = EarthCatalog::open(settings.require_base()?, &open).await?;
+    let query = Query::default();
+    let plan = query::plan(&catalog, &query).await?;
+    export(settings, &catalog, &query, &plan, 8, out).await
+}
+
 fn explain(settings: &Settings, plan: &Plan) -> Result<ExitCode> {
     if settings.json {
         print_json(plan)?;
@@ -178,7 +244,7 @@ fn explain(settings: &Settings, plan: &Plan) -> Result<ExitCode> {
         "snapshot        {}",
         plan.snapshot_id.map_or("none".into(), |s| s.to_string())
     );
-    println!("grid            H3 resolution {}", plan.resolution);
+    println!("grid            {}", plan.grid);
     println!("cells           {cells}");
     println!("years           {years}");
     println!(

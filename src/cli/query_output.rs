@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::query::scan::{Fields, Hit};
 
@@ -23,6 +23,8 @@ pub enum Format {
     Geojson,
     /// A Markdown table (the table format's columns), for tickets.
     Markdown,
+    /// stac-geoparquet 1.0.0 (a Parquet file STAC tools read as items): needs --output FILE.
+    StacGeoparquet,
 }
 
 impl Format {
@@ -31,7 +33,7 @@ impl Format {
         match self {
             _ if uris => Fields::Assets,
             Format::Table | Format::Csv | Format::Markdown => Fields::Core,
-            Format::Json | Format::Ndjson | Format::Geojson => Fields::All,
+            Format::Json | Format::Ndjson | Format::Geojson | Format::StacGeoparquet => Fields::All,
         }
     }
 }
@@ -99,45 +101,14 @@ pub fn item_record(hit: &Hit) -> ItemRecord<'_> {
     }
 }
 
-/// An item as a GeoJSON Feature (STAC-like: properties hold datetime, platform, cell and the rest).
+/// An item as a GeoJSON Feature: the STAC item, with the partition it was
+/// read from among its properties.
 pub fn item_feature(hit: &Hit) -> Value {
-    let mut props: Map<String, Value> = hit.properties.clone().into_iter().collect();
-    let bbox = props.remove("bbox");
-    let links = props.remove("links");
-    let stac_version = props.remove("stac_version");
-    let extensions = props.remove("stac_extensions");
-    props.remove("type");
-    props.insert("datetime".into(), hit.datetime.as_ref().map(rfc3339).into());
-    props.insert("platform".into(), hit.platform.clone().into());
-    props.insert("grid_partition".into(), hit.grid_partition.clone().into());
-    let mut f = Map::new();
-    f.insert("type".into(), "Feature".into());
-    if let Some(v) = stac_version {
-        f.insert("stac_version".into(), v);
+    let mut item = hit.stac_item();
+    if let Some(props) = item.get_mut("properties").and_then(Value::as_object_mut) {
+        props.insert("grid_partition".into(), hit.grid_partition.clone().into());
     }
-    if let Some(v) = extensions {
-        f.insert("stac_extensions".into(), v);
-    }
-    f.insert("id".into(), hit.id.clone().into());
-    f.insert("collection".into(), hit.collection.clone().into());
-    f.insert(
-        "geometry".into(),
-        hit.geometry
-            .as_ref()
-            .map_or(Value::Null, crate::stac::geojson::geometry_to_json),
-    );
-    if let Some(b) = bbox {
-        f.insert("bbox".into(), b);
-    }
-    f.insert("properties".into(), Value::Object(props));
-    f.insert(
-        "assets".into(),
-        hit.assets.clone().unwrap_or_else(|| json!({})),
-    );
-    if let Some(l) = links {
-        f.insert("links".into(), l);
-    }
-    Value::Object(f)
+    item
 }
 
 impl<W: Write> HitWriter<W> {
@@ -170,7 +141,7 @@ impl<W: Write> HitWriter<W> {
                 };
                 write!(out, "{}", crate::fmt::TextTable::new(header).markdown())?;
             }
-            Format::Ndjson => {}
+            Format::Ndjson | Format::StacGeoparquet => {}
         }
         Ok(Self {
             out,
@@ -231,7 +202,7 @@ impl<W: Write> HitWriter<W> {
                 self.json_record(sep, &v)?;
             }
             (Format::Json | Format::Ndjson, None) => self.json_record(sep, &item_record(hit))?,
-            (Format::Geojson, _) => {
+            (Format::Geojson | Format::StacGeoparquet, _) => {
                 self.out.write_all(sep.as_bytes())?;
                 serde_json::to_writer(&mut self.out, &item_feature(hit))?;
             }

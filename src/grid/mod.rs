@@ -13,10 +13,16 @@
 
 mod cover;
 mod footprint;
+pub mod planar;
+pub mod regions;
 mod sphere;
+
+use std::sync::Arc;
 
 use geo_types::Geometry;
 use h3o::{CellIndex, Resolution};
+
+pub use regions::{BoundariesError, OUTSIDE, Region, RegionGrid};
 
 use cover::Cover;
 use footprint::Footprint;
@@ -88,6 +94,29 @@ pub fn cells_for_bbox(
     res: Resolution,
 ) -> Result<Vec<CellIndex>, GridError> {
     cover(&Footprint::from_bbox(west, south, east, north)?, res)
+}
+
+/// A table's grid, ready to place footprints.
+#[derive(Debug, Clone)]
+pub enum Grid {
+    /// H3 cells at one resolution.
+    H3(Resolution),
+    /// Named regions from a boundaries file.
+    Regions(Arc<RegionGrid>),
+}
+
+impl Grid {
+    /// The partition values a footprint goes to: the H3 cells it touches
+    /// ([`cells_for`]), or the regions it touches ([`RegionGrid::partitions`]).
+    pub fn partitions(&self, geometry: &Geometry<f64>) -> Result<Vec<String>, GridError> {
+        match self {
+            Grid::H3(res) => Ok(cells_for(geometry, *res)?
+                .iter()
+                .map(ToString::to_string)
+                .collect()),
+            Grid::Regions(regions) => regions.partitions(geometry),
+        }
+    }
 }
 
 fn cover(fp: &Footprint, res: Resolution) -> Result<Vec<CellIndex>, GridError> {

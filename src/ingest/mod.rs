@@ -77,6 +77,10 @@ pub struct IngestOptions {
     /// `--job`: name the job instead of deriving its id from the inputs.
     pub job_name: Option<String>,
     pub target_file_size: usize,
+    /// `--skip-known`: drop, before fetching, rows whose item id (the key's
+    /// file name without `.stac.json`) the hash index holds; every item
+    /// fetched must then have the id its file name says.
+    pub skip_known: bool,
 }
 
 impl Default for IngestOptions {
@@ -91,6 +95,7 @@ impl Default for IngestOptions {
             mode: Mode::Auto,
             job_name: None,
             target_file_size: 128 * 1024 * 1024,
+            skip_known: false,
         }
     }
 }

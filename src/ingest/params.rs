@@ -42,6 +42,8 @@ pub struct IngestParams {
     pub mode: Option<Mode>,
     /// `--job NAME` (default: derived from the inputs).
     pub job: Option<String>,
+    /// `--skip-known`: skip ids the hash index already holds.
+    pub skip_known: bool,
 }
 
 impl IngestParams {
@@ -108,6 +110,7 @@ impl IngestParams {
             concurrency,
             mode: self.mode.unwrap_or(Mode::Auto),
             job_name: self.job.clone(),
+            skip_known: self.skip_known,
             ..IngestOptions::default()
         })
     }

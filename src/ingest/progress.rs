@@ -44,6 +44,10 @@ pub struct IngestProgress {
     pub bytes_out: u64,
     /// Items without geometry (written to `__none__`).
     pub no_geometry: u64,
+    /// Items whose footprint touches no region of a GeoJSON grid (written to `__outside__`).
+    pub outside_regions: u64,
+    /// Inventory rows dropped before fetching because the hash index holds their id (`--skip-known`).
+    pub skipped_known: u64,
     pub skipped_suffix: u64,
     pub skipped_since: u64,
     /// Rows kept by `--since` only because they have no last_modified_date.

@@ -22,11 +22,14 @@
 //! is pasted into SQL or used as a path (data file paths come from the
 //! table's manifests).
 
+pub mod export;
 pub mod filter;
-pub mod geom;
+/// The exact geometric test lives with the grid (region fan-out uses it too).
+pub use crate::grid::planar as geom;
 pub mod model;
 pub mod parse;
 pub mod plan;
+pub mod regions;
 pub mod scan;
 pub mod wkt;
 

@@ -56,8 +56,10 @@ static CACHE: Mutex<Vec<(CacheKey, Arc<FileIndex>)>> = Mutex::new(Vec::new());
 /// What the scan will read, and why (`ecops query --explain`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
-    /// H3 resolution of the table's grid.
+    /// H3 resolution of the table's grid (0 for a GeoJSON grid).
     pub resolution: u8,
+    /// The grid, in words (`h3 resolution 1`, `geojson: 12 regions`).
+    pub grid: String,
     /// Snapshot planned against (None: empty table).
     pub snapshot_id: Option<i64>,
     /// Cells of the query geometry; None when the query has no geometry (every cell).
@@ -129,13 +131,16 @@ pub fn query_cells(
 pub async fn plan(catalog: &EarthCatalog, query: &Query) -> Result<Plan, QueryError> {
     let started = Instant::now();
     let table = catalog.table().await?;
-    plan_table(&table, query, started).await
+    let regions = super::regions::region_grid(catalog, &table).await?;
+    plan_table(&table, query, regions.as_deref(), started).await
 }
 
-/// [`plan`] on an already loaded table (`started` is when planning began, for the timing).
+/// [`plan`] on an already loaded table (`started` is when planning began,
+/// for the timing), given the table's regions when its grid is a GeoJSON one.
 pub async fn plan_table(
     table: &Table,
     query: &Query,
+    regions: Option<&crate::grid::RegionGrid>,
     started: Instant,
 ) -> Result<Plan, QueryError> {
     let snapshot_id = table.metadata().current_snapshot_id();
@@ -152,8 +157,17 @@ pub async fn plan_table(
         None => return Err(QueryError::NoGrid),
     };
     let cells_started = Instant::now();
-    let cells = query_cells(query, crate::grid::resolution(resolution)?)?
-        .map(|cells| cells.iter().map(ToString::to_string).collect::<Vec<_>>());
+    let (cells, grid) = match regions {
+        Some(r) => (
+            super::regions::query_partitions(r, query),
+            format!("geojson: {} regions", r.regions().len()),
+        ),
+        None => (
+            query_cells(query, crate::grid::resolution(resolution)?)?
+                .map(|cells| cells.iter().map(ToString::to_string).collect::<Vec<_>>()),
+            format!("h3 resolution {resolution}"),
+        ),
+    };
     let cells_time = cells_started.elapsed();
 
     let range = query.datetime.map(|r| r.micros());
@@ -203,6 +217,7 @@ pub async fn plan_table(
     files.sort_by_key(|f| std::cmp::Reverse(f.sequence));
     Ok(Plan {
         resolution,
+        grid,
         snapshot_id,
         cells,
         years,

@@ -30,6 +30,8 @@ pub enum RunKind {
     ExpireSnapshots,
     RemoveOrphans,
     Backfill,
+    IndexRebuild,
+    UpgradeCatalog,
 }
 
 impl RunKind {
@@ -40,6 +42,8 @@ impl RunKind {
             RunKind::ExpireSnapshots => "expire-snapshots",
             RunKind::RemoveOrphans => "remove-orphans",
             RunKind::Backfill => "backfill",
+            RunKind::IndexRebuild => "index-rebuild",
+            RunKind::UpgradeCatalog => "upgrade-catalog",
         }
     }
 }

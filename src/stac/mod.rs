@@ -5,6 +5,8 @@ pub mod batch;
 pub mod geojson;
 pub mod geoparquet;
 pub mod item;
+pub mod json_arrow;
+pub mod stac_geoparquet;
 pub mod wkb;
 
 pub use item::{Item, ItemError, parse_item};

@@ -386,6 +386,49 @@ pub fn redact_secrets(text: &str) -> String {
     out
 }
 
+/// Why a single object could not be read whole.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{uri} does not exist")]
+    Missing { uri: String },
+    #[error("{uri} is larger than {limit} bytes")]
+    TooLarge { uri: String, limit: u64 },
+    #[error("reading {uri}: {reason}")]
+    Read { uri: String, reason: String },
+}
+
+/// Reads the whole object at `uri` (a local path, `file://` or `s3://`),
+/// refusing objects larger than `limit` bytes before reading them.
+pub async fn read_object(uri: &str, s3: &S3Options, limit: u64) -> Result<Vec<u8>, ReadError> {
+    use object_store::ObjectStoreExt;
+    let location = Location::parse(uri)?;
+    let store = open_location(&location, s3)?;
+    let key = key_of_location(&location);
+    let shown = redact_url(uri);
+    let read = |e: object_store::Error| match e {
+        object_store::Error::NotFound { .. } => ReadError::Missing { uri: shown.clone() },
+        e => ReadError::Read {
+            uri: shown.clone(),
+            reason: e.to_string(),
+        },
+    };
+    let meta = store.object_store().head(&key).await.map_err(read)?;
+    if meta.size > limit {
+        return Err(ReadError::TooLarge { uri: shown, limit });
+    }
+    let bytes = store
+        .object_store()
+        .get(&key)
+        .await
+        .map_err(read)?
+        .bytes()
+        .await
+        .map_err(read)?;
+    Ok(bytes.to_vec())
+}
+
 fn join_key(prefix: &str, rel: &str) -> String {
     match (prefix.is_empty(), rel.is_empty()) {
         (true, _) => rel.to_string(),

@@ -12,7 +12,7 @@ use parquet::file::reader::{FileReader, SerializedFileReader};
 
 fn expected_buckets(items: &[ecops::stac::Item]) -> BTreeMap<(String, Option<i32>), u64> {
     let res = ecops::grid::resolution(1).unwrap();
-    bucket_items(items, res)
+    bucket_items(items, &ecops::grid::Grid::H3(res))
         .unwrap()
         .into_iter()
         .map(|(b, rows)| ((b.cell, b.year), rows.len() as u64))
@@ -358,7 +358,8 @@ async fn concurrent_commit_is_detected_by_compare_and_swap() {
 }
 
 #[tokio::test]
-async fn a_locked_database_fails_clearly_after_the_busy_timeout() {
+async fn a_locked_database_fails_a_writer_clearly_after_the_busy_timeout_and_a_reader_reads_around_it()
+ {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("c");
     let base_s = base.to_str().unwrap();
@@ -369,9 +370,21 @@ async fn a_locked_database_fails_clearly_after_the_busy_timeout() {
     let conn = rusqlite::Connection::open(base.join("earthcatalog.db")).unwrap();
     conn.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; UPDATE iceberg_tables SET catalog_name = catalog_name;")
         .unwrap();
+    // A reader is not blocked: it reads the last commit from a private copy
+    // (the writer's journal rolled back there), and writes nothing here.
+    let stats = ecops_with(
+        &["stats", "--base", base_s, "--json"],
+        &[("ECOPS_SQLITE_BUSY_TIMEOUT_MS", "300")],
+    );
+    assert!(
+        stats.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stats.stderr)
+    );
+    // A writer waits for the lock no longer than the busy timeout.
     let started = std::time::Instant::now();
     let out = ecops_with(
-        &["stats", "--base", base_s],
+        &["init", "--base", base_s],
         &[("ECOPS_SQLITE_BUSY_TIMEOUT_MS", "300")],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -40,6 +40,10 @@ async fn pyiceberg_reads_what_ecops_writes() {
     drop(catalog);
 
     let seen = run_python(&py, "read_catalog.py", &[base_s, &cell]);
+    assert_eq!(
+        seen["v0_warning"], false,
+        "a catalog ecops creates has PyIceberg's v1 layout"
+    );
     let schema: Vec<(i64, String)> = seen["schema"]
         .as_array()
         .unwrap()
@@ -76,12 +80,13 @@ async fn pyiceberg_reads_what_ecops_writes() {
     assert_eq!(seen["cell_rows"].as_u64(), Some(stats.top_cells[0].rows));
     // …and exactly the items whose footprints touch that cell, from the inputs.
     let res = ecops::grid::resolution(1).unwrap();
-    let mut expected: Vec<String> = ecops::catalog::append::bucket_items(&items, res)
-        .unwrap()
-        .into_iter()
-        .filter(|(bucket, _)| bucket.cell == cell)
-        .flat_map(|(_, rows)| rows.into_iter().map(|i| i.id.clone()))
-        .collect();
+    let mut expected: Vec<String> =
+        ecops::catalog::append::bucket_items(&items, &ecops::grid::Grid::H3(res))
+            .unwrap()
+            .into_iter()
+            .filter(|(bucket, _)| bucket.cell == cell)
+            .flat_map(|(_, rows)| rows.into_iter().map(|i| i.id.clone()))
+            .collect();
     expected.sort();
     let cell_ids: Vec<String> = seen["cell_ids"]
         .as_array()
@@ -110,4 +115,73 @@ fn ecops_reads_what_pyiceberg_writes() {
         info["grid"]["resolution"], 1,
         "inferred from PyIceberg's cell ids"
     );
+}
+
+/// Other tools copy only `earthcatalog.db`: a copy taken while a long ingest
+/// runs must hold every chunk committed by then (no commit left behind in a
+/// side file), and PyIceberg must read it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_of_the_database_file_alone_mid_ingest_holds_every_committed_chunk() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let made = common::ecops_with(
+        &[
+            "demo-data",
+            "--items",
+            "600",
+            "--out",
+            demo.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(made.status.success());
+    let server = ecops::testkit::http_server::HttpServer::start(
+        demo.join("items"),
+        ecops::testkit::http_server::Faults {
+            latency: Some(std::time::Duration::from_millis(15)),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let base = dir.path().join("cat");
+    let base_s = base.to_str().unwrap().to_string();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ecops"))
+        .args(["ingest", "--base", &base_s, "--inventory"])
+        .arg(demo.join("inventory/inventory.csv"))
+        .args(["--items-root", &server.url(), "--chunk-size", "100"])
+        .args(["--concurrency", "2", "--heartbeat", "0.3s"])
+        .env_remove("ECOPS_BASE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for two commits, then copy the database file alone.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let committed = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no two commits in time"
+        );
+        let runs = common::ecops_json(&["runs", "--base", &base_s, "--json"]);
+        let commits = runs["runs"][0]["commits"].as_u64().unwrap_or(0);
+        if commits >= 2 {
+            break commits;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let copy = dir.path().join("copy");
+    std::fs::create_dir_all(&copy).unwrap();
+    std::fs::copy(base.join("earthcatalog.db"), copy.join("earthcatalog.db")).unwrap();
+    let running = child.try_wait().unwrap().is_none();
+    let seen = run_python(&py, "read_catalog.py", &[copy.to_str().unwrap()]);
+    assert!(
+        seen["snapshots"].as_u64().unwrap() >= committed,
+        "the copy holds {} snapshots; {committed} were committed before it was taken",
+        seen["snapshots"]
+    );
+    assert!(seen["rows"].as_u64().unwrap() > 0, "{seen}");
+    assert!(running, "the copy was taken while the ingest ran");
+    assert!(child.wait().unwrap().success());
 }

@@ -34,11 +34,11 @@ fn s(p: &Path) -> &str {
 
 /// An item as the oracle sees it.
 #[derive(Debug, Clone)]
-struct OracleItem {
-    id: String,
+pub(crate) struct OracleItem {
+    pub(crate) id: String,
     datetime: Option<DateTime<Utc>>,
     /// Unwrapped polygons (None: no geometry).
-    footprint: Option<MultiPolygon<f64>>,
+    pub(crate) footprint: Option<MultiPolygon<f64>>,
 }
 
 /// Unwraps a ring: each edge the short way in longitude, except edges along a pole.
@@ -71,7 +71,7 @@ fn polygon_of(rings: &Value) -> Polygon<f64> {
     Polygon::new(exterior, holes)
 }
 
-fn footprint_of(geometry: &Value) -> Option<MultiPolygon<f64>> {
+pub(crate) fn footprint_of(geometry: &Value) -> Option<MultiPolygon<f64>> {
     match geometry["type"].as_str()? {
         "Polygon" => Some(MultiPolygon(vec![polygon_of(&geometry["coordinates"])])),
         "MultiPolygon" => Some(MultiPolygon(
@@ -98,7 +98,7 @@ fn oracle_item(v: &Value) -> OracleItem {
 }
 
 /// Every `*.stac.json` under `dir`.
-fn read_items(dir: &Path) -> Vec<OracleItem> {
+pub(crate) fn read_items(dir: &Path) -> Vec<OracleItem> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -481,7 +481,7 @@ fn ingest(base: &str, inventory: &Path, items_root: &Path, job: &str, chunk: &st
 
 /// Builds the demo catalog: `n` demo items (small chunks, so buckets have
 /// several files to compact) and the hand-made items.
-fn build(dir: &Path, n: usize) -> (String, Vec<OracleItem>) {
+pub(crate) fn build(dir: &Path, n: usize) -> (String, Vec<OracleItem>) {
     let data = dir.join("data");
     let out = ecops(&["demo-data", "--items", &n.to_string(), "--out", s(&data)]);
     assert!(
@@ -524,7 +524,11 @@ async fn run(base: &str, text: &QueryText) -> Vec<String> {
 
 /// Every case on the catalog at `base` gives exactly the oracle's ids, once each.
 /// Returns the number of matches per case (for checks that cases are not vacuous).
-async fn check_all(label: &str, base: &str, items: &[OracleItem]) -> BTreeMap<&'static str, usize> {
+pub(crate) async fn check_all(
+    label: &str,
+    base: &str,
+    items: &[OracleItem],
+) -> BTreeMap<&'static str, usize> {
     let mut counts = BTreeMap::new();
     let mut failures = Vec::new();
     for case in cases() {

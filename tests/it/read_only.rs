@@ -22,10 +22,6 @@ async fn tree(b: &LockBase) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
     for m in metas {
         let key = m.location.to_string();
-        // SQLite's shared-memory index and WAL are transient local files.
-        if key.ends_with("-shm") || key.ends_with("-wal") {
-            continue;
-        }
         let bytes = object_store::ObjectStoreExt::get(store.as_ref(), &m.location)
             .await
             .unwrap()
@@ -273,4 +269,134 @@ async fn read_only_refuses_every_write_and_changes_no_byte() {
         }
     }
     assert!(checked >= 18, "{checked} refusals checked");
+}
+
+/// Every file below `dir` with its bytes.
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().display().to_string();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// A catalog with two chunks committed, then left by a crashed writer in
+/// `mode` (a hot rollback journal, or a WAL with an uncheckpointed commit).
+/// Returns the folder, the catalog, what the dead writer left, and the
+/// number of snapshots committed before it died.
+fn crashed(
+    mode: &str,
+) -> Option<(
+    tempfile::TempDir,
+    std::path::PathBuf,
+    serde_json::Value,
+    u64,
+)> {
+    let python = common::python()?;
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("cat");
+    let demo = dir.path().join("demo");
+    let made = ecops_with(&["demo-data", "--items", "60", "--out", s(&demo)], &[]);
+    assert!(made.status.success());
+    let inventory = demo.join("inventory/inventory.csv");
+    let items = demo.join("items");
+    let out = ecops_with(
+        &[
+            "ingest",
+            "--base",
+            s(&base),
+            "--inventory",
+            s(&inventory),
+            "--items-root",
+            s(&items),
+            "--chunk-size",
+            "30",
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let snapshots = common::ecops_json(&["stats", "--base", s(&base), "--json"])["snapshots"]
+        .as_u64()
+        .unwrap();
+    let left = common::run_python(
+        &python,
+        "crashed_writer.py",
+        &[mode, s(&base.join("earthcatalog.db"))],
+    );
+    Some((dir, base, left, snapshots))
+}
+
+#[test]
+fn read_only_commands_read_around_a_crashed_writers_journal_and_change_nothing() {
+    let Some((_dir, base, _, committed)) = crashed("journal") else {
+        return;
+    };
+    assert!(
+        base.join("earthcatalog.db-journal").exists(),
+        "a hot journal is left"
+    );
+    let before = files(&base);
+    for args in [
+        vec!["stats", "--json"],
+        vec!["info", "--json"],
+        vec!["query", "--bbox", "-180,-90,180,90", "--format", "ndjson"],
+        vec!["runs", "--json"],
+        vec!["lock", "status", "--json"],
+        vec!["compact", "--dry-run", "--json"],
+    ] {
+        let mut full = args.clone();
+        full.extend(["--base", s(&base), "--read-only"]);
+        let out = ecops_with(&full, &[]);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let after = files(&base);
+        let changed: Vec<&String> = before
+            .keys()
+            .chain(after.keys())
+            .filter(|k| before.get(*k) != after.get(*k))
+            .collect();
+        assert!(changed.is_empty(), "{args:?} changed {changed:?}");
+    }
+    // The committed state is what they read, not the torn pointer.
+    let stats = common::ecops_json(&["stats", "--base", s(&base), "--read-only", "--json"]);
+    assert_eq!(stats["snapshots"], committed, "{stats}");
+}
+
+#[test]
+fn read_only_commands_see_a_commit_left_in_a_wal_and_change_nothing() {
+    let Some((_dir, base, left, committed)) = crashed("wal") else {
+        return;
+    };
+    assert!(base.join("earthcatalog.db-wal").exists(), "a WAL is left");
+    let before = files(&base);
+    let info = common::ecops_json(&["info", "--base", s(&base), "--read-only", "--json"]);
+    // The pointer the dead writer committed, only in its WAL.
+    assert_eq!(info["metadata_location"], left["pointer"], "{info}");
+    let stats = common::ecops_json(&["stats", "--base", s(&base), "--read-only", "--json"]);
+    assert_eq!(
+        stats["snapshots"],
+        committed - 1,
+        "the pointer went back one commit: {stats}"
+    );
+    assert_eq!(
+        files(&base),
+        before,
+        "a read-only command changed the catalog folder"
+    );
 }

@@ -3,6 +3,7 @@
 usage: read_catalog.py BASE_DIR [CELL]
 """
 import json
+import logging
 import sys
 
 from pyiceberg.catalog.sql import SqlCatalog
@@ -10,6 +11,16 @@ from pyiceberg.expressions import EqualTo
 
 base = sys.argv[1]
 cell = sys.argv[2] if len(sys.argv) > 2 else None
+# PyIceberg warns through logging when a catalog database lacks its v1 layout.
+warnings = []
+
+
+class Collect(logging.Handler):
+    def emit(self, record):
+        warnings.append(record.getMessage())
+
+
+logging.getLogger("pyiceberg").addHandler(Collect(level=logging.WARNING))
 catalog = SqlCatalog("earthcatalog", uri=f"sqlite:///{base}/earthcatalog.db", warehouse=f"file://{base}/warehouse")
 table = catalog.load_table("earthcatalog.stac_items")
 scan = table.scan()
@@ -24,6 +35,7 @@ out = {
     "ids": sorted(set(rows.column("id").to_pylist())),
     "snapshots": len(table.metadata.snapshots),
     "operations": [s.summary.operation.value for s in table.metadata.snapshots],
+    "v0_warning": any("v0 schema" in w for w in warnings),
 }
 if cell:
     filtered = table.scan(row_filter=EqualTo("grid_partition", cell))

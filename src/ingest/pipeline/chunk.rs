@@ -61,6 +61,7 @@ impl Chunk {
                 len,
                 bytes,
                 no_geometry,
+                outside,
             } => {
                 self.end = position + 1;
                 self.listed += 1;
@@ -70,6 +71,9 @@ impl Chunk {
                 state.rows_built += u64::from(len);
                 if no_geometry {
                     state.no_geometry += 1;
+                }
+                if outside {
+                    state.outside_regions += 1;
                 }
                 if let Some(rows) = rows {
                     self.push_rows(rows, start as usize, len as usize);

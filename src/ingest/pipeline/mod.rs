@@ -64,7 +64,9 @@ struct OpenJob {
     spec: JobSpec,
     id: String,
     checkpoint: Checkpoint,
-    resolution: h3o::Resolution,
+    grid: crate::grid::Grid,
+    /// The ids the hash index holds (`--skip-known`).
+    known: Option<Arc<crate::catalog::hash_index::KnownIds>>,
     /// The dead letters to retry (a retry run), read once.
     letters: Option<(Vec<DeadLetter>, Vec<ObjectPath>)>,
 }
@@ -93,7 +95,10 @@ pub async fn run(
     let reader = open_reader(&opts, &job).await?;
     let ctx = Arc::new(Ctx {
         fetcher,
-        resolution: job.resolution,
+        grid: job.grid.clone(),
+        known: job.known.clone(),
+        check_ids: opts.skip_known,
+        skipped_known: Default::default(),
         job_id: job.id.clone(),
         permits: Arc::new(Semaphore::new(opts.concurrency.max(1))),
         sources: match &reader {
@@ -163,18 +168,39 @@ async fn open_job(catalog: &EarthCatalog, opts: &IngestOptions) -> Result<OpenJo
         table = catalog.table().await?;
         checkpoint = None;
     }
-    let grid = catalog.grid(&table).await.ok_or_else(|| {
-        IngestError::Options("the table records no grid and has no rows to infer it from".into())
-    })?;
-    let resolution = crate::grid::resolution(grid.resolution)
-        .map_err(|e| IngestError::Options(e.to_string()))?;
+    let grid = catalog.load_grid(&table).await?;
+    let known = known_ids(catalog, opts).await?;
     Ok(OpenJob {
         spec,
         id,
         checkpoint: checkpoint.unwrap_or_default(),
-        resolution,
+        grid,
+        known,
         letters,
     })
+}
+
+/// Brings the hash index up to date (repairing a run that died between a
+/// commit and its index update) and, for `--skip-known`, reads its ids.
+/// Without `--skip-known` a failed update is only a warning.
+async fn known_ids(
+    catalog: &EarthCatalog,
+    opts: &IngestOptions,
+) -> Result<Option<Arc<crate::catalog::hash_index::KnownIds>>, IngestError> {
+    let index_failed = |e: crate::catalog::hash_index::HashIndexError| {
+        IngestError::Options(format!("--skip-known needs the hash index: {e}"))
+    };
+    match catalog.sync_hash_index().await {
+        Ok(_) => {}
+        Err(e) if opts.skip_known => return Err(index_failed(e)),
+        Err(e) => tracing::warn!("hash index not brought up to date: {e}"),
+    }
+    if !opts.skip_known || matches!(opts.inventory, InventoryInput::DeadLetters) {
+        return Ok(None);
+    }
+    let known = catalog.known_ids().await.map_err(index_failed)?;
+    tracing::info!("--skip-known: the hash index holds {} ids", known.len());
+    Ok(Some(Arc::new(known)))
 }
 
 /// The summary a job starts from (a completed job: its final word).
@@ -429,6 +455,7 @@ impl Consumer {
         let Some(c) = &self.counters else {
             return;
         };
+        self.state.skipped_known = self.ctx.skipped_known.load(Relaxed);
         self.state.skipped_suffix = c.skipped_suffix.load(Relaxed);
         self.state.skipped_since = c.skipped_since.load(Relaxed);
         self.state.since_unknown = c.since_unknown.load(Relaxed);
@@ -527,6 +554,9 @@ async fn produce_from_inventory(
         match batch {
             Ok(entries) => {
                 for entry in entries {
+                    if ctx.is_known(&entry) {
+                        continue;
+                    }
                     pending.push(entry);
                     if pending.len() >= unit_rows {
                         let unit = std::mem::replace(&mut pending, Vec::with_capacity(unit_rows));

@@ -3,6 +3,7 @@
 //! threads, ending as one outcome per entry and the unit's Arrow rows.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
@@ -14,7 +15,9 @@ use tokio::task::JoinHandle;
 use super::super::dead_letter::{DeadLetter, Stage};
 use super::super::fetch::{Fetcher, Source};
 use super::super::inventory::{Entry, InventoryRow};
+use crate::catalog::hash_index::KnownIds;
 use crate::catalog::schema::NO_CELL;
+use crate::grid::{Grid, OUTSIDE};
 use crate::stac::Item;
 use crate::stac::item::parse_item;
 
@@ -27,6 +30,8 @@ pub(super) enum Outcome {
         len: u32,
         bytes: u64,
         no_geometry: bool,
+        /// It touches no region of a GeoJSON grid.
+        outside: bool,
     },
     Failed {
         letter: DeadLetter,
@@ -53,7 +58,15 @@ pub(super) struct UnitOut {
 /// Shared by unit tasks.
 pub(super) struct Ctx {
     pub fetcher: Fetcher,
-    pub resolution: h3o::Resolution,
+    /// The table's grid (H3 cells or regions).
+    pub grid: Grid,
+    /// `--skip-known`: the ids the hash index holds.
+    pub known: Option<Arc<KnownIds>>,
+    /// Check that every item fetched has the id its file name says
+    /// (`--skip-known` relies on it).
+    pub check_ids: bool,
+    /// Rows dropped because their id is known.
+    pub skipped_known: AtomicU64,
     pub job_id: String,
     /// Caps fetches in flight (`--concurrency`).
     pub permits: Arc<Semaphore>,
@@ -83,6 +96,19 @@ impl Ctx {
             reason,
             at: Utc::now(),
         }
+    }
+
+    /// True (and counted) when `--skip-known` drops this entry: an item row
+    /// whose file name, as an id, is in the hash index.
+    pub fn is_known(&self, entry: &Entry) -> bool {
+        let (Some(known), Entry::Item(row)) = (&self.known, entry) else {
+            return false;
+        };
+        let hit = known.contains_id(id_of_key(&row.key));
+        if hit {
+            self.skipped_known.fetch_add(1, Ordering::Relaxed);
+        }
+        hit
     }
 
     /// Where an entry's body is (or why it cannot be fetched).
@@ -179,6 +205,7 @@ fn parse_unit(
                 let start = n_rows;
                 n_rows += len;
                 let no_geometry = item.geometry.is_none();
+                let outside = cells.len() == 1 && cells[0] == OUTSIDE;
                 parsed.push((*item, cells));
                 Outcome::Row {
                     position,
@@ -186,9 +213,11 @@ fn parse_unit(
                     len,
                     bytes,
                     no_geometry,
+                    outside,
                 }
             }
             Parsed::Failed(outcome) => outcome,
+            Parsed::Fatal(reason) => return Err(reason),
         };
         outcomes.push(outcome);
     }
@@ -205,6 +234,8 @@ enum Parsed {
         bytes: u64,
     },
     Failed(Outcome),
+    /// The job cannot go on (an item whose id is not its file name under `--skip-known`).
+    Fatal(String),
 }
 
 /// Judges one entry: an unreadable row, a fetch that failed, a body that
@@ -247,7 +278,14 @@ fn outcome_of(ctx: &Ctx, entry: Entry, source: Result<Source, String>, fetched: 
         (Ok(_), Some(Err(reason))) => return failed(letter(uri, Stage::Fetch, reason), true, 0),
         (Ok(_), Some(Ok(body))) => body,
     };
-    match parse_and_tile(&body, ctx.resolution) {
+    match parse_and_tile(&body, &ctx.grid) {
+        Ok((item, _)) if ctx.check_ids && item.id != id_of_key(&row.key) => Parsed::Fatal(format!(
+            "--skip-known: item '{}' at {} is not named after its id (expected '{}.stac.json'); \
+             skipping known items by file name would be wrong for this inventory",
+            item.id,
+            uri.as_deref().unwrap_or(&row.key),
+            item.id
+        )),
         Ok((item, cells)) => Parsed::Item {
             position: row.position,
             item: Box::new(item),
@@ -289,21 +327,29 @@ fn unit_rows(
     Ok(Some(Arc::new(UnitRows { batch, years })))
 }
 
-/// Parses an item body and computes its cells (`__none__` without geometry).
-fn parse_and_tile(
-    body: &[u8],
-    res: h3o::Resolution,
-) -> Result<(Item, Vec<String>), (Stage, String)> {
+/// Parses an item body and computes its partitions (`__none__` without geometry).
+fn parse_and_tile(body: &[u8], grid: &Grid) -> Result<(Item, Vec<String>), (Stage, String)> {
     let item = parse_item(body).map_err(|e| (Stage::Parse, e.to_string()))?;
     let cells = match &item.geometry {
         None => vec![NO_CELL.to_string()],
         Some(g) => {
-            let cells = crate::grid::cells_for(g, res).map_err(|e| (Stage::Grid, e.to_string()))?;
+            let cells = grid
+                .partitions(g)
+                .map_err(|e| (Stage::Grid, e.to_string()))?;
             if cells.is_empty() {
-                return Err((Stage::Grid, "geometry covers no H3 cell".into()));
+                return Err((Stage::Grid, "geometry covers no grid cell".into()));
             }
-            cells.iter().map(ToString::to_string).collect()
+            cells
         }
     };
     Ok((item, cells))
+}
+
+/// The item id a key names (ITS_LIVE's layout): its file name without
+/// `.stac.json` (or `.json`).
+pub(super) fn id_of_key(key: &str) -> &str {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    name.strip_suffix(".stac.json")
+        .or_else(|| name.strip_suffix(".json"))
+        .unwrap_or(name)
 }

@@ -12,7 +12,7 @@
 //! when some copy of one, shifted by a multiple of 360°, intersects the other.
 //! A bbox with `west > east` is one box from west to east + 360.
 
-use geo::{Intersects, Translate};
+use geo::{Area, Covers, Intersects, Translate};
 use geo_types::{Coord, Geometry, LineString, Point, Polygon, Rect};
 
 /// A shape as planar parts, each contiguous in longitude, with its lon range.
@@ -26,6 +26,8 @@ struct Part {
     geom: Geometry<f64>,
     lon_min: f64,
     lon_max: f64,
+    lat_min: f64,
+    lat_max: f64,
 }
 
 impl Part {
@@ -36,7 +38,25 @@ impl Part {
             geom,
             lon_min: r.min().x,
             lon_max: r.max().x,
+            lat_min: r.min().y,
+            lat_max: r.max().y,
         })
+    }
+
+    /// The 360° copies of `b` (as shifts) that can meet `a`.
+    fn shifts(a: &Part, b: &Part) -> std::ops::RangeInclusive<i64> {
+        const EPS: f64 = 1e-9;
+        let k_min = ((a.lon_min - b.lon_max) / 360.0 - EPS).ceil() as i64;
+        let k_max = ((a.lon_max - b.lon_min) / 360.0 + EPS).floor() as i64;
+        k_min..=k_max
+    }
+
+    fn shifted(&self, k: i64) -> std::borrow::Cow<'_, Geometry<f64>> {
+        if k == 0 {
+            std::borrow::Cow::Borrowed(&self.geom)
+        } else {
+            std::borrow::Cow::Owned(self.geom.translate(360.0 * k as f64, 0.0))
+        }
     }
 }
 
@@ -68,20 +88,43 @@ impl Planar {
 
     /// True if the shapes share a point (boundary-inclusive), in any 360° copy.
     pub fn intersects(&self, other: &Planar) -> bool {
-        const EPS: f64 = 1e-9;
         self.parts.iter().any(|a| {
-            other.parts.iter().any(|b| {
-                let k_min = ((a.lon_min - b.lon_max) / 360.0 - EPS).ceil() as i64;
-                let k_max = ((a.lon_max - b.lon_min) / 360.0 + EPS).floor() as i64;
-                (k_min..=k_max).any(|k| {
-                    if k == 0 {
-                        a.geom.intersects(&b.geom)
-                    } else {
-                        a.geom.intersects(&b.geom.translate(360.0 * k as f64, 0.0))
-                    }
-                })
-            })
+            other
+                .parts
+                .iter()
+                .any(|b| Part::shifts(a, b).any(|k| a.geom.intersects(b.shifted(k).as_ref())))
         })
+    }
+
+    /// True if every part of `self` lies within (boundary included) a single
+    /// part of `other`, in some 360° copy. A conservative test of "`other`
+    /// covers `self`": false does not prove a point of `self` is outside.
+    pub fn covered_by(&self, other: &Planar) -> bool {
+        !self.parts.is_empty()
+            && self.parts.iter().all(|a| {
+                other
+                    .parts
+                    .iter()
+                    .any(|b| Part::shifts(a, b).any(|k| b.shifted(k).as_ref().covers(&a.geom)))
+            })
+    }
+
+    /// Bounding boxes (min lon, min lat, max lon, max lat) of the parts, in
+    /// the unwrapped frame (longitudes may run past ±180).
+    pub fn part_bounds(&self) -> impl Iterator<Item = [f64; 4]> + '_ {
+        self.parts
+            .iter()
+            .map(|p| [p.lon_min, p.lat_min, p.lon_max, p.lat_max])
+    }
+
+    /// True when there is nothing to test (an empty geometry).
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    /// Planar area in square degrees (unwrapped frame); 0 for points and lines.
+    pub fn area(&self) -> f64 {
+        self.parts.iter().map(|p| p.geom.unsigned_area()).sum()
     }
 }
 
