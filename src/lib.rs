@@ -39,6 +39,9 @@
 //!   [`lock::job::run_locked`], the one way a writing job runs.
 //! - [`query`]: query text → typed query → plan (cells, pruned files) →
 //!   scan → distinct items.
+//! - [`backfill`]: plan / map / reduce / commit of a staged backfill run by
+//!   an existing scheduler (Slurm arrays, Kubernetes Indexed Jobs, AWS Batch
+//!   arrays, or local processes).
 //! - [`runs`]: the run ledger (every job visible from any console), the stop
 //!   switch, and [`runs::JobError`], the redacting error at the job boundary.
 //!
@@ -52,7 +55,7 @@
 //! # How a writing job runs
 //!
 //! Every job that writes (ingest, dead-letter retry, compaction,
-//! expire-snapshots, remove-orphans) goes through
+//! expire-snapshots, remove-orphans, backfill commit) goes through
 //! [`lock::job::run_locked`]: refuse a read-only catalog; take the lock (or
 //! wait, or take over a crashed local holder's); install the fencing guard so
 //! no commit happens after the lock is lost; record the run in the ledger
@@ -61,6 +64,7 @@
 //! one [`runs::Stop`]; the job stops at its next commit and resumes from its
 //! checkpoint when run again.
 
+pub mod backfill;
 pub mod catalog;
 pub mod cli;
 pub mod compact;

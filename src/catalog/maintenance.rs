@@ -40,6 +40,7 @@ pub async fn rebuild_hash_index(
             kind: RunKind::IndexRebuild,
             inputs: json!({}),
             ledger,
+            target: crate::runs::RunTarget::Own,
         },
     };
     let (_tx, progress) = watch::channel(());
@@ -65,6 +66,7 @@ pub async fn upgrade_catalog(
             kind: RunKind::UpgradeCatalog,
             inputs: json!({}),
             ledger,
+            target: crate::runs::RunTarget::Own,
         },
     };
     let (_tx, progress) = watch::channel(());

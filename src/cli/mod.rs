@@ -1,6 +1,7 @@
 //! The headless front end: clap commands that drive the engine and print
 //! human text or `--json`. Errors become one line on stderr and a non-zero exit.
 
+mod backfill_cmds;
 pub mod bench;
 mod bench_compact;
 mod bench_console;
@@ -109,6 +110,9 @@ pub enum Command {
     Query(query_cmds::QueryArgs),
     /// Every run on the catalog (ingest, compaction, maintenance, backfill), wherever it runs; cancel, pause, resume.
     Runs(runs_cmds::RunsArgs),
+    /// Backfill across machines: plan, then map/reduce tasks a scheduler runs by index (Slurm, Kubernetes, AWS Batch, local), then commit.
+    #[command(subcommand)]
+    Backfill(backfill_cmds::BackfillCommand),
     /// The hash index of item ids (unique-item count, `ingest --skip-known`).
     #[command(subcommand)]
     Index(index_cmds::IndexCommand),
@@ -359,6 +363,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Some(Command::Query(args)) => query_cmds::run(&settings, args).await,
         Some(Command::Runs(args)) => runs_cmds::run(&settings, args).await,
+        Some(Command::Backfill(cmd)) => backfill_cmds::run(&settings, cmd).await,
         Some(Command::Index(cmd)) => index_cmds::run(&settings, cmd).await,
         Some(Command::UpgradeCatalog) => index_cmds::upgrade_catalog(&settings).await,
         Some(Command::Export { output }) => query_cmds::export_table(&settings, output).await,

@@ -47,6 +47,7 @@ pub async fn run_locked(
                 "group_files": opts.group_files,
             }),
             ledger,
+            target: crate::runs::RunTarget::Own,
         },
     };
     let work = super::run(catalog.clone(), opts, progress.clone(), stop.receiver());
@@ -80,6 +81,7 @@ pub async fn expire_snapshots(
                 "retain_last": opts.retain_last,
             }),
             ledger,
+            target: crate::runs::RunTarget::Own,
         },
     };
     let (_tx, progress) = watch::channel(());
@@ -110,6 +112,7 @@ pub async fn remove_orphans(
             kind: RunKind::RemoveOrphans,
             inputs: json!({ "older_than_seconds": opts.older_than.as_secs() }),
             ledger,
+            target: crate::runs::RunTarget::Own,
         },
     };
     let (_tx, progress) = watch::channel(());

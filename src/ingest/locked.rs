@@ -48,6 +48,7 @@ pub async fn run_locked(
             kind: RunKind::Ingest,
             inputs,
             ledger,
+            target: crate::runs::RunTarget::Own,
         },
     };
     let work = super::run(catalog.clone(), opts, progress.clone(), stop.receiver());

@@ -20,6 +20,7 @@ pub use fetch::{FetchOptions, Fetcher, RetryPolicy, Source};
 pub use inventory::{Filter, parse_since};
 pub use locked::run_locked;
 pub use params::IngestParams;
+pub use pipeline::process::{ItemProcessor, Processed};
 pub use pipeline::run;
 pub use progress::{IngestProgress, Phase};
 

@@ -360,6 +360,12 @@ impl RunWriter {
         &self.worker.worker
     }
 
+    /// The run outlives this process (a backfill's plan): its end writes only
+    /// the worker record, and the run stays open for the workers that join it.
+    pub fn leave_run_open(&mut self) {
+        self.owns_run = false;
+    }
+
     /// Writes the worker record with `activity` (a new heartbeat).
     async fn publish(&mut self, activity: &Activity, state: RunState) -> Result<(), LedgerError> {
         self.worker.seq += 1;

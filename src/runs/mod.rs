@@ -45,5 +45,5 @@ pub use record::{
     Activity, ControlRecord, Counters, Request, RunKind, RunRecord, RunState, WorkerRecord,
 };
 pub use stop::{Stop, StopRequest};
-pub use track::{JobProgress, JobSummary, RunSpec, track};
+pub use track::{JobProgress, JobSummary, RunSpec, RunTarget, track, track_run};
 pub use view::{RunView, RunsReader, Snapshot, WorkerView};

@@ -48,6 +48,21 @@ pub struct RunSpec {
     pub inputs: Value,
     /// None: do not record (a read-only console, tests that opt out).
     pub ledger: Option<LedgerOptions>,
+    /// Which run the job is (part of).
+    pub target: RunTarget,
+}
+
+/// Which run a job is recorded as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunTarget {
+    /// A new run that ends with this job: its outcome is the run's.
+    Own,
+    /// A new run this job only starts (a backfill's plan): it stays open
+    /// for the workers that join it.
+    Open,
+    /// One more worker of an existing run (a backfill task); the run's own
+    /// record is left to whoever ends it.
+    Join(String),
 }
 
 impl RunSpec {
@@ -57,6 +72,7 @@ impl RunSpec {
             kind,
             inputs,
             ledger: Some(LedgerOptions::default()),
+            target: RunTarget::Own,
         }
     }
 }
@@ -76,17 +92,47 @@ where
     P: JobProgress,
     T: JobSummary,
 {
+    track_run(base, spec, progress, stop, |_| work).await
+}
+
+/// [`track`] for work that needs its run id (None when the run is not
+/// recorded): `make_work` is given it once the run record exists.
+pub async fn track_run<P, T, F>(
+    base: &Store,
+    spec: RunSpec,
+    progress: watch::Receiver<P>,
+    stop: &Stop,
+    make_work: impl FnOnce(Option<String>) -> F,
+) -> Result<T, JobError>
+where
+    P: JobProgress,
+    T: JobSummary,
+    F: Future<Output = Result<T, JobError>>,
+{
     let Some(opts) = spec.ledger else {
-        return work.await;
+        return make_work(None).await;
     };
-    let writer = match Ledger::new(base).begin(spec.kind, spec.inputs, opts).await {
+    let ledger = Ledger::new(base);
+    let started = match &spec.target {
+        RunTarget::Own => ledger.begin(spec.kind, spec.inputs, opts).await,
+        RunTarget::Open => ledger
+            .begin(spec.kind, spec.inputs, opts)
+            .await
+            .map(|mut w| {
+                w.leave_run_open();
+                w
+            }),
+        RunTarget::Join(id) => ledger.join(id, opts).await,
+    };
+    let writer = match started {
         Ok(w) => w,
         Err(e) => {
             tracing::warn!("this run is not recorded in the run ledger: {e}");
-            return work.await;
+            return make_work(None).await;
         }
     };
     let run_id = writer.id().to_string();
+    let work = make_work(Some(run_id.clone()));
     tracing::info!("run {run_id} started ({})", spec.kind.label());
     let (activity_tx, activity_rx) = watch::channel(progress.borrow().activity());
     let mirror = tokio::spawn(mirror_activity(progress.clone(), activity_tx));

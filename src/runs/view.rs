@@ -38,6 +38,8 @@ pub struct WorkerView {
     pub state: RunState,
     pub phase: String,
     pub chunk: Option<String>,
+    /// How long this reader has seen the worker on its current chunk.
+    pub chunk_seconds: Option<f64>,
     pub heartbeat_age_seconds: f64,
     #[serde(flatten)]
     pub counters: Counters,
@@ -150,6 +152,8 @@ struct Seen {
     reading: (DateTime<Utc>, Counters),
     /// Items/s and rows/s between the last two readings (else the average since start).
     rates: (f64, f64),
+    /// The chunk it reported, and since when (our clock).
+    chunk: (Option<String>, Instant),
 }
 
 /// Reads the ledger of one catalog, remembering what it saw between refreshes.
@@ -281,7 +285,16 @@ impl RunsReader {
                 changed_under_watch: false,
                 reading: current,
                 rates: rate_between((w.started, Counters::default()), current),
+                chunk: (w.activity.chunk.clone(), now),
             });
+        if seen.chunk.0 != w.activity.chunk {
+            seen.chunk = (w.activity.chunk.clone(), now);
+        }
+        let chunk_seconds = w
+            .activity
+            .chunk
+            .is_some()
+            .then(|| now.saturating_duration_since(seen.chunk.1).as_secs_f64());
         if seen.seq != w.seq {
             seen.rates = rate_between(seen.reading, current);
             seen.seq = w.seq;
@@ -315,6 +328,7 @@ impl RunsReader {
             state,
             phase: w.activity.phase,
             chunk: w.activity.chunk,
+            chunk_seconds,
             heartbeat_age_seconds: age,
             counters: w.activity.counters,
             items_per_second: items_rate,

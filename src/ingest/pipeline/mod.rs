@@ -20,6 +20,7 @@
 
 mod chunk;
 mod flush;
+pub mod process;
 mod unit;
 
 use std::sync::Arc;
