@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs the Python packages the
 # interop tests use (into a venv outside the repo), starts a real S3-compatible
-# server on 127.0.0.1, runs `cargo test`, and stops the server by its PID.
+# server on 127.0.0.1 and a single-node Slurm cluster (scripts/slurm.sh), runs
+# `cargo test`, and stops them by their PIDs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +24,7 @@ s3_pid=$!
 cleanup() {
   kill "$s3_pid" 2>/dev/null || true
   wait "$s3_pid" 2>/dev/null || true
+  bash scripts/slurm.sh stop "$workdir/slurm" 2>/dev/null || true
   rm -rf "$workdir"
 }
 trap cleanup EXIT
@@ -35,6 +37,16 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 [ -f "$workdir/s3.ready" ] || { echo "test.sh: the S3 test server did not become ready"; cat "$workdir/s3.log"; exit 1; }
+
+# A single-node Slurm cluster (installed from Debian's packages when missing)
+# for the backfill tests; stopped by pid in cleanup.
+if bash scripts/slurm.sh start "$workdir/slurm" >"$workdir/slurm.log" 2>&1; then
+  # shellcheck disable=SC1091
+  source "$workdir/slurm/env"
+  export ECOPS_TEST_SLURM_CONF="$SLURM_CONF"
+else
+  echo "test.sh: the Slurm test cluster failed to start:"; cat "$workdir/slurm.log"; exit 1
+fi
 
 export ECOPS_TEST_S3_ENDPOINT="http://127.0.0.1:$port"
 export ECOPS_TEST_S3_BUCKET=ecops-test

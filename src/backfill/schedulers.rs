@@ -237,10 +237,11 @@ pub fn submit_slurm(l: &Launch) -> Result<Submission, SchedulerError> {
         );
         std::fs::write(&script, body).map_err(io(format!("writing {}", script.display())))?;
         sub.files.push(script.clone());
+        let output = if phase == "commit" { "%j" } else { "%A_%a" };
         let mut args = vec![
             "--parsable".to_string(),
             format!("--job-name=ecops-{phase}"),
-            format!("--output={}/{phase}-%A_%a.out", l.workdir.display()),
+            format!("--output={}/{phase}-{output}.out", l.workdir.display()),
         ];
         if phase != "commit" {
             args.push(format!(

@@ -89,6 +89,21 @@ fn require_external() -> bool {
     std::env::var("ECOPS_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1")
 }
 
+/// The Slurm test cluster's config (`SLURM_CONF`), or None (the test should
+/// return early) when the suite runs without scripts/test.sh.
+pub fn slurm_conf() -> Option<String> {
+    match std::env::var("ECOPS_TEST_SLURM_CONF") {
+        Ok(c) if !c.is_empty() => Some(c),
+        _ => {
+            assert!(
+                !require_external(),
+                "ECOPS_TEST_SLURM_CONF is not set but scripts/test.sh requires it"
+            );
+            None
+        }
+    }
+}
+
 /// The S3 test server endpoint, or None (the test should return early) when the
 /// suite runs without scripts/test.sh. Under the script a missing server fails the test.
 pub fn s3_endpoint() -> Option<String> {

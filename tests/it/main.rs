@@ -3,6 +3,7 @@
 
 mod common;
 
+mod backfill;
 mod boundaries;
 mod catalog;
 mod compact;
