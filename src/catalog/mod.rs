@@ -11,6 +11,7 @@
 //! ```
 
 pub mod append;
+pub mod health;
 mod iceberg_catalog;
 pub mod part_writer;
 mod remote;

@@ -136,8 +136,13 @@ fn draw_view(frame: &mut Frame, area: Rect, app: &App) {
                 (area, None)
             };
             let tp = (main.height * 2 / 5).max(6);
-            let [top, bottom] =
-                Layout::vertical([Constraint::Length(tp), Constraint::Min(3)]).areas(main);
+            let [score, top, bottom] = Layout::vertical([
+                Constraint::Length(1),
+                Constraint::Length(tp),
+                Constraint::Min(3),
+            ])
+            .areas(main);
+            frame.render_widget(Paragraph::new(panes::partitions::score_line(app)), score);
             panes::throughput::draw(frame, top, app);
             panes::jobs::draw_list(frame, bottom, app);
             if let Some(side) = side {
@@ -162,13 +167,14 @@ fn draw_view(frame: &mut Frame, area: Rect, app: &App) {
             if wide {
                 let [l, r] =
                     Layout::horizontal([Constraint::Length(64), Constraint::Min(40)]).areas(area);
-                let [h, m] = Layout::vertical([Constraint::Length(9), Constraint::Min(6)]).areas(r);
+                let [h, m] =
+                    Layout::vertical([Constraint::Length(10), Constraint::Min(6)]).areas(r);
                 panes::partitions::draw_table(frame, l, app);
                 panes::partitions::draw_health(frame, h, app);
                 panes::map::draw(frame, m, app);
             } else {
                 let [h, t] =
-                    Layout::vertical([Constraint::Length(8), Constraint::Min(4)]).areas(area);
+                    Layout::vertical([Constraint::Length(9), Constraint::Min(4)]).areas(area);
                 panes::partitions::draw_health(frame, h, app);
                 panes::partitions::draw_table(frame, t, app);
             }

@@ -1313,3 +1313,52 @@ async fn tables_export_to_markdown_and_csv_and_stats_print_markdown() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_scores_show_in_overview_and_partitions_sort_by_them() {
+    use ecops::catalog::health::{HealthPolicy, catalog_health, partition_health};
+    let f = fixture().await;
+    // A second ingest of the sample under another job: every partition gets
+    // a second small file, so compaction has work.
+    let (tx, _rx) = watch::channel(Default::default());
+    let (_c, cancel) = watch::channel(false);
+    ecops::ingest::run(
+        f.catalog.clone(),
+        sample_spec(&f.demo, "again").opts,
+        tx,
+        cancel,
+    )
+    .await
+    .unwrap();
+    let mut app = loaded_app(&f, Theme::mono()).await;
+    let view = app.data.stats.clone().unwrap();
+    let policy = HealthPolicy::new(ecops::catalog::stats::DEFAULT_SMALL_FILE_BYTES);
+    let expected = catalog_health(&view.stats, &policy);
+    assert!(
+        expected.compactable_buckets > 0 && expected.score < 100,
+        "{expected:?}"
+    );
+    let screen = render(&app, 80, 24);
+    assert!(
+        screen.contains(&format!("health {}/100", expected.score)),
+        "{screen}"
+    );
+    assert!(screen.contains(&expected.fix[0]), "{screen}");
+    assert_eq!(view.trend.len() as u64, view.stats.snapshots);
+    // Sort by health: the worst partition first.
+    app.on_key(key('3'));
+    while app.views.partitions.sort != ecops::tui::views::partitions::SortKey::Health {
+        app.on_key(key('s'));
+    }
+    let rows = app.views.partitions.visible_rows(&app.data);
+    let scores: Vec<u8> = rows
+        .iter()
+        .map(|p| partition_health(p, &policy).score)
+        .collect();
+    assert!(scores.windows(2).all(|w| w[0] <= w[1]), "{scores:?}");
+    assert!(render(&app, 160, 48).contains("sort health"));
+    // The CLI prints the same score.
+    let json = crate::common::ecops_json(&["--base", &f.demo.base, "--json", "stats"]);
+    assert_eq!(json["health"]["score"], expected.score);
+    assert_eq!(json["health"]["files_saved"], expected.files_saved);
+}
