@@ -30,6 +30,10 @@ pub struct Config {
     /// Console: `--low-bandwidth` by default (5 s refresh, no animation, ansi theme).
     #[serde(default)]
     pub low_bandwidth: bool,
+    /// Run ledger: how often a running job publishes its heartbeat ("5s").
+    pub heartbeat: Option<String>,
+    /// Run ledger: how many runs are kept (older finished ones are pruned).
+    pub keep_runs: Option<usize>,
     /// S3 settings.
     #[serde(default)]
     pub s3: S3Config,
@@ -94,12 +98,17 @@ pub enum ConfigError {
 impl Config {
     /// Checks values the types cannot (durations), so a bad one fails at start.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if let Some(skew) = &self.lock_skew {
-            crate::fmt::parse_duration(skew).map_err(|reason| ConfigError::Value {
-                key: "lock_skew",
-                value: skew.clone(),
-                reason,
-            })?;
+        for (key, value) in [
+            ("lock_skew", &self.lock_skew),
+            ("heartbeat", &self.heartbeat),
+        ] {
+            if let Some(text) = value {
+                crate::fmt::parse_duration(text).map_err(|reason| ConfigError::Value {
+                    key,
+                    value: text.clone(),
+                    reason,
+                })?;
+            }
         }
         if let Some(theme) = &self.theme
             && !["dark", "light", "ansi", "mono"].contains(&theme.as_str())
@@ -111,6 +120,22 @@ impl Config {
             });
         }
         Ok(())
+    }
+
+    /// How runs are recorded: `flag` (the `--heartbeat` flag) wins over the file.
+    pub fn ledger_options(&self, flag: Option<std::time::Duration>) -> crate::runs::LedgerOptions {
+        let mut opts = crate::runs::LedgerOptions::default();
+        if let Some(beat) = flag.or_else(|| {
+            self.heartbeat
+                .as_deref()
+                .and_then(|h| crate::fmt::parse_duration(h).ok())
+        }) {
+            opts.heartbeat = beat.max(std::time::Duration::from_millis(100));
+        }
+        if let Some(keep) = self.keep_runs {
+            opts.keep = keep.max(1);
+        }
+        opts
     }
 
     /// The lock staleness policy these settings give.

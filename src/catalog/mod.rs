@@ -1,6 +1,6 @@
 //! The EarthCatalog: a PyIceberg-layout SQLite catalog under a base location,
 //! its `stac_items` table, the warehouse of GeoParquet files, and the paths of
-//! everything that lives beside them (design.md §1).
+//! everything that lives beside them (crate docs: the catalog).
 //!
 //! ```text
 //! <base>/earthcatalog.db                      SQLite catalog
@@ -107,6 +107,8 @@ pub struct EarthCatalog {
     catalog: Arc<SqlCatalog>,
     ident: TableIdent,
     read_only: bool,
+    /// S3 settings it was opened with (item fetches of its jobs use them too).
+    s3: S3Options,
     _cache: Option<CacheFile>,
 }
 
@@ -156,7 +158,7 @@ impl EarthCatalog {
                 (db, Some(remote), Some(cache))
             }
         };
-        let catalog = Self::assemble(store, db, remote, cache, opts.read_only);
+        let catalog = Self::assemble(store, db, remote, cache, opts.read_only, &opts.s3);
         if catalog
             .sql()
             .db()
@@ -236,7 +238,7 @@ impl EarthCatalog {
                 (db, Some(remote), Some(cache))
             }
         };
-        let catalog = Self::assemble(store, db, remote, cache, false);
+        let catalog = Self::assemble(store, db, remote, cache, false, &opts.s3);
         let ns = NamespaceIdent::new(schema::NAMESPACE.to_string());
         let sql = catalog.sql();
         if !sql
@@ -293,6 +295,7 @@ impl EarthCatalog {
         remote: Option<remote::RemoteDb>,
         cache: Option<CacheFile>,
         read_only: bool,
+        s3: &S3Options,
     ) -> Self {
         let file_io = file_io_for(&base);
         let warehouse = base.uri(WAREHOUSE_DIR);
@@ -305,8 +308,14 @@ impl EarthCatalog {
                 schema::TABLE_NAME.to_string(),
             ),
             read_only,
+            s3: s3.clone(),
             _cache: cache,
         }
+    }
+
+    /// The S3 settings the catalog was opened with.
+    pub fn s3(&self) -> &S3Options {
+        &self.s3
     }
 
     /// The items table at its current snapshot.

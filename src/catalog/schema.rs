@@ -1,5 +1,5 @@
 //! The EarthCatalog table: schema, partition spec and grid properties
-//! (design.md §1). Field ids and names match earthcatalog's table exactly.
+//! (crate docs: the catalog). Field ids and names match earthcatalog's table exactly.
 
 use std::collections::HashMap;
 

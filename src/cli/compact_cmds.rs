@@ -86,9 +86,10 @@ pub struct OrphanArgs {
     pub lock_ttl_minutes: u64,
 }
 
-fn lock_settings(minutes: u64) -> LockSettings {
+fn lock_settings(settings: &Settings, minutes: u64) -> LockSettings {
     LockSettings {
         ttl: Duration::from_secs(minutes.max(1) * 60),
+        stale: settings.stale_policy(),
         ..Default::default()
     }
 }
@@ -136,16 +137,52 @@ pub async fn compact(settings: &Settings, args: &CompactArgs) -> Result<ExitCode
         }
         return Ok(ExitCode::SUCCESS);
     }
+    let lock = LockSettings {
+        wait: args.wait,
+        ..lock_settings(settings, args.lock_ttl_minutes)
+    };
+    run_compaction(settings, catalog, opts, &lock).await
+}
+
+/// `ecops runs resume` of a compaction: the same threshold, default options.
+pub async fn compact_again(
+    settings: &Settings,
+    catalog: Arc<EarthCatalog>,
+    threshold: usize,
+    wait: bool,
+) -> Result<ExitCode> {
+    let opts = CompactOptions {
+        threshold: threshold.max(2),
+        ..CompactOptions::default()
+    };
+    let lock = LockSettings {
+        wait,
+        ..lock_settings(settings, 30)
+    };
+    run_compaction(settings, catalog, opts, &lock).await
+}
+
+/// Runs a compaction headless: a progress bar on stderr, the summary on stdout.
+async fn run_compaction(
+    settings: &Settings,
+    catalog: Arc<EarthCatalog>,
+    opts: CompactOptions,
+    lock: &LockSettings,
+) -> Result<ExitCode> {
     let (progress_tx, progress_rx) = watch::channel(CompactProgress::default());
-    let cancel_rx = super::cancel_on_ctrl_c(
+    let stop = super::stop_on_ctrl_c(
         "interrupted — committing the buckets already rewritten; run the same command to finish",
     );
     let bar = (!settings.json).then(|| progress_bar(progress_rx));
-    let lock = LockSettings {
-        wait: args.wait,
-        ..lock_settings(args.lock_ttl_minutes)
-    };
-    let result = compact::run_locked(catalog, opts, &lock, progress_tx, cancel_rx).await;
+    let result = compact::run_locked(
+        catalog,
+        opts,
+        lock,
+        Some(settings.ledger()),
+        progress_tx,
+        &stop,
+    )
+    .await;
     if let Some((bar, task)) = bar {
         task.abort();
         bar.finish_and_clear();
@@ -156,11 +193,9 @@ pub async fn compact(settings: &Settings, args: &CompactArgs) -> Result<ExitCode
     } else {
         print_summary(&summary);
     }
-    Ok(match summary.phase {
-        CompactPhase::Failed => ExitCode::from(1),
-        CompactPhase::Cancelled => ExitCode::from(130),
-        _ => ExitCode::SUCCESS,
-    })
+    Ok(ExitCode::from(
+        crate::runs::JobSummary::exit_code(&summary) as u8
+    ))
 }
 
 fn progress_bar(
@@ -286,9 +321,9 @@ pub async fn expire_snapshots(settings: &Settings, args: &ExpireArgs) -> Result<
         retain_last: args.retain_last.max(1),
         dry_run: args.dry_run,
     };
+    let lock = lock_settings(settings, args.lock_ttl_minutes);
     let report =
-        maintenance::expire_snapshots(&catalog, &opts, &lock_settings(args.lock_ttl_minutes))
-            .await?;
+        maintenance::expire_snapshots(&catalog, &opts, &lock, Some(settings.ledger())).await?;
     if settings.json {
         print_json(&report)?;
     } else {
@@ -331,8 +366,9 @@ pub async fn remove_orphans(settings: &Settings, args: &OrphanArgs) -> Result<Ex
         older_than,
         dry_run: args.dry_run,
     };
+    let lock = lock_settings(settings, args.lock_ttl_minutes);
     let report =
-        maintenance::remove_orphans(&catalog, &opts, &lock_settings(args.lock_ttl_minutes)).await?;
+        maintenance::remove_orphans(&catalog, &opts, &lock, Some(settings.ledger())).await?;
     if settings.json {
         print_json(&json!({
             "dry_run": report.dry_run,

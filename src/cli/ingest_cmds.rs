@@ -8,17 +8,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::watch;
 
 use super::{Settings, human_bytes, print_json};
 use crate::catalog::{CatalogError, EarthCatalog};
-use crate::ingest::{
-    self, FetchOptions, Filter, IngestOptions, IngestProgress, InventoryInput, Mode, Phase,
-    RetryPolicy,
-};
+use crate::ingest::{self, IngestParams, IngestProgress, LockSettings, Mode, Phase};
+use crate::runs::JobSummary;
 
 /// Arguments of `ecops ingest`.
 #[derive(Debug, Clone, Args)]
@@ -91,16 +89,31 @@ impl From<ModeArg> for Mode {
     }
 }
 
+impl IngestArgs {
+    /// The request these flags make (defaults applied by the engine's builder).
+    pub fn params(&self) -> IngestParams {
+        IngestParams {
+            inventory: self.inventory.clone(),
+            retry_dead_letters: self.retry_dead_letters,
+            items_root: self.items_root.clone(),
+            since: self.since.clone(),
+            suffix: Some(self.suffix.clone()),
+            limit: self.limit,
+            chunk_size: Some(self.chunk_size),
+            concurrency: Some(self.concurrency),
+            timeout_seconds: Some(self.timeout),
+            attempts: Some(self.attempts),
+            mode: Some(self.mode.into()),
+            job: self.job.clone(),
+        }
+    }
+}
+
 pub async fn ingest(settings: &Settings, args: &IngestArgs) -> Result<ExitCode> {
     let base = settings.require_base()?;
-    let since = args
-        .since
-        .as_deref()
-        .map(ingest::parse_since)
-        .transpose()
-        .map_err(anyhow::Error::msg)
-        .context("--since")?;
+    let params = args.params();
     // Check what is cheap to check before a missing catalog is created.
+    params.build(&settings.open.s3)?;
     if let Some(inventory) = &args.inventory
         && let Ok(crate::store::Location::Local(path)) = crate::store::Location::parse(inventory)
         && !path.exists()
@@ -120,44 +133,45 @@ pub async fn ingest(settings: &Settings, args: &IngestArgs) -> Result<ExitCode> 
         }
         Err(e) => return Err(e.into()),
     };
-    let opts = IngestOptions {
-        inventory: match &args.inventory {
-            Some(i) => InventoryInput::File(i.clone()),
-            None => InventoryInput::DeadLetters,
-        },
-        filter: Filter {
-            suffix: args.suffix.clone(),
-            since,
-            limit: args.limit,
-        },
-        fetch: FetchOptions {
-            items_root: args.items_root.clone(),
-            timeout: Duration::from_secs(args.timeout.max(1)),
-            retry: RetryPolicy {
-                attempts: args.attempts.max(1),
-                ..RetryPolicy::default()
-            },
-            pool_per_host: args.concurrency.max(1),
-        },
-        s3: settings.open.s3.clone(),
-        chunk_size: args.chunk_size,
-        concurrency: args.concurrency,
-        mode: args.mode.into(),
-        job_name: args.job.clone(),
-        ..IngestOptions::default()
-    };
+    run_ingest(
+        settings,
+        Arc::new(catalog),
+        &params,
+        args.lock_ttl_minutes,
+        args.wait,
+    )
+    .await
+}
 
+/// Runs an ingest headless with a progress bar (stderr) and its summary
+/// (stdout); shared by `ecops ingest` and `ecops runs resume`.
+pub async fn run_ingest(
+    settings: &Settings,
+    catalog: Arc<EarthCatalog>,
+    params: &IngestParams,
+    lock_ttl_minutes: u64,
+    wait: bool,
+) -> Result<ExitCode> {
     let (progress_tx, progress_rx) = watch::channel(IngestProgress::default());
-    let cancel_rx = super::cancel_on_ctrl_c(
+    let stop = super::stop_on_ctrl_c(
         "interrupted — committing what is complete; run the same command to resume",
     );
     let bar = (!settings.json).then(|| progress_bar(progress_rx));
-    let lock = ingest::LockSettings {
-        ttl: Duration::from_secs(args.lock_ttl_minutes.max(1) * 60),
-        wait: args.wait,
+    let lock = LockSettings {
+        ttl: Duration::from_secs(lock_ttl_minutes.max(1) * 60),
+        wait,
+        stale: settings.stale_policy(),
         ..Default::default()
     };
-    let result = ingest::run_locked(Arc::new(catalog), opts, &lock, progress_tx, cancel_rx).await;
+    let result = ingest::run_locked(
+        catalog,
+        params,
+        &lock,
+        Some(settings.ledger()),
+        progress_tx,
+        &stop,
+    )
+    .await;
     if let Some((bar, task)) = bar {
         task.abort();
         bar.finish_and_clear();
@@ -168,17 +182,7 @@ pub async fn ingest(settings: &Settings, args: &IngestArgs) -> Result<ExitCode> 
     } else {
         print_summary(&summary);
     }
-    Ok(exit_code(&summary))
-}
-
-/// 0 clean, 3 some items dead-lettered, 130 interrupted, 1 failed.
-pub fn exit_code(summary: &IngestProgress) -> ExitCode {
-    match summary.phase {
-        Phase::Failed => ExitCode::from(1),
-        Phase::Cancelled => ExitCode::from(130),
-        _ if summary.failed > 0 => ExitCode::from(3),
-        _ => ExitCode::SUCCESS,
-    }
+    Ok(ExitCode::from(summary.exit_code() as u8))
 }
 
 fn progress_bar(

@@ -14,6 +14,7 @@ mod lock_cmds;
 mod bench_query;
 pub mod query_cmds;
 mod query_output;
+mod runs_cmds;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +44,12 @@ pub struct Cli {
     /// Print one JSON object instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Allowance for other machines' clocks when judging the catalog lock stale (default 5m, or lock_skew in the config).
+    #[arg(long, global = true, value_name = "DURATION", value_parser = crate::fmt::parse_duration)]
+    pub lock_skew: Option<std::time::Duration>,
+    /// Run ledger: publish a running job's heartbeat this often (default 5s, or heartbeat in the config).
+    #[arg(long, global = true, value_name = "DURATION", value_parser = crate::fmt::parse_duration)]
+    pub heartbeat: Option<std::time::Duration>,
     /// Console only: redraw at most every N ms for background changes (default 250, or refresh_ms in the config).
     #[arg(long, value_name = "N")]
     pub refresh_ms: Option<u64>,
@@ -103,6 +110,8 @@ pub enum Command {
     RemoveOrphans(compact_cmds::OrphanArgs),
     /// Search items: geometry (point, bbox, GeoJSON/WKT), datetime, property filters; items or (id, href) pairs.
     Query(query_cmds::QueryArgs),
+    /// Every run on the catalog (ingest, compaction, maintenance, backfill), wherever it runs; cancel, pause, resume.
+    Runs(runs_cmds::RunsArgs),
 }
 
 /// Lock commands.
@@ -172,6 +181,10 @@ pub enum BenchCommand {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub base: Option<String>,
+    /// `--heartbeat` (overrides the config).
+    pub heartbeat: Option<std::time::Duration>,
+    /// `--lock-skew` (overrides the config).
+    pub lock_skew: Option<std::time::Duration>,
     pub open: OpenOptions,
     pub json: bool,
     pub config: Config,
@@ -191,6 +204,8 @@ impl Settings {
         };
         Ok(Self {
             base,
+            heartbeat: cli.heartbeat,
+            lock_skew: cli.lock_skew,
             open,
             json: cli.json,
             config,
@@ -199,7 +214,15 @@ impl Settings {
 
     /// The lock staleness policy: `lock_skew` from the config (default 5 min).
     pub fn stale_policy(&self) -> crate::lock::StalePolicy {
-        self.config.stale_policy()
+        match self.lock_skew {
+            Some(skew) => crate::lock::StalePolicy { skew },
+            None => self.config.stale_policy(),
+        }
+    }
+
+    /// How runs are recorded in the ledger (`--heartbeat`, `heartbeat`, `keep_runs`).
+    pub fn ledger(&self) -> crate::runs::LedgerOptions {
+        self.config.ledger_options(self.heartbeat)
     }
 
     /// The base location, or an error saying how to give one.
@@ -210,17 +233,32 @@ impl Settings {
     }
 }
 
-/// A cancel flag that the first Ctrl-C sets, after saying `message` on stderr:
-/// jobs stop at their next commit boundary instead of dying mid-write.
-pub(crate) fn cancel_on_ctrl_c(message: &'static str) -> tokio::sync::watch::Receiver<bool> {
-    let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+/// A stop switch that the first Ctrl-C (or SIGTERM) trips, after saying
+/// `message` on stderr: jobs stop at their next commit boundary instead of
+/// dying mid-write. The run ledger's operator requests trip the same switch.
+pub(crate) fn stop_on_ctrl_c(message: &'static str) -> crate::runs::Stop {
+    let stop = crate::runs::Stop::new();
+    let tripped = stop.clone();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\necops: {message}");
-            let _ = cancel_tx.send(true);
-        }
+        let by = wait_for_interrupt().await;
+        eprintln!("\necops: {message}");
+        tripped.request(crate::runs::Request::Cancel, by, None);
     });
-    cancel_rx
+    stop
+}
+
+/// Waits for Ctrl-C or SIGTERM (a scheduler's stop, a spot reclaim) and says which.
+async fn wait_for_interrupt() -> &'static str {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "Ctrl-C",
+        _ = async {
+            match term.as_mut() {
+                Some(t) => { t.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => "SIGTERM",
+    }
 }
 
 /// An error and its causes on one line, each cause once: our errors often
@@ -314,6 +352,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             bench_ingest::ingest(&settings, args).await
         }
         Some(Command::Query(args)) => query_cmds::run(&settings, args).await,
+        Some(Command::Runs(args)) => runs_cmds::run(&settings, args).await,
         Some(Command::Bench(BenchCommand::Query(args))) => bench_query::run(&settings, args).await,
         Some(Command::Bench(BenchCommand::Console(args))) => {
             bench_console::run(&settings, args).await

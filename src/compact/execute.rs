@@ -159,7 +159,7 @@ pub async fn run(
             outcomes.len(),
             crate::metrics::peak_rss_bytes()
         );
-        pause_before_commit().await;
+        crate::testkit::pause_before_commit().await;
         p.buckets_pending_commit = 0;
         if let Err(e) = commit_group(
             &catalog,
@@ -325,19 +325,4 @@ fn publish(progress: &watch::Sender<CompactProgress>, p: &mut CompactProgress, s
 fn finish(progress: &watch::Sender<CompactProgress>, p: &mut CompactProgress, started: Instant) {
     p.peak_rss_bytes = crate::metrics::peak_rss_bytes();
     publish(progress, p, started);
-}
-
-/// Test hook for crash tests: `ECOPS_FAULT_PAUSE_BEFORE_COMPACT_COMMIT_MS`
-/// holds each group between writing its files and committing them, so a
-/// test can kill the process (or commit something else) exactly there.
-async fn pause_before_commit() {
-    static PAUSE: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
-    let pause = PAUSE.get_or_init(|| {
-        std::env::var("ECOPS_FAULT_PAUSE_BEFORE_COMPACT_COMMIT_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-    });
-    if let Some(ms) = pause {
-        tokio::time::sleep(Duration::from_millis(*ms)).await;
-    }
 }

@@ -1,4 +1,4 @@
-//! Compaction and table maintenance (design.md §3).
+//! Compaction and table maintenance.
 //!
 //! * [`plan()`]: from metadata only, the (cell, year) buckets worth rewriting.
 //! * [`run`] / [`run_locked`]: rewrite them — one row per id (newest `updated`,

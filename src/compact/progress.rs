@@ -22,6 +22,8 @@ pub enum CompactPhase {
 /// (for a dry run: what the plan predicts, rows assuming no duplicates).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct CompactProgress {
+    /// The run ledger's id of this run (set when the run is recorded).
+    pub run: Option<String>,
     pub phase: CompactPhase,
     pub dry_run: bool,
     /// (cell, year) buckets in the table.

@@ -29,6 +29,17 @@ pub struct JobSpec {
 }
 
 impl JobSpec {
+    /// The spec of an ingest of the inventory at `uri` with `opts`.
+    pub fn of_inventory(uri: &str, opts: &super::IngestOptions) -> Self {
+        JobSpec {
+            inventory: crate::store::redact_url(uri),
+            items_root: opts.fetch.items_root.clone(),
+            suffix: opts.filter.suffix.clone(),
+            since: opts.filter.since.map(|d| d.to_rfc3339()),
+            limit: opts.filter.limit,
+        }
+    }
+
     /// A stable id: `ingest-<16 hex>` of the spec (or the operator's `--job` name).
     pub fn job_id(&self, name: Option<&str>) -> String {
         if let Some(n) = name {

@@ -1,4 +1,4 @@
-//! The ingest engine (design.md §2): stream an inventory, fetch items with
+//! The ingest engine: stream an inventory, fetch items with
 //! bounded concurrency, validate, fan out to H3 cells, write GeoParquet parts
 //! per (cell, year) and commit chunk by chunk, resumably.
 //!
@@ -11,6 +11,7 @@ pub mod fetch;
 pub mod inventory;
 pub mod job;
 mod locked;
+pub mod params;
 mod pipeline;
 pub mod progress;
 
@@ -18,6 +19,7 @@ pub use crate::lock::job::{LockSettings, WAIT_POLL};
 pub use fetch::{FetchOptions, Fetcher, RetryPolicy, Source};
 pub use inventory::{Filter, parse_since};
 pub use locked::run_locked;
+pub use params::IngestParams;
 pub use pipeline::run;
 pub use progress::{IngestProgress, Phase};
 
@@ -49,7 +51,8 @@ pub enum InventoryInput {
 }
 
 /// earthcatalog's modes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// A new, empty table first (unless resuming this job); old data files stay on disk.
     Full,

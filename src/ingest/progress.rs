@@ -23,6 +23,10 @@ pub enum Phase {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct IngestProgress {
     pub job_id: String,
+    /// The run ledger's id of this run (set when the run is recorded).
+    pub run: Option<String>,
+    /// The chunk being filled, counted over the whole job (resumes included).
+    pub chunk: u64,
     pub phase: Phase,
     /// Items listed by the inventory after filters, in this run.
     pub items: u64,

@@ -10,6 +10,7 @@ use super::{Event, JobId, JobKind, Jobs};
 use crate::catalog::EarthCatalog;
 use crate::compact::{CompactOptions, CompactProgress};
 use crate::ingest::LockSettings;
+use crate::runs::JobError;
 
 /// What to compact.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -78,17 +79,16 @@ pub async fn run(
     catalog: Arc<EarthCatalog>,
     request: CompactRequest,
     lock: &LockSettings,
+    ledger: Option<crate::runs::LedgerOptions>,
     progress: watch::Sender<CompactProgress>,
-    cancel: watch::Receiver<bool>,
-) -> Result<CompactOutcome, String> {
+    stop: &crate::runs::Stop,
+) -> Result<CompactOutcome, JobError> {
     let opts = CompactOptions {
         threshold: request.threshold.unwrap_or(2).max(2),
         dry_run: request.dry_run,
         ..CompactOptions::default()
     };
-    let summary = crate::compact::run_locked(catalog, opts, lock, progress, cancel)
-        .await
-        .map_err(|e| crate::store::redact_secrets(&e.to_string()))?;
+    let summary = crate::compact::run_locked(catalog, opts, lock, ledger, progress, stop).await?;
     let follow_up = (request.dry_run && summary.buckets_planned > 0).then(|| CompactRequest {
         dry_run: false,
         ..request.clone()
@@ -118,13 +118,12 @@ pub(super) fn spawn(jobs: &Jobs, id: JobId, req: CompactRequest) -> tokio::task:
         spec: None,
     });
     let (progress_tx, mut progress_rx) = watch::channel(crate::compact::CompactProgress::default());
-    let (cancel_tx, cancel_rx) = watch::channel(false);
-    let paused = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = crate::runs::Stop::new();
     jobs.inner
         .running
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .insert(id, (cancel_tx, paused));
+        .insert(id, stop.clone());
     let inner = jobs.inner.clone();
     tokio::spawn(async move {
         let forward = {
@@ -145,8 +144,9 @@ pub(super) fn spawn(jobs: &Jobs, id: JobId, req: CompactRequest) -> tokio::task:
             inner.catalog.clone(),
             req,
             &inner.config.lock,
+            inner.config.ledger,
             progress_tx,
-            cancel_rx,
+            &stop,
         )
         .await;
         let _ = forward.await;

@@ -17,7 +17,6 @@
 
 use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use super::{IngestSpec, Jobs};
 use crate::catalog::{CatalogError, EarthCatalog, OpenOptions};
@@ -245,7 +244,7 @@ pub fn start(jobs: &Jobs, demo: &Demo, live: LiveOptions) {
             16,
         );
         let mut spec = spec;
-        spec.opts.fetch.timeout = Duration::from_secs(60);
+        spec.params.timeout_seconds = Some(60);
         spec.expected_items = Some(summary.meta.inventory_rows);
         jobs.start_ingest(spec);
     });

@@ -4,23 +4,20 @@
 //! complete is committed); resume starts the same spec again, which the
 //! engine continues after the job's last checkpoint.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
-
 use tokio::sync::{oneshot, watch};
 
 use super::{Event, JobId, JobKind, Jobs};
-use crate::ingest::{
-    FetchOptions, Filter, IngestOptions, IngestProgress, InventoryInput, Mode, RetryPolicy,
-};
+use crate::ingest::{IngestParams, IngestProgress};
+use crate::runs::Stop;
 
 /// An ingest job as the console starts it.
 #[derive(Debug, Clone)]
 pub struct IngestSpec {
     /// Shown in the jobs pane.
     pub label: String,
-    pub opts: IngestOptions,
+    /// What to ingest; built into options by the engine's one builder, with
+    /// the catalog's S3 settings.
+    pub params: IngestParams,
     /// Resume this paused job (keeps its row in the jobs pane).
     pub resume_id: Option<JobId>,
     /// Items the inventory lists, when known (progress and ETA by items).
@@ -28,6 +25,16 @@ pub struct IngestSpec {
 }
 
 impl IngestSpec {
+    /// A console ingest of `params`.
+    pub fn new(params: IngestParams) -> Self {
+        Self {
+            label: params.label(),
+            params,
+            resume_id: None,
+            expected_items: None,
+        }
+    }
+
     /// An ingest of `inventory` (path or URL) with items fetched from
     /// `items_root` (or from the inventory's bucket), in chunks of `chunk_size`.
     pub fn inventory(
@@ -37,31 +44,12 @@ impl IngestSpec {
         chunk_size: usize,
         concurrency: usize,
     ) -> Self {
-        let opts = IngestOptions {
-            inventory: InventoryInput::File(inventory.to_string()),
-            filter: Filter::default(),
-            fetch: FetchOptions {
-                items_root: items_root.map(str::to_string),
-                timeout: Duration::from_secs(30),
-                retry: RetryPolicy::default(),
-                pool_per_host: concurrency.max(1),
-            },
-            chunk_size: chunk_size.max(1),
-            concurrency: concurrency.max(1),
-            mode: Mode::Delta,
-            job_name: job_name.map(str::to_string),
-            ..IngestOptions::default()
-        };
-        let name = std::path::Path::new(inventory)
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| inventory.to_string());
-        Self {
-            label: job_name.map_or(name, str::to_string),
-            opts,
-            resume_id: None,
-            expected_items: None,
-        }
+        Self::new(IngestParams {
+            job: job_name.map(str::to_string),
+            chunk_size: Some(chunk_size.max(1)),
+            concurrency: Some(concurrency.max(1)),
+            ..IngestParams::inventory(inventory, items_root)
+        })
     }
 }
 
@@ -74,13 +62,12 @@ pub(super) fn spawn(
 ) -> tokio::task::JoinHandle<()> {
     let inner = jobs.inner.clone();
     let (progress_tx, mut progress_rx) = watch::channel(IngestProgress::default());
-    let (cancel_tx, cancel_rx) = watch::channel(false);
-    let paused = Arc::new(AtomicBool::new(false));
+    let stop = Stop::new();
     inner
         .running
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .insert(id, (cancel_tx, paused.clone()));
+        .insert(id, stop.clone());
     let _ = inner.events.send(Event::JobStarted {
         id,
         kind: JobKind::Ingest,
@@ -108,10 +95,11 @@ pub(super) fn spawn(
     tokio::spawn(async move {
         let result = crate::ingest::run_locked(
             inner.catalog.clone(),
-            spec.opts.clone(),
+            &spec.params,
             &inner.config.lock,
+            inner.config.ledger,
             progress_tx,
-            cancel_rx,
+            &stop,
         )
         .await;
         // The sender is gone: the forwarder drains the last snapshot and ends.
@@ -122,7 +110,7 @@ pub(super) fn spawn(
             .unwrap_or_else(|p| p.into_inner())
             .remove(&id);
         inner.stats.refresh();
-        let paused = paused.load(Ordering::SeqCst);
+        let paused = stop.is_pause();
         match &result {
             Ok(p) => tracing::info!(
                 "ingest job {id} ended ({:?}): {} items, {} rows, {} failed, {} commits",
@@ -137,10 +125,8 @@ pub(super) fn spawn(
         if let Ok(p) = &result {
             let _ = done.send(p.clone());
         }
-        let _ = inner.events.send(Event::IngestFinished {
-            id,
-            result: result.map_err(|e| crate::store::redact_secrets(&e.to_string())),
-            paused,
-        });
+        let _ = inner
+            .events
+            .send(Event::IngestFinished { id, result, paused });
     })
 }

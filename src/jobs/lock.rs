@@ -144,7 +144,7 @@ pub(super) fn spawn(
                 .poll(&store)
                 .await
                 .map(Box::new)
-                .map_err(|e| crate::store::redact_secrets(&e.to_string()));
+                .map_err(crate::runs::JobError::failed);
             if events.send(Event::Lock(watched)).is_err() {
                 return;
             }

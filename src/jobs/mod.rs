@@ -1,4 +1,4 @@
-//! Background work of the console (design.md §6): ingest, compaction, lock,
+//! Background work of the console: ingest, compaction, lock,
 //! query and stats-refresh jobs run as tokio tasks and report through one
 //! channel of [`Event`]s. Nothing here touches the terminal; the TUI sends
 //! [`Request`]s and renders what the events say.
@@ -28,12 +28,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use crate::catalog::EarthCatalog;
 use crate::ingest::dead_letter::DeadLetter;
 use crate::ingest::{IngestProgress, LockSettings};
 use crate::lock::Watched;
+use crate::runs::{JobError, LedgerOptions, Stop};
 
 pub use compact::{CompactOutcome, CompactRequest};
 pub use ingest::IngestSpec;
@@ -99,12 +100,12 @@ pub enum Event {
     /// An ingest job ended: its summary, or the error that stopped it before it ran.
     IngestFinished {
         id: JobId,
-        result: Result<IngestProgress, String>,
+        result: Result<IngestProgress, JobError>,
         paused: bool,
     },
     DeadLetters {
         id: JobId,
-        result: Result<Vec<DeadLetter>, String>,
+        result: Result<Vec<DeadLetter>, JobError>,
     },
     /// A new progress snapshot of a compaction.
     CompactProgress {
@@ -113,14 +114,14 @@ pub enum Event {
     },
     Compact {
         id: JobId,
-        result: Result<CompactOutcome, String>,
+        result: Result<CompactOutcome, JobError>,
     },
     Query {
         id: JobId,
-        result: Result<QueryOutcome, String>,
+        result: Result<QueryOutcome, JobError>,
     },
-    Stats(Result<Arc<StatsView>, String>),
-    Lock(Result<Box<Watched>, String>),
+    Stats(Result<Arc<StatsView>, JobError>),
+    Lock(Result<Box<Watched>, JobError>),
     LockOutcome(LockOutcome),
     /// A line for the status bar (also logged).
     Notice(String),
@@ -138,6 +139,8 @@ pub struct JobsConfig {
     pub small_file_bytes: u64,
     /// Who takes the lock for the console's jobs and actions.
     pub lock: LockSettings,
+    /// How the console's jobs are recorded in the run ledger (None: not at all).
+    pub ledger: Option<LedgerOptions>,
 }
 
 impl Default for JobsConfig {
@@ -148,12 +151,10 @@ impl Default for JobsConfig {
             lock_every: Duration::from_secs(1),
             small_file_bytes: crate::catalog::stats::DEFAULT_SMALL_FILE_BYTES,
             lock: LockSettings::default(),
+            ledger: Some(LedgerOptions::default()),
         }
     }
 }
-
-/// A running job's cancel switch, and whether its cancel is a pause.
-type Running = (watch::Sender<bool>, Arc<std::sync::atomic::AtomicBool>);
 
 /// Handle to the background work of one catalog. Cheap to clone.
 #[derive(Clone)]
@@ -166,8 +167,8 @@ struct Inner {
     config: JobsConfig,
     events: mpsc::UnboundedSender<Event>,
     next_id: AtomicU64,
-    /// Cancel switches of running jobs, with whether the cancel is a pause.
-    running: Mutex<HashMap<JobId, Running>>,
+    /// Stop switches of running jobs.
+    running: Mutex<HashMap<JobId, Stop>>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     stats: stats::StatsHandle,
     lock: mpsc::UnboundedSender<LockCommand>,
@@ -236,7 +237,7 @@ impl Jobs {
                     let result = crate::ingest::dead_letter::read_all(&base, Some(&job_id))
                         .await
                         .map(|(letters, _)| letters)
-                        .map_err(|e| e.to_string());
+                        .map_err(JobError::failed);
                     let _ = events.send(Event::DeadLetters { id, result });
                 }));
             }
@@ -294,9 +295,13 @@ impl Jobs {
     /// Stops job `id` at its next chunk boundary (what is complete is committed).
     pub fn cancel(&self, id: JobId, pause: bool) {
         let running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((tx, paused)) = running.get(&id) {
-            paused.store(pause, Ordering::SeqCst);
-            let _ = tx.send(true);
+        if let Some(stop) = running.get(&id) {
+            let request = if pause {
+                crate::runs::Request::Pause
+            } else {
+                crate::runs::Request::Cancel
+            };
+            stop.request(request, "this console", None);
         }
     }
 

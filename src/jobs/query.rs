@@ -96,7 +96,7 @@ fn geometry_text(text: &str, q: &mut QueryText) {
 pub async fn run(
     catalog: Arc<EarthCatalog>,
     request: QueryRequest,
-) -> Result<QueryOutcome, String> {
+) -> Result<QueryOutcome, crate::runs::JobError> {
     let mut text = QueryText {
         datetime: Some(request.datetime.clone()).filter(|s| !s.trim().is_empty()),
         filter: Some(request.filter.clone()).filter(|s| !s.trim().is_empty()),
@@ -104,14 +104,14 @@ pub async fn run(
         ..Default::default()
     };
     geometry_text(&request.geometry, &mut text);
-    let query = Query::parse(&text).map_err(|e| e.to_string())?;
+    let query = Query::parse(&text).map_err(crate::runs::JobError::refused)?;
     let opts = ScanOptions {
         fields: Fields::Assets,
         ..ScanOptions::default()
     };
     let result = crate::query::search(&catalog, &query, &opts)
         .await
-        .map_err(|e| crate::store::redact_secrets(&e.to_string()))?;
+        .map_err(crate::runs::JobError::failed)?;
     let plan = &result.plan;
     let rows: Vec<QueryRow> = result
         .hits

@@ -129,7 +129,7 @@ pub(super) fn spawn(
                 let result = StatsView::load(&catalog, small_file_bytes)
                     .await
                     .map(Arc::new)
-                    .map_err(|e| crate::store::redact_secrets(&e.to_string()));
+                    .map_err(crate::runs::JobError::failed);
                 match &result {
                     Ok(_) => shown = current,
                     Err(e) => tracing::warn!("stats refresh failed: {e}"),

@@ -9,6 +9,7 @@ use tokio::sync::watch;
 
 use super::{Authority, Lease, LeaseOptions, LockError, LockState, StalePolicy, StaleReason};
 use crate::catalog::EarthCatalog;
+use crate::runs::{JobError, JobProgress, JobSummary, RunSpec, RunState, Stop};
 
 /// How often a waiting job (`--wait`) tries the lock again.
 pub const WAIT_POLL: Duration = Duration::from_secs(2);
@@ -126,4 +127,88 @@ pub async fn give_back(catalog: &EarthCatalog, lease: Lease) -> Option<String> {
         tracing::warn!("releasing the catalog lock: {e}");
     }
     lost
+}
+
+/// A job to run under the catalog lock.
+#[derive(Debug)]
+pub struct LockedJob<'a> {
+    pub catalog: &'a EarthCatalog,
+    /// What the lock record says the holder does ("ingest", "compact", …).
+    pub operation: &'static str,
+    /// The job id shown in the lock record, when the job has one.
+    pub job_id: Option<String>,
+    pub lock: &'a LockSettings,
+    /// How the run is recorded in the run ledger.
+    pub run: RunSpec,
+}
+
+/// The one way to run a job that writes the catalog: refuses a read-only
+/// catalog before touching anything, takes the lock (or waits for it with
+/// `lock.wait`; taking over a crashed local run's lock), mirrors the job's
+/// progress into the lock record, records the run in the ledger (operator
+/// requests trip `stop`), runs `work`, gives the lock back — also after a
+/// failure or a stop, so the next run need not wait for the TTL — and
+/// reports a lock lost on the way.
+///
+/// `Err` means the job could not start (nothing changed) or failed so that
+/// it has no summary; a job that started and failed part-way returns its
+/// summary with phase failed.
+pub async fn run_locked<P, T>(
+    job: LockedJob<'_>,
+    progress: watch::Receiver<P>,
+    stop: &Stop,
+    work: impl std::future::Future<Output = Result<T, JobError>>,
+) -> Result<T, JobError>
+where
+    P: JobProgress,
+    T: JobSummary,
+{
+    let catalog = job.catalog;
+    catalog.ensure_writable().map_err(JobError::refused)?;
+    let opts = LeaseOptions {
+        owner: job.lock.owner.clone(),
+        operation: job.operation.to_string(),
+        job_id: job.job_id,
+        ttl: job.lock.ttl,
+    };
+    let lease = hold_or_wait(
+        catalog,
+        opts,
+        job.lock.wait,
+        WAIT_POLL,
+        &mut stop.receiver(),
+    )
+    .await
+    .map_err(JobError::refused)?;
+    let mirror = {
+        let (lease, mut rx) = (lease.clone(), progress.clone());
+        tokio::spawn(async move {
+            while rx.changed().await.is_ok() {
+                let view = rx.borrow_and_update().lock_view();
+                lease.set_progress(view);
+            }
+        })
+    };
+    crate::runs::track(catalog.base(), job.run, progress, stop, async move {
+        let result = work.await;
+        mirror.abort();
+        let lost = give_back(catalog, lease).await;
+        with_lost_lock(result, lost)
+    })
+    .await
+}
+
+/// Says on a failed job's outcome that the lock was lost, if it was.
+fn with_lost_lock<T: JobSummary>(
+    result: Result<T, JobError>,
+    lost: Option<String>,
+) -> Result<T, JobError> {
+    match (result, lost) {
+        (Err(e), Some(reason)) => Err(JobError::lock_lost(e, reason)),
+        (Ok(mut summary), Some(reason)) if summary.run_state() == RunState::Failed => {
+            summary.note_lock_lost(&reason);
+            Ok(summary)
+        }
+        (result, _) => result,
+    }
 }

@@ -1,4 +1,4 @@
-//! The catalog lock: an object at `<base>/.lock` (design.md §4).
+//! The catalog lock: an object at `<base>/.lock`.
 //!
 //! - [`record`]: the JSON (earthcatalog's fields plus ours) and staleness by timestamps.
 //! - [`backend`]: conditional create/replace on S3, the local filesystem, memory.

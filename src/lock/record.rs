@@ -1,4 +1,4 @@
-//! The lock object's JSON (design.md §4): earthcatalog's fields, so
+//! The lock object's JSON: earthcatalog's fields, so
 //! earthcatalog reads our locks, plus ours (nonce, generation, heartbeat,
 //! operation, job id, progress). Locks earthcatalog wrote have only its fields,
 //! and `acquired` with or without a timezone.

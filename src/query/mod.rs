@@ -1,4 +1,4 @@
-//! Query engine (design.md §5): text → typed [`Query`] → [`Plan`] (cells,
+//! Query engine: text → typed [`Query`] → [`Plan`] (cells,
 //! pruned files) → scan ([`Hits`]: distinct matching items) → output.
 //!
 //! ```no_run

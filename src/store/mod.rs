@@ -146,7 +146,7 @@ impl std::fmt::Display for Location {
 }
 
 /// Options for S3 access beyond the standard `AWS_*` environment variables.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct S3Options {
     /// Endpoint override (otherwise `AWS_ENDPOINT_URL` / `AWS_ENDPOINT`).
     pub endpoint: Option<String>,

@@ -10,3 +10,21 @@
 
 pub mod faulty_store;
 pub mod http_server;
+
+use std::time::Duration;
+
+/// Crash-test hook: `ECOPS_FAULT_PAUSE_BEFORE_COMMIT_MS` holds every commit
+/// (an ingest chunk, a compaction group) between writing its files and
+/// committing them, so a test can kill the process exactly there. Unset in
+/// normal runs, where this returns at once.
+pub async fn pause_before_commit() {
+    static PAUSE: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    let pause = PAUSE.get_or_init(|| {
+        std::env::var("ECOPS_FAULT_PAUSE_BEFORE_COMMIT_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    });
+    if let Some(ms) = pause {
+        tokio::time::sleep(Duration::from_millis(*ms)).await;
+    }
+}

@@ -96,11 +96,15 @@ fn parse_threshold(args: &str) -> Result<Option<usize>, String> {
     }
 }
 
-/// `PATH [ITEMS_ROOT] [--items-root URL] [--job NAME] [--chunk-size N] [--concurrency N]`.
+/// `PATH [ITEMS_ROOT] [--items-root URL] [--job NAME] [--chunk-size N] [--concurrency N]`:
+/// the same request `ecops ingest` makes (unset options take the same defaults).
 pub fn parse_ingest(args: &str) -> Result<IngestSpec, String> {
     let mut words = args.split_whitespace();
-    let (mut inventory, mut root, mut job) = (None, None, None);
-    let (mut chunk, mut concurrency) = (crate::ingest::DEFAULT_CHUNK_SIZE, 16usize);
+    let mut params = crate::ingest::IngestParams::default();
+    let number = |name: &str, v: String| {
+        v.parse::<usize>()
+            .map_err(|_| format!("ingest: {name} takes a number"))
+    };
     while let Some(w) = words.next() {
         let mut value = |name: &str| {
             words
@@ -109,40 +113,26 @@ pub fn parse_ingest(args: &str) -> Result<IngestSpec, String> {
                 .ok_or_else(|| format!("ingest: {name} needs a value"))
         };
         match w {
-            "--items-root" => root = Some(value(w)?),
-            "--job" => job = Some(value(w)?),
-            "--chunk-size" => {
-                chunk = value(w)?
-                    .parse()
-                    .map_err(|_| "ingest: --chunk-size takes a number".to_string())?
-            }
-            "--concurrency" => {
-                concurrency = value(w)?
-                    .parse()
-                    .map_err(|_| "ingest: --concurrency takes a number".to_string())?
-            }
+            "--items-root" => params.items_root = Some(value(w)?),
+            "--job" => params.job = Some(value(w)?),
+            "--chunk-size" => params.chunk_size = Some(number(w, value(w)?)?),
+            "--concurrency" => params.concurrency = Some(number(w, value(w)?)?),
             flag if flag.starts_with("--") => return Err(format!("ingest: unknown option {flag}")),
-            path if inventory.is_none() => inventory = Some(path.to_string()),
-            path if root.is_none() => root = Some(path.to_string()),
+            path if params.inventory.is_none() => params.inventory = Some(path.to_string()),
+            path if params.items_root.is_none() => params.items_root = Some(path.to_string()),
             extra => return Err(format!("ingest: unexpected '{extra}'")),
         }
     }
-    let inventory = inventory
-        .ok_or("usage: ingest INVENTORY [--items-root URL] [--job NAME] [--chunk-size N]")?;
-    if let Some(name) = &job
-        && !crate::ingest::job::valid_job_name(name)
-    {
-        return Err(format!(
-            "ingest: --job '{name}': use letters, digits, '-', '_' and '.'"
-        ));
+    if params.inventory.is_none() {
+        return Err(
+            "usage: ingest INVENTORY [--items-root URL] [--job NAME] [--chunk-size N]".into(),
+        );
     }
-    Ok(IngestSpec::inventory(
-        &inventory,
-        root.as_deref(),
-        job.as_deref(),
-        chunk,
-        concurrency,
-    ))
+    // The engine's builder checks the rest (job name, numbers) as the CLI's does.
+    params
+        .build(&Default::default())
+        .map_err(|e| format!("ingest: {e}"))?;
+    Ok(IngestSpec::new(params))
 }
 
 /// `key=value …` for `:query`: geometry (also bbox, point, g), datetime (dt,
@@ -201,9 +191,9 @@ mod tests {
     fn ingest_args_take_path_root_and_flags() {
         let s =
             parse_ingest("/inv.csv --items-root http://h --job nightly --chunk-size 50").unwrap();
-        assert_eq!(s.opts.fetch.items_root.as_deref(), Some("http://h"));
-        assert_eq!(s.opts.job_name.as_deref(), Some("nightly"));
-        assert_eq!(s.opts.chunk_size, 50);
+        assert_eq!(s.params.items_root.as_deref(), Some("http://h"));
+        assert_eq!(s.params.job.as_deref(), Some("nightly"));
+        assert_eq!(s.params.chunk_size, Some(50));
         assert!(parse_ingest("").is_err());
         assert!(parse_ingest("/inv.csv --job a/b").is_err());
         assert!(parse_ingest("/inv.csv --bogus 1").is_err());

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::ingest::{InventoryInput, Mode};
+use crate::ingest::Mode;
 use crate::jobs::{CompactRequest, IngestSpec, LockCommand, QueryRequest, Request};
 
 /// One console action and its equivalents.
@@ -54,27 +54,39 @@ pub fn of(request: &Request, cx: &Context) -> Option<Equivalent> {
 type Lines = (String, Vec<(&'static str, String)>);
 
 fn ingest(spec: &IngestSpec, ecops: &str) -> Option<Lines> {
-    let o = &spec.opts;
+    // The console and the CLI build options with the same builder from the
+    // same parameters: the flags given are the parameters set.
+    let p = &spec.params;
     let mut cmd = format!("{ecops} ingest");
-    match &o.inventory {
-        InventoryInput::File(path) => cmd.push_str(&format!(" --inventory {}", quote(path))),
-        InventoryInput::DeadLetters => cmd.push_str(" --retry-dead-letters"),
-    }
-    if let Some(root) = &o.fetch.items_root {
-        cmd.push_str(&format!(" --items-root {}", quote(root)));
-    }
-    if let Some(job) = &o.job_name {
-        cmd.push_str(&format!(" --job {}", quote(job)));
-    }
-    let mode = match o.mode {
-        Mode::Full => "full",
-        Mode::Delta => "delta",
-        Mode::Auto => "auto",
+    let mut flag = |name: &str, value: Option<String>| {
+        if let Some(v) = value {
+            cmd.push_str(&format!(" --{name} {}", quote(&v)));
+        }
     };
-    cmd.push_str(&format!(
-        " --chunk-size {} --concurrency {} --mode {mode}",
-        o.chunk_size, o.concurrency
-    ));
+    flag("inventory", p.inventory.clone());
+    flag("items-root", p.items_root.clone());
+    flag("since", p.since.clone());
+    flag("suffix", p.suffix.clone());
+    flag("limit", p.limit.map(|n| n.to_string()));
+    flag("chunk-size", p.chunk_size.map(|n| n.to_string()));
+    flag("concurrency", p.concurrency.map(|n| n.to_string()));
+    flag("timeout", p.timeout_seconds.map(|n| n.to_string()));
+    flag("attempts", p.attempts.map(|n| n.to_string()));
+    flag(
+        "mode",
+        p.mode.map(|m| {
+            match m {
+                Mode::Full => "full",
+                Mode::Delta => "delta",
+                Mode::Auto => "auto",
+            }
+            .to_string()
+        }),
+    );
+    flag("job", p.job.clone());
+    if p.retry_dead_letters {
+        cmd.push_str(" --retry-dead-letters");
+    }
     let what = match spec.resume_id {
         Some(id) => format!("resumed ingest job {id} ({})", spec.label),
         None => format!("ingest of {}", spec.label),

@@ -10,6 +10,7 @@ use crate::ingest::{IngestProgress, Phase};
 use crate::jobs::throughput::{Throughput, Totals};
 use crate::jobs::{IngestSpec, JobId, JobKind, LockOutcome, StatsView};
 use crate::lock::Watched;
+use crate::runs::JobError;
 use crate::tui::equivalent::Equivalent;
 
 /// Shared data of the console.
@@ -133,7 +134,7 @@ pub struct JobView {
     pub error: Option<String>,
     pub started: Instant,
     pub ended: Option<Instant>,
-    pub dead_letters: Option<Result<Vec<DeadLetter>, String>>,
+    pub dead_letters: Option<Result<Vec<DeadLetter>, JobError>>,
     /// Plan or result lines (compaction), summary (query).
     pub lines: Vec<String>,
 }

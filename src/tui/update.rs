@@ -12,6 +12,7 @@ use crate::jobs::{
     CompactOutcome, Event, IngestSpec, JobId, JobKind, LockAction, LockOutcome, QueryOutcome,
     Request,
 };
+use crate::runs::JobError;
 
 impl App {
     /// Applies a background event.
@@ -55,7 +56,7 @@ impl App {
                 self.data.stats = Some(view);
                 self.data.stats_error = None;
             }
-            Event::Stats(Err(e)) => self.data.stats_error = Some(e),
+            Event::Stats(Err(e)) => self.data.stats_error = Some(e.message()),
             Event::Lock(Ok(watched)) => {
                 if let Some(dialog) = self.modals.steal_mut() {
                     dialog.observe(&watched);
@@ -65,7 +66,7 @@ impl App {
                 lock.error = None;
                 lock.read_at = Some(Instant::now());
             }
-            Event::Lock(Err(e)) => self.data.lock.error = Some(e),
+            Event::Lock(Err(e)) => self.data.lock.error = Some(e.message()),
             Event::LockOutcome(outcome) => self.lock_outcome(outcome),
             Event::Notice(text) => self.set_status(text, false),
         }
@@ -109,7 +110,12 @@ impl App {
         });
     }
 
-    fn ingest_finished(&mut self, id: JobId, result: Result<IngestProgress, String>, paused: bool) {
+    fn ingest_finished(
+        &mut self,
+        id: JobId,
+        result: Result<IngestProgress, JobError>,
+        paused: bool,
+    ) {
         let Some(job) = self.data.job_mut(id) else {
             return;
         };
@@ -137,7 +143,7 @@ impl App {
             Err(e) => {
                 job.state = JobState::Failed;
                 let message = format!("job {id} failed: {e}");
-                job.error = Some(e);
+                job.error = Some(e.message());
                 (message, true)
             }
         };
@@ -145,7 +151,7 @@ impl App {
     }
 
     /// A compaction plan or run ended; a plan with work asks to run it.
-    fn compaction_finished(&mut self, id: JobId, result: Result<CompactOutcome, String>) {
+    fn compaction_finished(&mut self, id: JobId, result: Result<CompactOutcome, JobError>) {
         let Some(job) = self.data.job_mut(id) else {
             return;
         };
@@ -155,7 +161,7 @@ impl App {
             Err(e) => {
                 job.state = JobState::Failed;
                 let message = format!("compaction: {e}");
-                job.error = Some(e);
+                job.error = Some(e.message());
                 return self.set_status(message, true);
             }
         };
@@ -178,7 +184,7 @@ impl App {
         }
     }
 
-    fn query_finished(&mut self, id: JobId, result: Result<QueryOutcome, String>) {
+    fn query_finished(&mut self, id: JobId, result: Result<QueryOutcome, JobError>) {
         if let Some(job) = self.data.job_mut(id) {
             job.ended = Some(Instant::now());
             match &result {
@@ -192,7 +198,7 @@ impl App {
                 }
                 Err(e) => {
                     job.state = JobState::Failed;
-                    job.error = Some(e.clone());
+                    job.error = Some(e.message());
                 }
             }
         }

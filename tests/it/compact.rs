@@ -919,10 +919,10 @@ async fn cancelling_commits_the_buckets_already_rewritten() {
     let before = current_rows(base, &local()).await;
     let catalog = std::sync::Arc::new(EarthCatalog::open(base, &local()).await.unwrap());
     let (progress_tx, progress_rx) = tokio::sync::watch::channel(Default::default());
-    let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+    let stop = ecops::runs::Stop::new();
     // Cancelled before it starts: the one bucket in flight (concurrency 1)
     // still finishes and commits; nothing else is started.
-    cancel_tx.send(true).unwrap();
+    stop.request(ecops::runs::Request::Cancel, "test", None);
     let opts = ecops::compact::CompactOptions {
         concurrency: 1,
         ..Default::default()
@@ -931,8 +931,9 @@ async fn cancelling_commits_the_buckets_already_rewritten() {
         catalog,
         opts,
         &ecops::ingest::LockSettings::default(),
+        None,
         progress_tx,
-        cancel_rx,
+        &stop,
     )
     .await
     .unwrap();

@@ -193,6 +193,7 @@ fn base_holds_only_catalog_files(after: &BTreeMap<PathBuf, u64>, base: &Path) {
         "warehouse",
         "warehouse_id_hashes.parquet",
         "dead_letters",
+        "_ecops",
         ".lock",
     ];
     for path in after.keys().filter(|p| p.starts_with(base)) {

@@ -199,7 +199,18 @@ async fn read_only_refuses_every_write_and_changes_no_byte() {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let locked = tree(&b).await;
         commands = vec![
-            ("lock steal", vec!["lock", "steal", "--base", base, "--yes"]),
+            (
+                "lock steal",
+                vec![
+                    "lock",
+                    "steal",
+                    "--base",
+                    base,
+                    "--yes",
+                    "--lock-skew",
+                    "0s",
+                ],
+            ),
             (
                 "lock release",
                 vec!["lock", "release", "--base", base, "--nonce", &nonce],
@@ -225,7 +236,19 @@ async fn read_only_refuses_every_write_and_changes_no_byte() {
             }
         }
         // Control: without read-only the same steal goes through.
-        let out = run(&b, &["lock", "steal", "--base", base, "--yes"], &[]);
+        let out = run(
+            &b,
+            &[
+                "lock",
+                "steal",
+                "--base",
+                base,
+                "--yes",
+                "--lock-skew",
+                "0s",
+            ],
+            &[],
+        );
         assert!(
             out.status.success(),
             "{}",

@@ -230,7 +230,16 @@ async fn credentials_never_appear_in_output_logs_or_catalog_files() {
         tokio::time::sleep(Duration::from_millis(1200)).await;
         seen.run(
             "lock steal",
-            &["lock", "steal", "--base", base, "--yes", "--json"],
+            &[
+                "lock",
+                "steal",
+                "--base",
+                base,
+                "--yes",
+                "--json",
+                "--lock-skew",
+                "0s",
+            ],
             &envs,
         );
     }

@@ -41,7 +41,8 @@ async fn fixture() -> Fixture {
     let spec = sample_spec(&demo, "fixture");
     let (tx, _rx) = watch::channel(Default::default());
     let (_cancel_tx, cancel_rx) = watch::channel(false);
-    let ingest = ecops::ingest::run(catalog.clone(), spec.opts, tx, cancel_rx)
+    let opts = spec.params.build(&Default::default()).unwrap();
+    let ingest = ecops::ingest::run(catalog.clone(), opts, tx, cancel_rx)
         .await
         .unwrap();
     assert_eq!(ingest.items, demo.sample.items);
@@ -1322,14 +1323,13 @@ async fn health_scores_show_in_overview_and_partitions_sort_by_them() {
     // a second small file, so compaction has work.
     let (tx, _rx) = watch::channel(Default::default());
     let (_c, cancel) = watch::channel(false);
-    ecops::ingest::run(
-        f.catalog.clone(),
-        sample_spec(&f.demo, "again").opts,
-        tx,
-        cancel,
-    )
-    .await
-    .unwrap();
+    let opts = sample_spec(&f.demo, "again")
+        .params
+        .build(&Default::default())
+        .unwrap();
+    ecops::ingest::run(f.catalog.clone(), opts, tx, cancel)
+        .await
+        .unwrap();
     let mut app = loaded_app(&f, Theme::mono()).await;
     let view = app.data.stats.clone().unwrap();
     let policy = HealthPolicy::new(ecops::catalog::stats::DEFAULT_SMALL_FILE_BYTES);

@@ -15,9 +15,7 @@ use serde::Serialize;
 use super::{delete_all, files_of, manifests_of, referenced_snapshots};
 use crate::catalog::EarthCatalog;
 use crate::compact::CompactError;
-use crate::compact::locked::{give_back, take_lock};
 use crate::compact::replace::commit_metadata;
-use crate::ingest::LockSettings;
 
 /// What to expire.
 #[derive(Debug, Clone)]
@@ -33,6 +31,8 @@ pub struct ExpireOptions {
 /// What expiring did (or would do, for a dry run).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ExpireReport {
+    /// The run ledger's id of this run (set when the run is recorded).
+    pub run: Option<String>,
     pub dry_run: bool,
     pub snapshots_before: u64,
     pub snapshots_expired: u64,
@@ -45,27 +45,8 @@ pub struct ExpireReport {
     pub delete_errors: Vec<String>,
 }
 
-/// Expires snapshots under the catalog lock (no lock for a dry run).
-pub async fn expire_snapshots(
-    catalog: &EarthCatalog,
-    opts: &ExpireOptions,
-    lock: &LockSettings,
-) -> Result<ExpireReport, CompactError> {
-    if opts.dry_run {
-        return expire(catalog, opts).await;
-    }
-    catalog.ensure_writable()?;
-    let lease = take_lock(catalog, lock, "expire-snapshots").await?;
-    let result = expire(catalog, opts).await;
-    match (result, give_back(catalog, lease).await) {
-        (Err(e), Some(lost)) => Err(CompactError::Options(format!(
-            "{e} — the catalog lock was lost: {lost}"
-        ))),
-        (r, _) => r,
-    }
-}
-
-async fn expire(
+/// Expires snapshots (the caller holds the lock, or it is a dry run).
+pub(crate) async fn expire(
     catalog: &EarthCatalog,
     opts: &ExpireOptions,
 ) -> Result<ExpireReport, CompactError> {

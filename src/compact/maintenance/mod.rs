@@ -5,8 +5,9 @@
 pub mod expire;
 pub mod orphans;
 
-pub use expire::{ExpireOptions, ExpireReport, expire_snapshots};
-pub use orphans::{OrphanOptions, OrphanReport, remove_orphans};
+pub use super::locked::{expire_snapshots, remove_orphans};
+pub use expire::{ExpireOptions, ExpireReport};
+pub use orphans::{OrphanOptions, OrphanReport};
 
 use std::collections::HashSet;
 

@@ -20,8 +20,6 @@ use serde::Serialize;
 use super::{delete_all, files_of, manifests_of};
 use crate::catalog::EarthCatalog;
 use crate::compact::CompactError;
-use crate::compact::locked::{give_back, take_lock};
-use crate::ingest::LockSettings;
 
 /// Default age guard.
 pub const DEFAULT_ORPHAN_AGE: Duration = Duration::from_secs(3 * 24 * 3600);
@@ -38,6 +36,8 @@ pub struct OrphanOptions {
 /// What was found and removed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct OrphanReport {
+    /// The run ledger's id of this run (set when the run is recorded).
+    pub run: Option<String>,
     pub dry_run: bool,
     /// Objects listed under the data and metadata folders.
     pub listed: u64,
@@ -52,26 +52,6 @@ pub struct OrphanReport {
     /// The orphans' locations.
     pub paths: Vec<String>,
     pub delete_errors: Vec<String>,
-}
-
-/// Removes orphans under the catalog lock (no lock for a dry run).
-pub async fn remove_orphans(
-    catalog: &EarthCatalog,
-    opts: &OrphanOptions,
-    lock: &LockSettings,
-) -> Result<OrphanReport, CompactError> {
-    if opts.dry_run {
-        return find_and_remove(catalog, opts).await;
-    }
-    catalog.ensure_writable()?;
-    let lease = take_lock(catalog, lock, "remove-orphans").await?;
-    let result = find_and_remove(catalog, opts).await;
-    match (result, give_back(catalog, lease).await) {
-        (Err(e), Some(lost)) => Err(CompactError::Options(format!(
-            "{e} — the catalog lock was lost: {lost}"
-        ))),
-        (r, _) => r,
-    }
 }
 
 /// Every object key the table's metadata references.
@@ -116,7 +96,8 @@ pub async fn referenced_keys(catalog: &EarthCatalog) -> Result<HashSet<String>, 
         .collect())
 }
 
-async fn find_and_remove(
+/// Finds orphans and, unless a dry run, deletes them (the caller holds the lock).
+pub(crate) async fn find_and_remove(
     catalog: &EarthCatalog,
     opts: &OrphanOptions,
 ) -> Result<OrphanReport, CompactError> {

@@ -3,6 +3,7 @@
 
 use super::{Effects, move_selection};
 use crate::jobs::{JobId, QueryOutcome, QueryRequest, Request};
+use crate::runs::JobError;
 use crate::tui::keymap::Action;
 use crate::tui::modal::Modal;
 
@@ -36,7 +37,7 @@ pub struct QueryView {
     pub focus: usize,
     pub run: QueryRun,
     pub submitted: Option<QueryRequest>,
-    pub result: Option<Result<QueryOutcome, String>>,
+    pub result: Option<Result<QueryOutcome, JobError>>,
     pub selected: usize,
     /// Results full-screen without borders, for copying.
     pub plain: bool,
@@ -126,7 +127,7 @@ impl QueryView {
     }
 
     /// The query job `id` ended; true if it was the form's.
-    pub fn finished(&mut self, id: JobId, result: Result<QueryOutcome, String>) -> bool {
+    pub fn finished(&mut self, id: JobId, result: Result<QueryOutcome, JobError>) -> bool {
         if self.run != QueryRun::Running(id) {
             return false;
         }

@@ -1,0 +1,129 @@
+//! Writing a chunk: one part per (cell, year) bucket (a few at a time), its
+//! dead letters, then one append whose snapshot summary carries the
+//! checkpoint — so the data and the position it reached commit together.
+
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use iceberg::spec::DataFile;
+use tokio::task::JoinHandle;
+
+use super::super::IngestError;
+use super::super::dead_letter;
+use super::super::job::{self, Checkpoint};
+use super::chunk::{Chunk, gather};
+use super::unit::Ctx;
+use crate::catalog::EarthCatalog;
+use crate::catalog::append::WriteOptions;
+
+/// What a flushed chunk wrote.
+pub(super) struct Flushed {
+    pub checkpoint: Checkpoint,
+    pub rows: u64,
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// Writes and commits `chunk` with checkpoint `target` on a new task.
+pub(super) fn spawn_flush(
+    catalog: Arc<EarthCatalog>,
+    ctx: Arc<Ctx>,
+    target_file_size: usize,
+    chunk: Chunk,
+    target: Checkpoint,
+    inventory: &str,
+) -> JoinHandle<Result<Flushed, IngestError>> {
+    let write = WriteOptions {
+        target_file_size,
+        tag: format!("{}-c{:06}", short_tag(&ctx.job_id), target.chunks),
+    };
+    let inventory = inventory.to_string();
+    tokio::spawn(async move { flush(catalog, ctx, write, chunk, target, inventory).await })
+}
+
+/// A file-name-safe short form of the job id.
+fn short_tag(job_id: &str) -> String {
+    format!(
+        "{:08x}",
+        xxhash_rust::xxh3::xxh3_64(job_id.as_bytes()) as u32
+    )
+}
+
+/// Writes a chunk's buckets and dead letters, then commits it with its checkpoint.
+async fn flush(
+    catalog: Arc<EarthCatalog>,
+    ctx: Arc<Ctx>,
+    write: WriteOptions,
+    chunk: Chunk,
+    mut target: Checkpoint,
+    inventory: String,
+) -> Result<Flushed, IngestError> {
+    let files = write_buckets(&catalog, &ctx, &write, &chunk).await?;
+    dead_letter::write(
+        catalog.base(),
+        &ctx.job_id,
+        chunk.first,
+        target.position,
+        &chunk.letters,
+    )
+    .await?;
+    let rows = files.iter().map(|f| f.record_count()).sum();
+    let bytes = files.iter().map(|f| f.file_size_in_bytes()).sum();
+    let n_files = files.len() as u64;
+    crate::testkit::pause_before_commit().await;
+    let summary = job::chunk_summary(&ctx.job_id, &inventory, &target);
+    let table = catalog.commit_append(files, summary).await?;
+    target.snapshot_id = table.metadata().current_snapshot_id().unwrap_or_default();
+    Ok(Flushed {
+        checkpoint: target,
+        rows,
+        files: n_files,
+        bytes,
+    })
+}
+
+/// Writes one part per bucket of `chunk`, a few at a time.
+async fn write_buckets(
+    catalog: &Arc<EarthCatalog>,
+    ctx: &Arc<Ctx>,
+    write: &WriteOptions,
+    chunk: &Chunk,
+) -> Result<Vec<DataFile>, IngestError> {
+    use futures::StreamExt;
+    let table = catalog.table().await?;
+    let buckets = chunk.buckets();
+    let batches: Arc<Vec<RecordBatch>> = Arc::new(
+        chunk
+            .segments
+            .iter()
+            .map(|s| s.rows.batch.clone())
+            .collect(),
+    );
+    let tasks = buckets.into_iter().map(|(bucket, members)| {
+        let (catalog, table, batches, schema, write) = (
+            catalog.clone(),
+            table.clone(),
+            batches.clone(),
+            ctx.schema.clone(),
+            write.clone(),
+        );
+        tokio::spawn(async move {
+            let batch = gather(&batches, &schema, &members).map_err(|e| {
+                crate::catalog::CatalogError::Invalid(format!("bucket {}: {e}", bucket.dir()))
+            })?;
+            drop(batches);
+            catalog
+                .write_bucket(&table, &bucket, &[batch], &write)
+                .await
+        })
+    });
+    let parallel = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
+    let mut written = futures::stream::iter(tasks).buffer_unordered(parallel);
+    let mut files: Vec<DataFile> = Vec::new();
+    while let Some(result) = written.next().await {
+        let part =
+            result.map_err(|e| IngestError::Options(format!("writer task failed: {e}")))??;
+        files.extend(part);
+    }
+    Ok(files)
+}
