@@ -19,6 +19,7 @@ pub mod demo;
 pub mod feed;
 pub mod ingest;
 pub mod lock;
+pub mod maintenance;
 pub mod query;
 pub mod stats;
 pub mod throughput;
@@ -39,6 +40,7 @@ use crate::runs::{JobError, LedgerOptions, Stop};
 pub use compact::{CompactOutcome, CompactRequest};
 pub use ingest::IngestSpec;
 pub use lock::{LockAction, LockCommand, LockOutcome};
+pub use maintenance::{MaintenanceOutcome, MaintenanceRequest};
 pub use query::{QueryOutcome, QueryRequest};
 pub use stats::StatsView;
 
@@ -51,6 +53,7 @@ pub enum JobKind {
     Ingest,
     Compact,
     Query,
+    Maintenance,
 }
 
 impl JobKind {
@@ -59,6 +62,7 @@ impl JobKind {
             JobKind::Ingest => "ingest",
             JobKind::Compact => "compact",
             JobKind::Query => "query",
+            JobKind::Maintenance => "maint",
         }
     }
 }
@@ -76,6 +80,8 @@ pub enum Request {
     Compact(CompactRequest),
     /// Run a query.
     Query(QueryRequest),
+    /// Plan (dry run) or run expire-snapshots or remove-orphans.
+    Maintenance(MaintenanceRequest),
     /// Lock actions.
     Lock(LockCommand),
     /// Re-read the table stats now.
@@ -115,6 +121,10 @@ pub enum Event {
     Compact {
         id: JobId,
         result: Result<CompactOutcome, JobError>,
+    },
+    Maintenance {
+        id: JobId,
+        result: Result<MaintenanceOutcome, JobError>,
     },
     Query {
         id: JobId,
@@ -260,6 +270,14 @@ impl Jobs {
                     let result = query::run(catalog, req).await;
                     let _ = events.send(Event::Query { id, result });
                 }));
+                return Some(id);
+            }
+            Request::Maintenance(req) => {
+                if !req.dry_run() && self.refuse_write("maintenance") {
+                    return None;
+                }
+                let id = self.new_id();
+                self.track(maintenance::spawn(self, id, req));
                 return Some(id);
             }
             Request::Lock(cmd) => {

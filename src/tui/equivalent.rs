@@ -7,7 +7,9 @@
 use chrono::{DateTime, Utc};
 
 use crate::ingest::Mode;
-use crate::jobs::{CompactRequest, IngestSpec, LockCommand, QueryRequest, Request};
+use crate::jobs::{
+    CompactRequest, IngestSpec, LockCommand, MaintenanceRequest, QueryRequest, Request,
+};
 
 /// One console action and its equivalents.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +41,7 @@ pub fn of(request: &Request, cx: &Context) -> Option<Equivalent> {
         Request::Compact(req) => compact(req, &ecops),
         Request::Query(q) => query(q, &ecops, cx.base),
         Request::Lock(cmd) => lock(cmd, &ecops, cx)?,
+        Request::Maintenance(m) => maintenance(m, &ecops),
         Request::Cancel { .. } | Request::DeadLetters { .. } | Request::RefreshStats => {
             return None;
         }
@@ -108,6 +111,27 @@ fn compact(req: &CompactRequest, ecops: &str) -> Lines {
         "compaction"
     };
     (what.into(), vec![("ecops", cmd)])
+}
+
+fn maintenance(m: &MaintenanceRequest, ecops: &str) -> Lines {
+    let age = |d: &std::time::Duration| format!("{}s", d.as_secs());
+    let mut cmd = match m {
+        MaintenanceRequest::Expire {
+            older_than,
+            retain_last,
+            ..
+        } => format!(
+            "{ecops} expire-snapshots --older-than {} --retain-last {retain_last}",
+            age(older_than)
+        ),
+        MaintenanceRequest::Orphans { older_than, .. } => {
+            format!("{ecops} remove-orphans --older-than {}", age(older_than))
+        }
+    };
+    if m.dry_run() {
+        cmd.push_str(" --dry-run");
+    }
+    (m.label(), vec![("ecops", cmd)])
 }
 
 fn lock(cmd: &LockCommand, ecops: &str, cx: &Context) -> Option<Lines> {

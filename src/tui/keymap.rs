@@ -30,6 +30,8 @@ pub enum Action {
     PauseResume,
     CancelJob,
     DeadLetters,
+    Expire,
+    RemoveOrphans,
     Filter,
     Sort,
     SortReverse,
@@ -72,6 +74,8 @@ impl Action {
                 | Action::Acquire
                 | Action::Release
                 | Action::Steal
+                | Action::Expire
+                | Action::RemoveOrphans
         )
     }
 }
@@ -369,6 +373,22 @@ pub const BINDINGS: &[Binding] = &[
         "dead letters",
         "show the selected job's dead letters (Jobs view)",
         true
+    ),
+    bind!(
+        [k('X')],
+        "X",
+        Action::Expire,
+        "expire",
+        "expire old snapshots: a dry-run plan (:expire AGE --retain-last N), then a typed confirmation",
+        false
+    ),
+    bind!(
+        [k('O')],
+        "O",
+        Action::RemoveOrphans,
+        "orphans",
+        "remove orphan files: a dry-run plan (:orphans AGE), then a typed confirmation",
+        false
     ),
     bind!(
         [k('/')],

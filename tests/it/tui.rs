@@ -1362,3 +1362,92 @@ async fn health_scores_show_in_overview_and_partitions_sort_by_them() {
     assert_eq!(json["health"]["score"], expected.score);
     assert_eq!(json["health"]["files_saved"], expected.files_saved);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_plans_first_then_runs_on_a_typed_confirmation() {
+    let f = fixture().await;
+    let (jobs, mut events) = start_jobs(f.catalog.clone());
+    let mut app = app_for(&f);
+    // An orphan: a data file no snapshot references.
+    let dir = std::path::Path::new(&f.demo.base)
+        .join("warehouse/grid_partition=81a7bffffffffff/year=2020");
+    std::fs::create_dir_all(&dir).unwrap();
+    let orphan = dir.join("part_orphan.parquet");
+    std::fs::write(&orphan, b"not referenced").unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.run_command("orphans 1s");
+    pump(&mut app, &jobs, &mut events, Duration::from_secs(60), |a| {
+        a.modals.has_confirm()
+    })
+    .await;
+    assert!(orphan.exists(), "the plan deletes nothing");
+    let plan = app.data.history.last().unwrap().clone();
+    assert!(
+        plan.commands[0]
+            .1
+            .ends_with("remove-orphans --older-than 1s --dry-run"),
+        "{plan:?}"
+    );
+    let json = crate::common::ecops_json(&[
+        "--base",
+        &f.demo.base,
+        "--json",
+        "remove-orphans",
+        "--older-than",
+        "1s",
+        "--dry-run",
+    ]);
+    let count = json["orphans"].as_u64().unwrap();
+    assert!(count >= 1);
+    let screen = render(&app, 160, 48);
+    assert!(screen.contains(&format!("Type {count}")), "{screen}");
+    // A wrong count does nothing; the right one runs it.
+    typed(&mut app, "999");
+    app.on_key(code(KeyCode::Enter));
+    assert!(app.requests.is_empty() && app.modals.has_confirm());
+    for _ in 0..3 {
+        app.on_key(code(KeyCode::Backspace));
+    }
+    typed(&mut app, &count.to_string());
+    app.on_key(code(KeyCode::Enter));
+    assert!(matches!(
+        app.requests.as_slice(),
+        [Request::Maintenance(
+            ecops::jobs::MaintenanceRequest::Orphans { dry_run: false, .. }
+        )]
+    ));
+    pump(&mut app, &jobs, &mut events, Duration::from_secs(60), |a| {
+        a.data.jobs.len() == 2 && !a.data.jobs[1].state.is_active()
+    })
+    .await;
+    assert!(!orphan.exists(), "the run deleted the orphan");
+    assert!(
+        app.data.history.last().unwrap().commands[0]
+            .1
+            .ends_with("remove-orphans --older-than 1s")
+    );
+    // Expire: the plan's counts are the CLI's dry run's.
+    app.run_command("expire 1s --retain-last 1");
+    pump(&mut app, &jobs, &mut events, Duration::from_secs(60), |a| {
+        a.data.jobs.len() == 3 && !a.data.jobs[2].state.is_active()
+    })
+    .await;
+    let json = crate::common::ecops_json(&[
+        "--base",
+        &f.demo.base,
+        "--json",
+        "expire-snapshots",
+        "--older-than",
+        "1s",
+        "--retain-last",
+        "1",
+        "--dry-run",
+    ]);
+    let expired = json["snapshots_expired"].as_u64().unwrap();
+    assert!(
+        app.data.jobs[2].lines[0].starts_with(&format!("{expired} of ")),
+        "{:?} vs {json}",
+        app.data.jobs[2].lines
+    );
+    jobs.shutdown(Duration::from_secs(10)).await;
+}

@@ -2,7 +2,7 @@
 //! actions: new ingest, compaction plan, pause/resume, cancel, dead letters.
 
 use super::{Effects, View, move_selection};
-use crate::jobs::{CompactRequest, JobKind, Request};
+use crate::jobs::{CompactRequest, JobKind, MaintenanceRequest, Request};
 use crate::tui::keymap::Action;
 use crate::tui::modal::{Confirm, Modal};
 use crate::tui::model::{JobState, JobView, Model};
@@ -19,6 +19,8 @@ pub const COMMANDS: &[Action] = &[
     Action::PauseResume,
     Action::CancelJob,
     Action::DeadLetters,
+    Action::Expire,
+    Action::RemoveOrphans,
 ];
 
 /// The selected row of the jobs list.
@@ -42,6 +44,8 @@ impl JobsView {
             Action::PauseResume => self.pause_resume(data, fx),
             Action::CancelJob => self.cancel(data, fx),
             Action::DeadLetters => self.dead_letters(data, fx),
+            Action::Expire => fx.open(Modal::CommandLine("expire 7d --retain-last 1".into())),
+            Action::RemoveOrphans => fx.open(Modal::CommandLine("orphans 3d".into())),
             _ => {}
         }
     }
@@ -77,15 +81,15 @@ impl JobsView {
         match self.selected_job(data) {
             Some(job) if job.state.is_active() => {
                 let id = job.id;
-                fx.open(Modal::Confirm(Confirm {
-                    title: format!("Cancel job {id}?"),
-                    lines: vec![
+                fx.open(Modal::Confirm(Confirm::new(
+                    format!("Cancel job {id}?"),
+                    vec![
                         job.label.clone(),
                         "It stops at its next chunk boundary; what is complete stays committed."
                             .into(),
                     ],
-                    yes: Request::Cancel { id, pause: false },
-                }))
+                    Request::Cancel { id, pause: false },
+                )))
             }
             _ => fx.error("no running job selected"),
         }
@@ -112,5 +116,13 @@ pub fn plan_compaction(threshold: Option<usize>, fx: &mut Effects) {
         threshold,
     }));
     fx.say("planning compaction (dry run)…");
+    fx.go(View::Jobs);
+}
+
+/// Asks for a maintenance plan (a dry run); its outcome asks, by typed
+/// confirmation, to run it.
+pub fn plan_maintenance(request: MaintenanceRequest, fx: &mut Effects) {
+    fx.say(format!("planning: {}…", request.label()));
+    fx.request(Request::Maintenance(request));
     fx.go(View::Jobs);
 }
