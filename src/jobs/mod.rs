@@ -20,6 +20,7 @@ pub mod feed;
 pub mod ingest;
 pub mod lock;
 pub mod maintenance;
+pub mod presence;
 pub mod query;
 pub mod stats;
 pub mod throughput;
@@ -132,6 +133,8 @@ pub enum Event {
     },
     Stats(Result<Arc<StatsView>, JobError>),
     Lock(Result<Box<Watched>, JobError>),
+    /// Other consoles and running writers on the catalog.
+    Presence(presence::Others),
     LockOutcome(LockOutcome),
     /// A line for the status bar (also logged).
     Notice(String),
@@ -149,6 +152,10 @@ pub struct JobsConfig {
     pub small_file_bytes: u64,
     /// Who takes the lock for the console's jobs and actions.
     pub lock: LockSettings,
+    /// Keep a presence record (writer consoles; never when read-only).
+    pub presence: bool,
+    /// How often presence is written and read.
+    pub presence_every: Duration,
     /// How the console's jobs are recorded in the run ledger (None: not at all).
     pub ledger: Option<LedgerOptions>,
 }
@@ -162,6 +169,8 @@ impl Default for JobsConfig {
             small_file_bytes: crate::catalog::stats::DEFAULT_SMALL_FILE_BYTES,
             lock: LockSettings::default(),
             ledger: Some(LedgerOptions::default()),
+            presence: true,
+            presence_every: Duration::from_secs(5),
         }
     }
 }
@@ -182,6 +191,7 @@ struct Inner {
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     stats: stats::StatsHandle,
     lock: mpsc::UnboundedSender<LockCommand>,
+    presence: mpsc::UnboundedSender<tokio::sync::oneshot::Sender<()>>,
     /// Kept alive while the console runs (the demo's item server).
     keep: Mutex<Vec<Box<dyn std::any::Any + Send>>>,
 }
@@ -215,6 +225,14 @@ impl Jobs {
             config.lock.clone(),
             config.read_only,
         );
+        let presence = presence::spawn(
+            catalog.base().clone(),
+            events.clone(),
+            presence::PresenceOptions {
+                write: config.presence && !config.read_only && !catalog.is_read_only(),
+                every: config.presence_every,
+            },
+        );
         let jobs = Self {
             inner: Arc::new(Inner {
                 catalog,
@@ -225,6 +243,7 @@ impl Jobs {
                 tasks: Mutex::default(),
                 stats,
                 lock,
+                presence,
                 keep: Mutex::default(),
             }),
         };
@@ -340,6 +359,10 @@ impl Jobs {
         let _ = tokio::time::timeout(timeout, futures::future::join_all(tasks)).await;
         let (tx, rx) = tokio::sync::oneshot::channel();
         if self.inner.lock.send(LockCommand::Shutdown(tx)).is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), rx).await;
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.inner.presence.send(tx).is_ok() {
             let _ = tokio::time::timeout(Duration::from_secs(5), rx).await;
         }
     }

@@ -32,6 +32,7 @@ pub enum Action {
     DeadLetters,
     Expire,
     RemoveOrphans,
+    RetryDeadLetters,
     Filter,
     Sort,
     SortReverse,
@@ -76,6 +77,7 @@ impl Action {
                 | Action::Steal
                 | Action::Expire
                 | Action::RemoveOrphans
+                | Action::RetryDeadLetters
         )
     }
 }
@@ -373,6 +375,14 @@ pub const BINDINGS: &[Binding] = &[
         "dead letters",
         "show the selected job's dead letters (Jobs view)",
         true
+    ),
+    bind!(
+        [k('D')],
+        "D",
+        Action::RetryDeadLetters,
+        "retry",
+        "retry the catalog's dead letters (fetch the recorded URIs again; what still fails stays)",
+        false
     ),
     bind!(
         [k('X')],

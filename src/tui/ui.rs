@@ -42,9 +42,7 @@ fn draw_modals(frame: &mut Frame, area: Rect, body: Rect, app: &App) {
     for modal in app.modals.iter() {
         match modal {
             Modal::Help => dialogs::help::draw(frame, area, app),
-            Modal::Steal(d) => {
-                dialogs::steal::draw(frame, body, d, &app.theme, &app.keys, app.init.read_only)
-            }
+            Modal::Steal(d) => dialogs::steal::draw(frame, body, d, app),
             Modal::Confirm(c) => dialogs::confirm::draw(frame, body, c, &app.theme, &app.keys),
             Modal::CommandLine(_) | Modal::Filter | Modal::QueryEdit => {}
         }
@@ -70,6 +68,23 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App) {
     let (lock, style) = panes::lock::summary(app);
     spans.push(Span::styled("│ ", app.theme.dim()));
     spans.push(Span::styled(lock, style));
+    let others = &app.data.others;
+    if !others.consoles.is_empty() {
+        spans.push(Span::styled(
+            format!(
+                " │ {} other console{}",
+                others.consoles.len(),
+                if others.consoles.len() == 1 { "" } else { "s" }
+            ),
+            app.theme.warn(),
+        ));
+    }
+    if !others.writers.is_empty() {
+        spans.push(Span::styled(
+            format!(" │ running: {}", others.writers.join(", ")),
+            app.theme.warn(),
+        ));
+    }
     if app.init.read_only {
         spans.push(Span::styled(" READ-ONLY", app.theme.warn()));
     }

@@ -18,7 +18,11 @@ impl App {
     /// Applies a background event.
     pub fn on_event(&mut self, event: Event) {
         // A re-read of an unchanged lock only moves ages: those tick slowly.
-        let quiet = matches!(&event, Event::Lock(Ok(w)) if self.same_lock(w));
+        let quiet = match &event {
+            Event::Lock(Ok(w)) => self.same_lock(w),
+            Event::Presence(o) => *o == self.data.others,
+            _ => false,
+        };
         if quiet {
             self.age_tick(Instant::now());
         } else {
@@ -70,6 +74,7 @@ impl App {
             Event::Lock(Err(e)) => self.data.lock.error = Some(e.message()),
             Event::LockOutcome(outcome) => self.lock_outcome(outcome),
             Event::Notice(text) => self.set_status(text, false),
+            Event::Presence(others) => self.data.others = others,
         }
     }
 
@@ -177,9 +182,11 @@ impl App {
         job.compact = Some(outcome.summary);
         self.set_status(outcome.lines.join(" · "), failed);
         if let Some(request) = outcome.follow_up {
+            let mut lines = outcome.lines;
+            lines.extend(self.data.others_warning());
             self.modals.push(Modal::Confirm(Confirm::new(
                 "Run this compaction?",
-                outcome.lines,
+                lines,
                 Request::Compact(request),
             )));
         }

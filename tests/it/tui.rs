@@ -1451,3 +1451,89 @@ async fn maintenance_plans_first_then_runs_on_a_typed_confirmation() {
     );
     jobs.shutdown(Duration::from_secs(10)).await;
 }
+
+/// Two writer consoles and a read-only one on one catalog: each writer sees
+/// the other (header, and a warning in the compaction and steal dialogs);
+/// the read-only console writes no presence record but sees both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writer_consoles_see_each_other_and_a_read_only_one_writes_nothing() {
+    let f = fixture().await;
+    let config = |read_only| JobsConfig {
+        read_only,
+        lock_every: Duration::from_millis(200),
+        stats_every: Duration::from_secs(60),
+        presence_every: Duration::from_millis(200),
+        ..JobsConfig::default()
+    };
+    let watcher_catalog = Arc::new(
+        EarthCatalog::open(
+            &f.demo.base,
+            &OpenOptions {
+                read_only: true,
+                ..OpenOptions::default()
+            },
+        )
+        .await
+        .unwrap(),
+    );
+    let (a_jobs, mut a_events) = Jobs::start(f.catalog.clone(), config(false));
+    let (b_jobs, mut b_events) = Jobs::start(f.catalog.clone(), config(false));
+    let (w_jobs, mut w_events) = Jobs::start(watcher_catalog, config(true));
+    let (mut a, mut b, mut w) = (app_for(&f), app_for(&f), app_for(&f));
+    pump(
+        &mut a,
+        &a_jobs,
+        &mut a_events,
+        Duration::from_secs(20),
+        |x| x.data.others.consoles.len() == 1,
+    )
+    .await;
+    pump(
+        &mut b,
+        &b_jobs,
+        &mut b_events,
+        Duration::from_secs(20),
+        |x| x.data.others.consoles.len() == 1,
+    )
+    .await;
+    pump(
+        &mut w,
+        &w_jobs,
+        &mut w_events,
+        Duration::from_secs(20),
+        |x| x.data.others.consoles.len() == 2,
+    )
+    .await;
+    let records = std::fs::read_dir(std::path::Path::new(&f.demo.base).join("_ecops/consoles"))
+        .unwrap()
+        .count();
+    assert_eq!(records, 2, "only the two writer consoles keep a record");
+    assert!(render(&a, 160, 48).contains("1 other console"));
+    // The steal dialog warns.
+    pump(
+        &mut a,
+        &a_jobs,
+        &mut a_events,
+        Duration::from_secs(20),
+        |x| x.data.lock.watched.is_some(),
+    )
+    .await;
+    a.run_command("steal");
+    assert!(render(&a, 160, 48).contains("other writer console is open"));
+    // Quitting removes the record; the others stop seeing it.
+    b_jobs.shutdown(Duration::from_secs(10)).await;
+    pump(
+        &mut a,
+        &a_jobs,
+        &mut a_events,
+        Duration::from_secs(20),
+        |x| x.data.others.consoles.is_empty(),
+    )
+    .await;
+    a_jobs.shutdown(Duration::from_secs(10)).await;
+    w_jobs.shutdown(Duration::from_secs(10)).await;
+    let left = std::fs::read_dir(std::path::Path::new(&f.demo.base).join("_ecops/consoles"))
+        .unwrap()
+        .count();
+    assert_eq!(left, 0);
+}

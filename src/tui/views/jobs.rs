@@ -2,7 +2,7 @@
 //! actions: new ingest, compaction plan, pause/resume, cancel, dead letters.
 
 use super::{Effects, View, move_selection};
-use crate::jobs::{CompactRequest, JobKind, MaintenanceRequest, Request};
+use crate::jobs::{CompactRequest, IngestSpec, JobKind, MaintenanceRequest, Request};
 use crate::tui::keymap::Action;
 use crate::tui::modal::{Confirm, Modal};
 use crate::tui::model::{JobState, JobView, Model};
@@ -19,6 +19,7 @@ pub const COMMANDS: &[Action] = &[
     Action::PauseResume,
     Action::CancelJob,
     Action::DeadLetters,
+    Action::RetryDeadLetters,
     Action::Expire,
     Action::RemoveOrphans,
 ];
@@ -44,6 +45,14 @@ impl JobsView {
             Action::PauseResume => self.pause_resume(data, fx),
             Action::CancelJob => self.cancel(data, fx),
             Action::DeadLetters => self.dead_letters(data, fx),
+            Action::RetryDeadLetters => {
+                let spec = IngestSpec::new(crate::ingest::IngestParams {
+                    retry_dead_letters: true,
+                    ..Default::default()
+                });
+                fx.say("retrying the catalog's dead letters");
+                fx.request(Request::Ingest(Box::new(spec)));
+            }
             Action::Expire => fx.open(Modal::CommandLine("expire 7d --retain-last 1".into())),
             Action::RemoveOrphans => fx.open(Modal::CommandLine("orphans 3d".into())),
             _ => {}
