@@ -96,7 +96,7 @@ quit() {
 
 # 1. Overview during the demo's live ingest (throughput history builds up).
 start 160 48
-wait_for 'demo-live +running' 90
+wait_for 'demo-live +running' 240
 sleep 20
 keys 1
 sleep 1
@@ -143,7 +143,7 @@ quit
 # 6. The same console at 80×24 (compact layout: short tabs), a few seconds into a
 # fresh demo; its partitions.
 start 80 24
-wait_for 'demo-live +running' 90
+wait_for 'demo-live +running' 240
 sleep 12
 shot overview-80x24 80 24
 keys 3
@@ -153,12 +153,12 @@ quit
 
 # 7. Themes: light on a white background, ansi (16 colours) — Overview and Partitions.
 start 160 48 --theme light
-wait_for 'demo-live +running' 90
+wait_for 'demo-live +running' 240
 sleep 10
 shot overview-light 160 48 light
 quit
 start 160 48 --theme ansi
-wait_for 'demo-live +running' 90
+wait_for 'demo-live +running' 240
 sleep 10
 keys 3
 sleep 1

@@ -6,8 +6,8 @@
 //! need at the target file size. The catalog's score is the file-weighted
 //! mean of its partitions', less points for snapshots and manifests beyond
 //! policy; its fix is what compaction and expiry would remove. The trend
-//! comes from the snapshot summaries (average data-file size against the
-//! small-file size at each snapshot), so no data file is read. Duplicate
+//! comes from the snapshot summaries (the files today's partitions need
+//! against the data files each snapshot had), so no data file is read. Duplicate
 //! rows cannot be told from fan-out rows by metadata; compaction's plan
 //! counts them.
 
@@ -55,6 +55,8 @@ pub struct CatalogHealth {
     pub compactable_buckets: u64,
     /// Files compaction of those would remove.
     pub files_saved: u64,
+    /// Files the partitions need at the target size (one at least each).
+    pub files_needed: u64,
     /// Snapshots beyond policy (expiry would drop them).
     pub excess_snapshots: u64,
     /// E.g. "compact 3 804 buckets: −6 184 files".
@@ -95,8 +97,9 @@ pub fn partition_health(p: &PartitionStats, policy: &HealthPolicy) -> Health {
 /// manifests beyond policy, and the fix.
 pub fn catalog_health(stats: &TableStats, policy: &HealthPolicy) -> CatalogHealth {
     let (mut weighted, mut weight) = (0.0, 0.0);
-    let (mut buckets, mut saved) = (0u64, 0u64);
+    let (mut buckets, mut saved, mut needed) = (0u64, 0u64, 0u64);
     for p in &stats.partitions_detail {
+        needed += needed_files(p.bytes, policy);
         let h = partition_health(p, policy);
         weighted += f64::from(h.score) * p.files as f64;
         weight += p.files as f64;
@@ -153,26 +156,27 @@ pub fn catalog_health(stats: &TableStats, policy: &HealthPolicy) -> CatalogHealt
         reasons,
         compactable_buckets: buckets,
         files_saved: saved,
+        files_needed: needed,
         excess_snapshots,
         fix,
     }
 }
 
-/// A score per snapshot, oldest first, from the summaries alone: the
-/// average data-file size against the small-file size (100 at or above it).
-pub fn trend(history: &[SnapshotInfo], policy: &HealthPolicy) -> Vec<u8> {
+/// A score per snapshot, oldest first, from the summaries alone: the files
+/// today's partitions need (`files_needed`) against the data files the
+/// snapshot had (100 when it had no more than that), so the line shows the
+/// small-file debt building up between compactions.
+pub fn trend(history: &[SnapshotInfo], files_needed: u64) -> Vec<u8> {
     let mut snapshots: Vec<&SnapshotInfo> = history.iter().collect();
     snapshots.sort_by_key(|s| s.timestamp_ms);
     snapshots
         .iter()
         .filter_map(|s| {
-            let num = |k: &str| s.summary.get(k)?.parse::<f64>().ok();
-            let (files, bytes) = (num("total-data-files")?, num("total-files-size")?);
+            let files = s.summary.get("total-data-files")?.parse::<f64>().ok()?;
             if files <= 0.0 {
                 return Some(100);
             }
-            let ratio = (bytes / files) / policy.small_file_bytes.max(1) as f64;
-            Some((ratio.min(1.0).sqrt() * 100.0).round() as u8)
+            Some(((files_needed as f64 / files).min(1.0) * 100.0).round() as u8)
         })
         .collect()
 }

@@ -57,9 +57,10 @@ impl StatsView {
             .await?;
         let cells = cell_geometry(&stats);
         let policy = HealthPolicy::new(small_file_bytes);
+        let health = catalog_health(&stats, &policy);
         Ok(Self {
-            health: catalog_health(&stats, &policy),
-            trend: trend(&stats.history, &policy),
+            trend: trend(&stats.history, health.files_needed),
+            health,
             policy,
             stats,
             cells,

@@ -214,7 +214,16 @@ fn draw_view(frame: &mut Frame, area: Rect, app: &App) {
 fn draw_hints(frame: &mut Frame, area: Rect, app: &App) {
     let mut spans = vec![];
     let mut used = 0usize;
-    for (label, hint, action) in app.keys.hints(&app.commands()) {
+    // The top modal's keys, or the view's first and then the global ones.
+    let hints = match app.modals.top() {
+        Some(m) => app.keys.hints(m.commands()),
+        None => [
+            app.keys.hints(super::views::commands(app.view)),
+            app.keys.hints(super::keymap::GLOBAL),
+        ]
+        .concat(),
+    };
+    for (label, hint, action) in hints {
         if app.init.read_only && action.writes() {
             continue;
         }
