@@ -101,8 +101,8 @@ async fn list(settings: &Settings, all: bool) -> Result<ExitCode> {
         );
     }
     println!(
-        "{:<36} {:<16} {:<9} {:>10} {:>10} {:>7} {:>9} {:>7}  {}",
-        "RUN", "KIND", "STATE", "ITEMS", "ROWS", "FAILED", "ITEMS/S", "BEAT", "WHERE"
+        "{:<36} {:<16} {:<9} {:>10} {:>10} {:>7} {:>9} {:>7}  WHERE",
+        "RUN", "KIND", "STATE", "ITEMS", "ROWS", "FAILED", "ITEMS/S", "BEAT"
     );
     for r in &runs {
         println!(

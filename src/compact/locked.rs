@@ -154,6 +154,7 @@ impl JobProgress for CompactProgress {
                 rows: self.rows_after.min(self.rows_before),
                 files: self.files_out,
                 bytes: self.bytes_out,
+                bytes_fetched: 0,
                 commits: self.commits,
             },
         }

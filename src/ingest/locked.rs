@@ -84,6 +84,7 @@ impl JobProgress for IngestProgress {
                 rows: self.rows.max(self.rows_built),
                 files: self.files,
                 bytes: self.bytes_out,
+                bytes_fetched: self.bytes_in,
                 commits: self.commits,
             },
         }

@@ -22,6 +22,7 @@ pub mod lock;
 pub mod maintenance;
 pub mod presence;
 pub mod query;
+pub mod runs;
 pub mod stats;
 pub mod throughput;
 
@@ -87,6 +88,13 @@ pub enum Request {
     Lock(LockCommand),
     /// Re-read the table stats now.
     RefreshStats,
+    /// Ask a run in the ledger (the console's or anyone's) to stop or pause.
+    RunControl {
+        run: String,
+        request: crate::runs::Request,
+    },
+    /// Read the dead letters of a run's ingest job.
+    RunDeadLetters { run: String, job_id: String },
 }
 
 /// What the background reports.
@@ -136,6 +144,12 @@ pub enum Event {
     /// Other consoles and running writers on the catalog.
     Presence(presence::Others),
     LockOutcome(LockOutcome),
+    /// Every run in the ledger, as of one refresh.
+    Runs(Result<Arc<crate::runs::Snapshot>, JobError>),
+    RunDeadLetters {
+        run: String,
+        result: Result<Vec<DeadLetter>, JobError>,
+    },
     /// A line for the status bar (also logged).
     Notice(String),
 }
@@ -158,6 +172,8 @@ pub struct JobsConfig {
     pub presence_every: Duration,
     /// How the console's jobs are recorded in the run ledger (None: not at all).
     pub ledger: Option<LedgerOptions>,
+    /// Run ledger re-read period.
+    pub runs_every: Duration,
 }
 
 impl Default for JobsConfig {
@@ -171,6 +187,7 @@ impl Default for JobsConfig {
             ledger: Some(LedgerOptions::default()),
             presence: true,
             presence_every: Duration::from_secs(5),
+            runs_every: Duration::from_secs(2),
         }
     }
 }
@@ -189,6 +206,8 @@ struct Inner {
     /// Stop switches of running jobs.
     running: Mutex<HashMap<JobId, Stop>>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The run ledger reader (runs until shutdown).
+    ledger_reader: tokio::task::JoinHandle<()>,
     stats: stats::StatsHandle,
     lock: mpsc::UnboundedSender<LockCommand>,
     presence: mpsc::UnboundedSender<tokio::sync::oneshot::Sender<()>>,
@@ -233,6 +252,7 @@ impl Jobs {
                 every: config.presence_every,
             },
         );
+        let ledger_reader = runs::spawn(catalog.base().clone(), events.clone(), config.runs_every);
         let jobs = Self {
             inner: Arc::new(Inner {
                 catalog,
@@ -241,6 +261,7 @@ impl Jobs {
                 next_id: AtomicU64::new(1),
                 running: Mutex::default(),
                 tasks: Mutex::default(),
+                ledger_reader,
                 stats,
                 lock,
                 presence,
@@ -303,6 +324,8 @@ impl Jobs {
                 let _ = self.inner.lock.send(cmd);
             }
             Request::RefreshStats => self.inner.stats.refresh(),
+            Request::RunControl { run, request } => self.request_run(run, request),
+            Request::RunDeadLetters { run, job_id } => self.run_dead_letters(run, job_id),
         }
         None
     }
@@ -351,6 +374,7 @@ impl Jobs {
     /// Cancels every running job, waits up to `timeout` for them to commit what
     /// is complete and stop, then releases the console's lease.
     pub async fn shutdown(&self, timeout: Duration) {
+        self.inner.ledger_reader.abort();
         for id in self.running() {
             self.cancel(id, false);
         }

@@ -145,7 +145,10 @@ pub struct Counters {
     pub items_failed: u64,
     pub rows: u64,
     pub files: u64,
+    /// Bytes written (data files).
     pub bytes: u64,
+    /// Bytes of item JSON fetched.
+    pub bytes_fetched: u64,
     pub commits: u64,
 }
 
@@ -159,6 +162,7 @@ impl std::ops::Add for Counters {
             rows: self.rows + o.rows,
             files: self.files + o.files,
             bytes: self.bytes + o.bytes,
+            bytes_fetched: self.bytes_fetched + o.bytes_fetched,
             commits: self.commits + o.commits,
         }
     }

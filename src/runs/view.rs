@@ -62,6 +62,7 @@ pub struct RunView {
     pub failed: u64,
     pub files: u64,
     pub bytes: u64,
+    pub bytes_fetched: u64,
     pub commits: u64,
     /// Summed over live workers (the whole run's average once it ended).
     pub items_per_second: f64,
@@ -87,6 +88,7 @@ impl RunView {
             rows: self.rows,
             files: self.files,
             bytes: self.bytes,
+            bytes_fetched: self.bytes_fetched,
             commits: self.commits,
         }
     }
@@ -379,6 +381,7 @@ fn run_view(
         failed: counters.items_failed,
         files: counters.files,
         bytes: counters.bytes,
+        bytes_fetched: counters.bytes_fetched,
         commits: counters.commits,
         items_per_second,
         rows_per_second,

@@ -185,7 +185,7 @@ impl App {
     pub fn on_second(&mut self, now: Instant) {
         let totals = self.data.totals();
         self.data.throughput.observe(now, totals);
-        let busy = self.data.jobs.iter().any(|j| j.state.is_active());
+        let busy = self.data.running() > 0;
         if busy && !self.prefs.low_bandwidth {
             self.dirty = true;
         } else {

@@ -40,9 +40,19 @@ pub fn of(request: &Request, cx: &Context) -> Option<Equivalent> {
         Request::Ingest(spec) => ingest(spec, &ecops)?,
         Request::Compact(req) => compact(req, &ecops),
         Request::Query(q) => query(q, &ecops, cx.base),
+        Request::RunControl { run, request } => (
+            format!("asked run {run} to {}", request.label()),
+            vec![(
+                "ecops",
+                format!("{ecops} runs {} {}", request.label(), quote(run)),
+            )],
+        ),
         Request::Lock(cmd) => lock(cmd, &ecops, cx)?,
         Request::Maintenance(m) => maintenance(m, &ecops),
-        Request::Cancel { .. } | Request::DeadLetters { .. } | Request::RefreshStats => {
+        Request::Cancel { .. }
+        | Request::DeadLetters { .. }
+        | Request::RunDeadLetters { .. }
+        | Request::RefreshStats => {
             return None;
         }
     };

@@ -11,6 +11,9 @@ pub fn selection(app: &App) -> Option<(&'static str, String)> {
     let (data, views) = (&app.data, &app.views);
     match app.view {
         View::Overview | View::Jobs => {
+            if let Some(crate::tui::model::JobRow::External(r)) = views.jobs.selected_row(data) {
+                return Some(("the run id", r.id.clone()));
+            }
             let job = views.jobs.selected_job(data)?;
             let command = data
                 .history
@@ -91,6 +94,28 @@ pub fn table(app: &App) -> Option<(&'static str, TextTable)> {
                 ]);
             }
             Some(("query", t))
+        }
+        View::Overview | View::Jobs => {
+            let snapshot = data.runs.snapshot.as_ref()?;
+            let mut t = TextTable::new(&[
+                "run", "kind", "state", "started", "host", "pid", "items", "rows", "failed",
+                "items/s",
+            ]);
+            for r in &snapshot.runs {
+                t.push(vec![
+                    r.id.clone(),
+                    r.kind.label().into(),
+                    r.state.label().into(),
+                    r.started.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                    r.host.clone(),
+                    r.pid.to_string(),
+                    r.items.to_string(),
+                    r.rows.to_string(),
+                    r.failed.to_string(),
+                    format!("{:.1}", r.items_per_second),
+                ]);
+            }
+            Some(("runs", t))
         }
         View::History => {
             let mut t = TextTable::new(&["at", "what", "tool", "command"]);

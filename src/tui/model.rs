@@ -2,6 +2,7 @@
 //! lock, the jobs and their throughput. Several views read the same data;
 //! none owns it. Events change it ([`super::update`]).
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -10,7 +11,8 @@ use crate::ingest::{IngestProgress, Phase};
 use crate::jobs::throughput::{Throughput, Totals};
 use crate::jobs::{IngestSpec, JobId, JobKind, LockOutcome, StatsView};
 use crate::lock::Watched;
-use crate::runs::JobError;
+use crate::runs::view::Snapshot;
+use crate::runs::{JobError, RunState, RunView};
 use crate::tui::equivalent::Equivalent;
 
 /// Shared data of the console.
@@ -25,7 +27,31 @@ pub struct Model {
     pub history: Vec<Equivalent>,
     /// Other writer consoles and running writers on the catalog.
     pub others: crate::jobs::presence::Others,
+    /// Every run on the catalog, from the run ledger.
+    pub runs: RunsData,
 }
+
+/// The run ledger as the console last read it.
+#[derive(Debug, Default)]
+pub struct RunsData {
+    pub snapshot: Option<Arc<Snapshot>>,
+    pub error: Option<String>,
+    /// External runs seen running: their counters stay in the throughput totals.
+    pub seen_live: HashSet<String>,
+    /// Dead letters read for external runs, by run id.
+    pub dead_letters: HashMap<String, Result<Vec<DeadLetter>, JobError>>,
+}
+
+/// A row of the jobs list: one of the console's jobs, or a run someone else
+/// started (a headless `ecops`, cron, a cluster), seen through the ledger.
+#[derive(Debug, Clone, Copy)]
+pub enum JobRow<'a> {
+    Own(&'a JobView),
+    External(&'a RunView),
+}
+
+/// How long an ended external run stays in the jobs list.
+const RECENT_HOURS: i64 = 24;
 
 impl Default for Model {
     fn default() -> Self {
@@ -37,6 +63,7 @@ impl Default for Model {
             throughput: Throughput::new(600),
             history: vec![],
             others: Default::default(),
+            runs: RunsData::default(),
         }
     }
 }
@@ -77,18 +104,78 @@ impl Model {
         })
     }
 
-    /// Sums of every ingest job's counters (for the throughput history).
+    /// Sums of every ingest job's counters (for the throughput history):
+    /// the console's own, and external runs it has seen running.
     pub fn totals(&self) -> Totals {
+        let external = self
+            .external_runs()
+            .into_iter()
+            .filter(|r| self.runs.seen_live.contains(&r.id))
+            .map(|r| Totals {
+                items: r.items,
+                rows: r.rows,
+                bytes: r.bytes_fetched,
+                failed: r.failed,
+            });
         self.jobs
             .iter()
             .filter(|j| j.kind == JobKind::Ingest)
             .map(JobView::totals)
+            .chain(external)
             .fold(Totals::default(), |a, b| Totals {
                 items: a.items + b.items,
                 rows: a.rows + b.rows,
                 bytes: a.bytes + b.bytes,
                 failed: a.failed + b.failed,
             })
+    }
+
+    /// Run ids of the console's own jobs (they are in the ledger too).
+    fn own_runs(&self) -> HashSet<&str> {
+        self.jobs
+            .iter()
+            .filter_map(|j| {
+                j.progress
+                    .as_ref()
+                    .and_then(|p| p.run.as_deref())
+                    .or(j.compact.as_ref().and_then(|c| c.run.as_deref()))
+            })
+            .collect()
+    }
+
+    /// Runs in the ledger that are not this console's jobs: running ones and
+    /// those that ended in the last day, newest first.
+    pub fn external_runs(&self) -> Vec<&RunView> {
+        let Some(snapshot) = &self.runs.snapshot else {
+            return vec![];
+        };
+        let own = self.own_runs();
+        let cutoff = chrono::Utc::now() - chrono::Duration::hours(RECENT_HOURS);
+        snapshot
+            .runs
+            .iter()
+            .filter(|r| !own.contains(r.id.as_str()))
+            .filter(|r| !r.state.is_final() || r.ended.is_none_or(|e| e > cutoff))
+            .collect()
+    }
+
+    /// The jobs list: the console's jobs, then external runs.
+    pub fn rows(&self) -> Vec<JobRow<'_>> {
+        self.jobs
+            .iter()
+            .map(JobRow::Own)
+            .chain(self.external_runs().into_iter().map(JobRow::External))
+            .collect()
+    }
+
+    /// Live runs of the catalog: the console's active jobs and running external runs.
+    pub fn running(&self) -> usize {
+        self.jobs.iter().filter(|j| j.state.is_active()).count()
+            + self
+                .external_runs()
+                .iter()
+                .filter(|r| r.state == RunState::Running)
+                .count()
     }
 }
 

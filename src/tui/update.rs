@@ -17,9 +17,10 @@ use crate::runs::JobError;
 impl App {
     /// Applies a background event.
     pub fn on_event(&mut self, event: Event) {
-        // A re-read of an unchanged lock only moves ages: those tick slowly.
+        // A re-read of an unchanged lock or ledger only moves ages: those tick slowly.
         let quiet = match &event {
             Event::Lock(Ok(w)) => self.same_lock(w),
+            Event::Runs(Ok(s)) => self.same_runs(s),
             Event::Presence(o) => *o == self.data.others,
             _ => false,
         };
@@ -73,9 +74,42 @@ impl App {
             }
             Event::Lock(Err(e)) => self.data.lock.error = Some(e.message()),
             Event::LockOutcome(outcome) => self.lock_outcome(outcome),
+            Event::Runs(Ok(snapshot)) => self.runs_read(snapshot),
+            Event::Runs(Err(e)) => self.data.runs.error = Some(e.message()),
+            Event::RunDeadLetters { run, result } => {
+                self.data.runs.dead_letters.insert(run, result);
+            }
             Event::Notice(text) => self.set_status(text, false),
             Event::Presence(others) => self.data.others = others,
         }
+    }
+
+    /// A new reading of the ledger: external runs seen running keep their
+    /// counters in the throughput totals from now on.
+    fn runs_read(&mut self, snapshot: std::sync::Arc<crate::runs::Snapshot>) {
+        self.data.runs.snapshot = Some(snapshot);
+        self.data.runs.error = None;
+        let live: Vec<String> = self
+            .data
+            .external_runs()
+            .iter()
+            .filter(|r| r.state == crate::runs::RunState::Running)
+            .map(|r| r.id.clone())
+            .collect();
+        self.data.runs.seen_live.extend(live);
+    }
+
+    /// True if `s` says nothing new: the same runs, states and counters, and
+    /// nothing running (a live run's rates and ages are news).
+    fn same_runs(&self, s: &crate::runs::Snapshot) -> bool {
+        let Some(old) = &self.data.runs.snapshot else {
+            return false;
+        };
+        let key = |r: &crate::runs::RunView| (r.id.clone(), r.state, r.counters());
+        s.runs.iter().all(|r| !r.is_live())
+            && old.runs.len() == s.runs.len()
+            && old.runs.iter().map(key).eq(s.runs.iter().map(key))
+            && old.unreadable == s.unreadable
     }
 
     /// True if `w` shows the lock object and verdict already shown.

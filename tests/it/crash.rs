@@ -388,10 +388,7 @@ async fn compact_scenario(
         attempts += 1;
         let pause = rng.below(40);
         let delay = Duration::from_millis(rng.below(300));
-        let mut envs = vec![(
-            "ECOPS_FAULT_PAUSE_BEFORE_COMPACT_COMMIT_MS",
-            pause.to_string(),
-        )];
+        let mut envs = vec![("ECOPS_FAULT_PAUSE_BEFORE_COMMIT_MS", pause.to_string())];
         if rng.below(2) == 0 {
             envs.push(("ECOPS_FAULTS", slow_commits(rng)));
         }

@@ -19,6 +19,7 @@ mod lock_lease;
 mod pyiceberg_interop;
 mod query;
 mod read_only;
+mod runs;
 mod s3_catalog;
 mod secrets;
 mod tui;

@@ -8,8 +8,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState, Wrap};
 
 use super::{bar, block, bytes, rate, thousands};
+use crate::runs::{RunState, RunView};
 use crate::tui::app::{App, JobState, JobView};
 use crate::tui::keymap::Action;
+use crate::tui::model::JobRow;
 
 fn state_style(app: &App, state: JobState) -> ratatui::style::Style {
     match state {
@@ -20,18 +22,28 @@ fn state_style(app: &App, state: JobState) -> ratatui::style::Style {
     }
 }
 
-/// The jobs table.
+/// The jobs table: the console's jobs, then every other run the ledger shows.
 pub fn draw_list(frame: &mut Frame, area: Rect, app: &App) {
     let wide = area.width >= 110;
+    let rows = app.data.rows();
+    let external = rows
+        .iter()
+        .filter(|r| matches!(r, JobRow::External(_)))
+        .count();
     let outer = block(
         app,
         format!(
-            "Jobs — {} running, {} total",
-            app.data.jobs.iter().filter(|j| j.state.is_active()).count(),
-            app.data.jobs.len()
+            "Jobs — {} running, {} total{}",
+            app.data.running(),
+            rows.len(),
+            if external > 0 {
+                format!(" ({external} external)")
+            } else {
+                String::new()
+            }
         ),
     );
-    if app.data.jobs.is_empty() {
+    if rows.is_empty() {
         frame.render_widget(
             Paragraph::new(Line::styled(
                 format!(
@@ -52,41 +64,9 @@ pub fn draw_list(frame: &mut Frame, area: Rect, app: &App) {
     if wide {
         header.extend(["commits", "files", "items/s", "elapsed"]);
     }
-    let rows = app.data.jobs.iter().map(|j| {
-        let t = j.totals();
-        let p = j.progress.as_ref();
-        let progress = match j.fraction() {
-            Some(f) => format!("{} {:>3.0}%", bar(f, 6), f * 100.0),
-            None if j.state.is_active() => "…".to_string(),
-            None => String::new(),
-        };
-        let mut cells = vec![
-            Cell::from(j.id.to_string()),
-            Cell::from(j.kind.label()),
-            Cell::from(j.label.clone()),
-            Cell::from(Span::styled(j.state.label(), state_style(app, j.state))),
-            Cell::from(progress),
-            Cell::from(thousands(t.items)),
-            Cell::from(thousands(t.rows)),
-            Cell::from(Span::styled(
-                thousands(t.failed),
-                if t.failed > 0 {
-                    app.theme.warn()
-                } else {
-                    app.theme.text()
-                },
-            )),
-        ];
-        if wide {
-            let elapsed = j.ended.unwrap_or_else(std::time::Instant::now) - j.started;
-            cells.extend([
-                Cell::from(p.map_or(String::new(), |p| thousands(p.commits))),
-                Cell::from(p.map_or(String::new(), |p| thousands(p.files))),
-                Cell::from(p.map_or(String::new(), |p| rate(p.items_per_second))),
-                Cell::from(crate::fmt::format_age(elapsed.as_secs_f64())),
-            ]);
-        }
-        Row::new(cells)
+    let table_rows = rows.iter().map(|row| match row {
+        JobRow::Own(j) => Row::new(own_cells(app, j, wide)),
+        JobRow::External(r) => Row::new(external_cells(app, r, wide)),
     });
     let mut widths = vec![
         Constraint::Length(3),
@@ -106,7 +86,7 @@ pub fn draw_list(frame: &mut Frame, area: Rect, app: &App) {
             Constraint::Length(8),
         ]);
     }
-    let table = Table::new(rows, widths)
+    let table = Table::new(table_rows, widths)
         .header(Row::new(header).style(app.theme.header()))
         .row_highlight_style(app.theme.selected())
         .block(outer);
@@ -115,8 +95,113 @@ pub fn draw_list(frame: &mut Frame, area: Rect, app: &App) {
     super::record_list(app, area, 1, state.offset());
 }
 
-/// The selected job's details and dead letters.
+fn own_cells<'a>(app: &App, j: &'a JobView, wide: bool) -> Vec<Cell<'a>> {
+    let t = j.totals();
+    let p = j.progress.as_ref();
+    let progress = match j.fraction() {
+        Some(f) => format!("{} {:>3.0}%", bar(f, 6), f * 100.0),
+        None if j.state.is_active() => "…".to_string(),
+        None => String::new(),
+    };
+    let mut cells = vec![
+        Cell::from(j.id.to_string()),
+        Cell::from(j.kind.label()),
+        Cell::from(j.label.clone()),
+        Cell::from(Span::styled(j.state.label(), state_style(app, j.state))),
+        Cell::from(progress),
+        Cell::from(thousands(t.items)),
+        Cell::from(thousands(t.rows)),
+        failed_cell(app, t.failed),
+    ];
+    if wide {
+        let elapsed = j.ended.unwrap_or_else(std::time::Instant::now) - j.started;
+        cells.extend([
+            Cell::from(p.map_or(String::new(), |p| thousands(p.commits))),
+            Cell::from(p.map_or(String::new(), |p| thousands(p.files))),
+            Cell::from(p.map_or(String::new(), |p| rate(p.items_per_second))),
+            Cell::from(crate::fmt::format_age(elapsed.as_secs_f64())),
+        ]);
+    }
+    cells
+}
+
+/// An external run: `ext`, its kind, where it runs, its state as the
+/// ledger's silence says, and its counters.
+fn external_cells<'a>(app: &App, r: &'a RunView, wide: bool) -> Vec<Cell<'a>> {
+    let beat = r
+        .heartbeat_age_seconds
+        .map(|a| format!("beat {}", crate::fmt::format_age(a)))
+        .unwrap_or_default();
+    let mut cells = vec![
+        Cell::from(Span::styled("ext", app.theme.dim())),
+        Cell::from(r.kind.label()),
+        Cell::from(format!("{} · {}", where_it_runs(r), r.id)),
+        Cell::from(Span::styled(r.state.label(), run_state_style(app, r.state))),
+        Cell::from(if r.is_live() { beat } else { String::new() }),
+        Cell::from(thousands(r.items)),
+        Cell::from(thousands(r.rows)),
+        failed_cell(app, r.failed),
+    ];
+    if wide {
+        let end = r.ended.unwrap_or_else(chrono::Utc::now);
+        let elapsed = (end - r.started).num_milliseconds() as f64 / 1000.0;
+        cells.extend([
+            Cell::from(thousands(r.commits)),
+            Cell::from(thousands(r.files)),
+            Cell::from(rate(r.items_per_second)),
+            Cell::from(crate::fmt::format_age(elapsed)),
+        ]);
+    }
+    cells
+}
+
+fn failed_cell<'a>(app: &App, failed: u64) -> Cell<'a> {
+    Cell::from(Span::styled(
+        thousands(failed),
+        if failed > 0 {
+            app.theme.warn()
+        } else {
+            app.theme.text()
+        },
+    ))
+}
+
+/// "host pid N", or the engine task(s) of its workers.
+pub fn where_it_runs(r: &RunView) -> String {
+    let tasks: Vec<&str> = r
+        .workers
+        .iter()
+        .filter(|w| !w.engine_task.starts_with("local:"))
+        .map(|w| w.engine_task.as_str())
+        .collect();
+    match tasks.as_slice() {
+        [] => format!("{} pid {}", r.host, r.pid),
+        [one] => (*one).to_string(),
+        many => format!("{} tasks", many.len()),
+    }
+}
+
+fn run_state_style(app: &App, state: RunState) -> ratatui::style::Style {
+    match state {
+        RunState::Running => app.theme.ok(),
+        RunState::Paused | RunState::Cancelled | RunState::Stalled => app.theme.warn(),
+        RunState::Failed | RunState::Abandoned => app.theme.bad(),
+        RunState::Done => app.theme.text(),
+    }
+}
+
+/// The selected job's (or external run's) details and dead letters.
 pub fn draw_detail(frame: &mut Frame, area: Rect, app: &App) {
+    if let Some(JobRow::External(r)) = app.views.jobs.selected_row(&app.data) {
+        let lines = run_lines(app, r);
+        frame.render_widget(
+            Paragraph::new(lines)
+                .wrap(Wrap { trim: false })
+                .block(block(app, format!("Run {} — {}", r.id, r.kind.label()))),
+            area,
+        );
+        return;
+    }
     let Some(j) = app.views.jobs.selected_job(&app.data) else {
         frame.render_widget(
             Paragraph::new(format!(
@@ -220,6 +305,113 @@ fn detail_lines<'a>(app: &App, j: &'a JobView) -> Vec<Line<'a>> {
                     "{:>7} {:<9} {} · {}",
                     l.position,
                     format!("{:?}", l.stage).to_lowercase(),
+                    l.reason,
+                    l.key.as_deref().unwrap_or("-")
+                )));
+            }
+        }
+    }
+    lines
+}
+
+/// An external run: who started it where, its workers, counters and outcome.
+fn run_lines<'a>(app: &App, r: &'a RunView) -> Vec<Line<'a>> {
+    let kv = |k: &str, v: String| {
+        Line::from(vec![
+            Span::styled(format!("{k:<13}"), app.theme.dim()),
+            Span::raw(v),
+        ])
+    };
+    let mut lines = vec![
+        kv(
+            "state",
+            format!(
+                "{}{}",
+                r.state.label(),
+                r.heartbeat_age_seconds
+                    .map(|a| format!(" · last heartbeat {} ago", crate::fmt::format_age(a)))
+                    .unwrap_or_default()
+            ),
+        ),
+        kv(
+            "started",
+            format!(
+                "{} by {}@{} (pid {})",
+                r.started.format("%Y-%m-%d %H:%M:%S UTC"),
+                r.user,
+                r.host,
+                r.pid
+            ),
+        ),
+        kv(
+            "counters",
+            format!(
+                "{} items · {} rows · {} files ({}) · {} commits · {} failed",
+                thousands(r.items),
+                thousands(r.rows),
+                thousands(r.files),
+                bytes(r.bytes),
+                thousands(r.commits),
+                thousands(r.failed)
+            ),
+        ),
+        kv(
+            "rate",
+            format!(
+                "{} items/s · {} rows/s",
+                rate(r.items_per_second),
+                rate(r.rows_per_second)
+            ),
+        ),
+    ];
+    if let Some(stop) = &r.stop_request {
+        lines.push(kv("stop", stop.clone()));
+    }
+    if let Some(e) = &r.error {
+        lines.push(Line::from(vec![
+            Span::styled(format!("{:<13}", "error"), app.theme.bad()),
+            Span::raw(e.as_str()),
+        ]));
+    }
+    for w in &r.workers {
+        lines.push(kv(
+            "worker",
+            format!(
+                "{} · {} · {} · beat {} ago · {} items · {} items/s · {} rows/s · {} failed{}",
+                w.engine_task,
+                w.state.label(),
+                w.phase,
+                crate::fmt::format_age(w.heartbeat_age_seconds),
+                thousands(w.counters.items_listed),
+                rate(w.items_per_second),
+                rate(w.rows_per_second),
+                thousands(w.counters.items_failed),
+                w.chunk
+                    .as_deref()
+                    .map(|c| format!(" · {c}"))
+                    .unwrap_or_default()
+            ),
+        ));
+    }
+    lines.push(kv("inputs", r.record.inputs.to_string()));
+    match app.data.runs.dead_letters.get(&r.id) {
+        None => lines.push(Line::styled(
+            format!(
+                "{}: load this run's dead letters",
+                app.keys.label(Action::DeadLetters)
+            ),
+            app.theme.dim(),
+        )),
+        Some(Err(e)) => lines.push(Line::styled(format!("dead letters: {e}"), app.theme.bad())),
+        Some(Ok(letters)) => {
+            lines.push(Line::styled(
+                format!("{} dead letters", letters.len()),
+                app.theme.warn(),
+            ));
+            for l in letters.iter().take(50) {
+                lines.push(Line::raw(format!(
+                    "{:>7} {} · {}",
+                    l.position,
                     l.reason,
                     l.key.as_deref().unwrap_or("-")
                 )));

@@ -30,7 +30,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         .fold(None, |a: Option<f64>, e| Some(a.map_or(e, |a| a.max(e))));
     let title = format!(
         "Throughput — {} running{}",
-        running.len(),
+        app.data.running(),
         eta.map(|e| format!(" · ETA {}", format_age(e)))
             .unwrap_or_default()
     );

@@ -1,11 +1,15 @@
 //! Overview and Jobs: the jobs list (shared by both views) and the job
 //! actions: new ingest, compaction plan, pause/resume, cancel, dead letters.
+//! The list holds the console's own jobs and every other run on the catalog
+//! the ledger shows; pause and cancel of an external run are requests the run
+//! honours at its next commit, and resume runs a paused ingest again here.
 
 use super::{Effects, View, move_selection};
 use crate::jobs::{CompactRequest, IngestSpec, JobKind, MaintenanceRequest, Request};
+use crate::runs::{RunKind, RunState, RunView};
 use crate::tui::keymap::Action;
 use crate::tui::modal::{Confirm, Modal};
-use crate::tui::model::{JobState, JobView, Model};
+use crate::tui::model::{JobRow, JobState, JobView, Model};
 
 pub const COMMANDS: &[Action] = &[
     Action::Up,
@@ -31,13 +35,33 @@ pub struct JobsView {
 }
 
 impl JobsView {
+    /// The selected row: one of the console's jobs or an external run.
+    pub fn selected_row<'a>(&self, data: &'a Model) -> Option<JobRow<'a>> {
+        data.rows().get(self.selected).copied()
+    }
+
+    /// The selected row when it is one of the console's jobs.
     pub fn selected_job<'a>(&self, data: &'a Model) -> Option<&'a JobView> {
-        data.jobs.get(self.selected)
+        match self.selected_row(data)? {
+            JobRow::Own(job) => Some(job),
+            JobRow::External(_) => None,
+        }
     }
 
     pub fn act(&mut self, action: Action, data: &mut Model, fx: &mut Effects) {
-        if move_selection(&mut self.selected, data.jobs.len(), action) {
+        if move_selection(&mut self.selected, data.rows().len(), action) {
             return;
+        }
+        if let Some(JobRow::External(run)) = self.selected_row(data) {
+            let run = run.clone();
+            return match action {
+                Action::NewIngest => fx.open(Modal::CommandLine("ingest ".into())),
+                Action::Compact => plan_compaction(None, fx),
+                Action::PauseResume => external_pause_resume(&run, fx),
+                Action::CancelJob => external_cancel(&run, fx),
+                Action::DeadLetters => external_dead_letters(&run, fx),
+                _ => {}
+            };
         }
         match action {
             Action::NewIngest => fx.open(Modal::CommandLine("ingest ".into())),
@@ -115,6 +139,91 @@ impl JobsView {
             }
             _ => fx.error("this job has no dead letters (not an ingest that ran)"),
         }
+    }
+}
+
+/// Pause a running external run (at its next commit), or run a paused,
+/// cancelled, failed or abandoned external ingest again from its checkpoint.
+fn external_pause_resume(run: &RunView, fx: &mut Effects) {
+    match (run.state, run.kind) {
+        (RunState::Running, _) => fx.request(Request::RunControl {
+            run: run.id.clone(),
+            request: crate::runs::Request::Pause,
+        }),
+        (
+            RunState::Paused | RunState::Cancelled | RunState::Failed | RunState::Abandoned,
+            RunKind::Ingest,
+        ) => match resume_spec(run) {
+            Some(spec) => {
+                fx.say(format!("resuming run {} here from its checkpoint", run.id));
+                fx.request(Request::Ingest(Box::new(spec)));
+            }
+            None => fx.error(format!("run {}: its inputs cannot be read", run.id)),
+        },
+        _ => fx.error(format!(
+            "run {} is {}: only a running run can be paused, a stopped ingest resumed",
+            run.id,
+            run.state.label()
+        )),
+    }
+}
+
+/// The console ingest that continues an external ingest run's job.
+fn resume_spec(run: &RunView) -> Option<crate::jobs::IngestSpec> {
+    let mut params: crate::ingest::IngestParams =
+        serde_json::from_value(run.record.inputs.clone()).ok()?;
+    if params.job.is_none() {
+        params.job = run.record.inputs["job_id"].as_str().map(str::to_string);
+    }
+    Some(crate::jobs::IngestSpec::new(params))
+}
+
+fn external_cancel(run: &RunView, fx: &mut Effects) {
+    if !matches!(run.state, RunState::Running | RunState::Stalled) {
+        return fx.error(format!(
+            "run {} is {}: nothing to cancel",
+            run.id,
+            run.state.label()
+        ));
+    }
+    let where_ = match run.workers.first() {
+        Some(w) if run.workers.len() == 1 => {
+            format!("{} (pid {} on {})", w.engine_task, w.pid, w.host)
+        }
+        _ => format!("{} workers", run.workers.len()),
+    };
+    fx.open(Modal::Confirm(Confirm::new(
+        format!("Cancel run {}?", run.id),
+        vec![
+            format!(
+                "{} started by {}@{} — {where_}",
+                run.kind.label(),
+                run.user,
+                run.host
+            ),
+            "It stops at its next commit and exits 130; rerunning it resumes from the checkpoint."
+                .into(),
+        ],
+        Request::RunControl {
+            run: run.id.clone(),
+            request: crate::runs::Request::Cancel,
+        },
+    )))
+}
+
+fn external_dead_letters(run: &RunView, fx: &mut Effects) {
+    let job_id = run
+        .record
+        .summary
+        .as_ref()
+        .and_then(|s| s["job_id"].as_str())
+        .or(run.record.inputs["job_id"].as_str());
+    match job_id {
+        Some(job_id) if run.kind == RunKind::Ingest => fx.request(Request::RunDeadLetters {
+            run: run.id.clone(),
+            job_id: job_id.to_string(),
+        }),
+        _ => fx.error(format!("run {} has no dead letters to read", run.id)),
     }
 }
 
