@@ -29,10 +29,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Starts the console (embedded demo: no --base, no ECOPS_BASE, no ecops.toml here).
+# Starts the console (embedded demo: no --base, no ECOPS_BASE, no ecops.toml here),
+# $3… are extra console flags (e.g. --theme light).
 start() {
-    tmux new-session -d -s "$SESSION" -x "$1" -y "$2" -c "$WORK" \
-        "env -u ECOPS_BASE ECOPS_DEMO_DIR='$DEMO' ECOPS_DEMO_RATE=${ECOPS_DEMO_RATE:-150} TERM=xterm-256color '$BIN'"
+    local cols=$1 rows=$2
+    shift 2
+    tmux new-session -d -s "$SESSION" -x "$cols" -y "$rows" -c "$WORK" \
+        "env -u ECOPS_BASE ECOPS_DEMO_DIR='$DEMO' ECOPS_DEMO_RATE=${ECOPS_DEMO_RATE:-150} TERM=xterm-256color '$BIN' $*"
 }
 keys() { tmux send-keys -t "$SESSION" "$@"; }
 screen() { tmux capture-pane -t "$SESSION" -p; }
@@ -48,16 +51,18 @@ wait_for() {
         sleep 0.5
     done
 }
-# Renders the current screen to $OUT/$1.png ($2 columns × $3 rows).
+# Renders the current screen to $OUT/$1.png ($2 columns × $3 rows; $4 = light
+# for a white terminal background).
 shot() {
-    local name=$1 cols=$2 rows=$3
+    local name=$1 cols=$2 rows=$3 bg="#000" fg="#d0d0d0" black=--black
+    if [ "${4:-}" = light ]; then bg="#fff" fg="#000" black=""; fi
     tmux capture-pane -t "$SESSION" -p -e >"$WORK/$name.ansi"
     {
         printf '<!DOCTYPE html><html><head><meta charset="utf-8"><style>'
-        printf 'body{margin:0;background:#000}'
-        printf 'pre{margin:6px;font-family:"DejaVu Sans Mono",monospace;font-size:14px;line-height:17px;color:#d0d0d0}'
+        printf 'body{margin:0;background:%s}' "$bg"
+        printf 'pre{margin:6px;font-family:"DejaVu Sans Mono",monospace;font-size:14px;line-height:17px;color:%s}' "$fg"
         printf '</style></head><body><pre>'
-        aha --no-header --black <"$WORK/$name.ansi"
+        aha --no-header $black <"$WORK/$name.ansi"
         printf '</pre></body></html>'
     } >"$WORK/$name.html"
     # DejaVu Sans Mono at 14 px is about 8.43 px wide (rounding varies: leave
@@ -91,7 +96,7 @@ quit() {
 
 # 1. Overview during the demo's live ingest (throughput history builds up).
 start 160 48
-wait_for 'demo-live +running' 90
+wait_for 'demo-live +running' 240
 sleep 20
 keys 1
 sleep 1
@@ -113,6 +118,9 @@ keys -l -- '15'
 keys Enter
 wait_for 'results .*files pruned' 60
 shot query 160 48
+keys 8
+sleep 1
+shot history 160 48
 
 # 5. Lock: pause the demo ingest (it releases its lock), let a maintenance
 # lock with a 10 s TTL go stale under the console's watch, steal it.
@@ -132,9 +140,27 @@ shot lock-stolen 160 48
 keys Escape
 quit
 
-# 6. The same console at 80×24, a few seconds into a fresh demo.
+# 6. The same console at 80×24 (compact layout: short tabs), a few seconds into a
+# fresh demo; its partitions.
 start 80 24
-wait_for 'demo-live +running' 90
+wait_for 'demo-live +running' 240
 sleep 12
 shot overview-80x24 80 24
+keys 3
+sleep 1
+shot partitions-80x24 80 24
+quit
+
+# 7. Themes: light on a white background, ansi (16 colours) — Overview and Partitions.
+start 160 48 --theme light
+wait_for 'demo-live +running' 240
+sleep 10
+shot overview-light 160 48 light
+quit
+start 160 48 --theme ansi
+wait_for 'demo-live +running' 240
+sleep 10
+keys 3
+sleep 1
+shot partitions-ansi 160 48
 quit

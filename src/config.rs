@@ -25,15 +25,15 @@ pub struct Config {
     /// Skew allowance between another holder's clock and ours when judging
     /// the catalog lock stale by its timestamps: "5m" (default), "30s", "1h".
     pub lock_skew: Option<String>,
-    /// Run ledger: how often a running job publishes its heartbeat ("5s").
-    pub heartbeat: Option<String>,
-    /// Run ledger: how many runs are kept (older finished ones are pruned).
-    pub keep_runs: Option<usize>,
     /// Console colours: dark (default), light, ansi or mono.
     pub theme: Option<String>,
     /// Console: `--low-bandwidth` by default (5 s refresh, no animation, ansi theme).
     #[serde(default)]
     pub low_bandwidth: bool,
+    /// Run ledger: how often a running job publishes its heartbeat ("5s").
+    pub heartbeat: Option<String>,
+    /// Run ledger: how many runs are kept (older finished ones are pruned).
+    pub keep_runs: Option<usize>,
     /// S3 settings.
     #[serde(default)]
     pub s3: S3Config,

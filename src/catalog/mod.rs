@@ -12,6 +12,7 @@
 
 pub mod append;
 pub mod hash_index;
+pub mod health;
 mod iceberg_catalog;
 pub mod maintenance;
 pub mod part_writer;

@@ -61,9 +61,15 @@ pub async fn run(settings: &Settings, args: &BenchConsoleArgs) -> Result<ExitCod
                     low_bandwidth,
                     ingest,
                 };
-                // A fresh demo each time: every ingest run starts alike.
-                let _ = std::fs::remove_dir_all(&dir);
-                let rate = measure(&run, &dir, args).await?;
+                // A fresh demo folder each time: every run starts alike, and
+                // the previous run's tasks never see this one's files.
+                let run_dir = dir.join(format!(
+                    "{width}x{height}-{}-{}",
+                    if low_bandwidth { "low" } else { "default" },
+                    if ingest { "ingest" } else { "idle" }
+                ));
+                let _ = std::fs::remove_dir_all(&run_dir);
+                let rate = measure(&run, &run_dir, args).await?;
                 let preset = if low_bandwidth {
                     "low-bandwidth"
                 } else {

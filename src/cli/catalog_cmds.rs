@@ -237,11 +237,17 @@ pub async fn stats(settings: &Settings, args: &StatsArgs) -> Result<ExitCode> {
             small_file_bytes,
         })
         .await?;
+    // Health needs every partition, listed or not.
+    let policy = crate::catalog::health::HealthPolicy::new(small_file_bytes);
+    let health = crate::catalog::health::catalog_health(&stats, &policy);
     if !partitions {
         stats.partitions_detail.clear();
     }
     if settings.json {
         let mut value = serde_json::to_value(&stats)?;
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert("health".into(), serde_json::to_value(&health)?);
+        }
         if !partitions && let Some(obj) = value.as_object_mut() {
             obj.remove("partitions_detail");
         }
@@ -284,6 +290,18 @@ pub async fn stats(settings: &Settings, args: &StatsArgs) -> Result<ExitCode> {
         "snapshots  {}  ({} manifests in the current one)",
         stats.snapshots, stats.manifests
     );
+    println!(
+        "health     {}/100{}",
+        health.score,
+        if health.reasons.is_empty() {
+            String::new()
+        } else {
+            format!("  ({})", health.reasons.join("; "))
+        }
+    );
+    if !health.fix.is_empty() {
+        println!("fix        {}", health.fix.join("; "));
+    }
     if !stats.top_cells.is_empty() {
         println!("\ntop cells          rows   files");
         for c in &stats.top_cells {

@@ -64,6 +64,9 @@ pub struct Cli {
     /// Console only: mouse support (click a tab or a row, scroll).
     #[arg(long)]
     pub mouse: bool,
+    /// Console only: keep no presence record (other consoles will not see this one).
+    #[arg(long)]
+    pub no_presence: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -429,6 +432,7 @@ fn console_options(cli: &Cli, settings: &Settings) -> Result<crate::tui::Console
         keys,
         low_bandwidth,
         mouse: cli.mouse,
+        presence: !cli.no_presence,
     })
 }
 

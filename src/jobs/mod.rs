@@ -19,6 +19,8 @@ pub mod demo;
 pub mod feed;
 pub mod ingest;
 pub mod lock;
+pub mod maintenance;
+pub mod presence;
 pub mod query;
 pub mod runs;
 pub mod stats;
@@ -40,6 +42,7 @@ use crate::runs::{JobError, LedgerOptions, Stop};
 pub use compact::{CompactOutcome, CompactRequest};
 pub use ingest::IngestSpec;
 pub use lock::{LockAction, LockCommand, LockOutcome};
+pub use maintenance::{MaintenanceOutcome, MaintenanceRequest};
 pub use query::{QueryOutcome, QueryRequest};
 pub use stats::StatsView;
 
@@ -52,6 +55,7 @@ pub enum JobKind {
     Ingest,
     Compact,
     Query,
+    Maintenance,
 }
 
 impl JobKind {
@@ -60,6 +64,7 @@ impl JobKind {
             JobKind::Ingest => "ingest",
             JobKind::Compact => "compact",
             JobKind::Query => "query",
+            JobKind::Maintenance => "maint",
         }
     }
 }
@@ -77,6 +82,8 @@ pub enum Request {
     Compact(CompactRequest),
     /// Run a query.
     Query(QueryRequest),
+    /// Plan (dry run) or run expire-snapshots or remove-orphans.
+    Maintenance(MaintenanceRequest),
     /// Lock actions.
     Lock(LockCommand),
     /// Re-read the table stats now.
@@ -124,12 +131,18 @@ pub enum Event {
         id: JobId,
         result: Result<CompactOutcome, JobError>,
     },
+    Maintenance {
+        id: JobId,
+        result: Result<MaintenanceOutcome, JobError>,
+    },
     Query {
         id: JobId,
         result: Result<QueryOutcome, JobError>,
     },
     Stats(Result<Arc<StatsView>, JobError>),
     Lock(Result<Box<Watched>, JobError>),
+    /// Other consoles and running writers on the catalog.
+    Presence(presence::Others),
     LockOutcome(LockOutcome),
     /// Every run in the ledger, as of one refresh.
     Runs(Result<Arc<crate::runs::Snapshot>, JobError>),
@@ -153,6 +166,10 @@ pub struct JobsConfig {
     pub small_file_bytes: u64,
     /// Who takes the lock for the console's jobs and actions.
     pub lock: LockSettings,
+    /// Keep a presence record (writer consoles; never when read-only).
+    pub presence: bool,
+    /// How often presence is written and read.
+    pub presence_every: Duration,
     /// How the console's jobs are recorded in the run ledger (None: not at all).
     pub ledger: Option<LedgerOptions>,
     /// Run ledger re-read period.
@@ -168,6 +185,8 @@ impl Default for JobsConfig {
             small_file_bytes: crate::catalog::stats::DEFAULT_SMALL_FILE_BYTES,
             lock: LockSettings::default(),
             ledger: Some(LedgerOptions::default()),
+            presence: true,
+            presence_every: Duration::from_secs(5),
             runs_every: Duration::from_secs(2),
         }
     }
@@ -191,6 +210,7 @@ struct Inner {
     ledger_reader: tokio::task::JoinHandle<()>,
     stats: stats::StatsHandle,
     lock: mpsc::UnboundedSender<LockCommand>,
+    presence: mpsc::UnboundedSender<tokio::sync::oneshot::Sender<()>>,
     /// Kept alive while the console runs (the demo's item server).
     keep: Mutex<Vec<Box<dyn std::any::Any + Send>>>,
 }
@@ -224,6 +244,14 @@ impl Jobs {
             config.lock.clone(),
             config.read_only,
         );
+        let presence = presence::spawn(
+            catalog.base().clone(),
+            events.clone(),
+            presence::PresenceOptions {
+                write: config.presence && !config.read_only && !catalog.is_read_only(),
+                every: config.presence_every,
+            },
+        );
         let ledger_reader = runs::spawn(catalog.base().clone(), events.clone(), config.runs_every);
         let jobs = Self {
             inner: Arc::new(Inner {
@@ -236,6 +264,7 @@ impl Jobs {
                 ledger_reader,
                 stats,
                 lock,
+                presence,
                 keep: Mutex::default(),
             }),
         };
@@ -281,6 +310,14 @@ impl Jobs {
                     let result = query::run(catalog, req).await;
                     let _ = events.send(Event::Query { id, result });
                 }));
+                return Some(id);
+            }
+            Request::Maintenance(req) => {
+                if !req.dry_run() && self.refuse_write("maintenance") {
+                    return None;
+                }
+                let id = self.new_id();
+                self.track(maintenance::spawn(self, id, req));
                 return Some(id);
             }
             Request::Lock(cmd) => {
@@ -346,6 +383,10 @@ impl Jobs {
         let _ = tokio::time::timeout(timeout, futures::future::join_all(tasks)).await;
         let (tx, rx) = tokio::sync::oneshot::channel();
         if self.inner.lock.send(LockCommand::Shutdown(tx)).is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), rx).await;
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.inner.presence.send(tx).is_ok() {
             let _ = tokio::time::timeout(Duration::from_secs(5), rx).await;
         }
     }

@@ -10,6 +10,7 @@ use tokio::sync::{Notify, mpsc};
 
 use super::Event;
 use crate::catalog::EarthCatalog;
+use crate::catalog::health::{CatalogHealth, HealthPolicy, catalog_health, trend};
 use crate::catalog::stats::{StatsOptions, TableStats};
 
 /// Top cells computed for the bar chart (the pane shows what fits).
@@ -28,6 +29,11 @@ pub struct CellGeo {
 #[derive(Debug, Clone)]
 pub struct StatsView {
     pub stats: TableStats,
+    /// The catalog's health score, its reasons and fix.
+    pub health: CatalogHealth,
+    /// Health by snapshot, oldest first (from the snapshot summaries).
+    pub trend: Vec<u8>,
+    pub policy: HealthPolicy,
     /// Every cell with rows, for the map (cells that are not H3 ids, like
     /// `__none__`, are left out).
     pub cells: Vec<CellGeo>,
@@ -50,7 +56,12 @@ impl StatsView {
             })
             .await?;
         let cells = cell_geometry(&stats);
+        let policy = HealthPolicy::new(small_file_bytes);
+        let health = catalog_health(&stats, &policy);
         Ok(Self {
+            trend: trend(&stats.history, health.files_needed),
+            health,
+            policy,
             stats,
             cells,
             took: started.elapsed(),

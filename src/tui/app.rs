@@ -19,7 +19,7 @@ use super::modal::{Modal, Modals, edit_text};
 use super::model::Model;
 use super::theme::Theme;
 use super::views::{self, Effect, Effects, Views};
-use crate::jobs::{JobId, LockCommand, Request};
+use crate::jobs::{JobId, LockCommand, MaintenanceRequest, Request};
 
 pub use super::model::{JobState, JobView};
 pub use super::views::View;
@@ -340,6 +340,21 @@ impl App {
             Command::Acquire(ttl) => views::lock::acquire(ttl, &mut fx),
             Command::Release => views::lock::release(&self.data, &mut fx),
             Command::History => fx.go(View::History),
+            Command::Expire(older_than, retain_last) => views::jobs::plan_maintenance(
+                MaintenanceRequest::Expire {
+                    older_than,
+                    retain_last,
+                    dry_run: true,
+                },
+                &mut fx,
+            ),
+            Command::Orphans(older_than) => views::jobs::plan_maintenance(
+                MaintenanceRequest::Orphans {
+                    older_than,
+                    dry_run: true,
+                },
+                &mut fx,
+            ),
             Command::Export { format, path } => return self.export(format, path),
         }
         self.apply(fx);
@@ -437,13 +452,14 @@ impl App {
                 }
                 super::dialogs::steal::StealKey::None => false,
             },
-            Modal::Confirm(c) => match action {
-                Some(Action::Yes | Action::Confirm) => {
-                    fx.request(c.yes.clone());
+            Modal::Confirm(c) => match c.on_key(action, &key) {
+                Some(yes) => {
+                    if yes {
+                        fx.request(c.yes.clone());
+                    }
                     true
                 }
-                Some(Action::No | Action::Back) => true,
-                _ => false,
+                None => false,
             },
         };
         if close {

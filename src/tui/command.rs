@@ -23,6 +23,10 @@ pub enum Command {
     Release,
     /// Show the History view.
     History,
+    /// Plan expire-snapshots (older than, retain last).
+    Expire(Duration, usize),
+    /// Plan remove-orphans (older than).
+    Orphans(Duration),
     /// Write the current view's table to a file.
     Export {
         format: crate::tui::export::ExportFormat,
@@ -56,6 +60,12 @@ impl Command {
             }),
             "release" => Command::Release,
             "history" => Command::History,
+            "expire" => parse_expire(rest)?,
+            "orphans" | "remove-orphans" => Command::Orphans(match rest {
+                "" => crate::compact::maintenance::orphans::DEFAULT_ORPHAN_AGE,
+                t => crate::fmt::parse_duration(t.trim_start_matches("--older-than").trim())
+                    .map_err(|e| format!("orphans: {e}"))?,
+            }),
             "export" => parse_export(rest)?,
             other => return Err(format!("unknown command '{other}' (try {KNOWN})")),
         }))
@@ -69,9 +79,33 @@ impl Command {
             Command::Steal => Some("steal"),
             Command::Acquire(_) => Some("acquire"),
             Command::Release => Some("release"),
+            Command::Expire(..) => Some("expire-snapshots"),
+            Command::Orphans(_) => Some("remove-orphans"),
             _ => None,
         }
     }
+}
+
+/// Default age of `:expire`.
+pub const DEFAULT_EXPIRE_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// `[--older-than] AGE [--retain-last N]`.
+fn parse_expire(args: &str) -> Result<Command, String> {
+    let (mut age, mut retain) = (DEFAULT_EXPIRE_AGE, 1usize);
+    let mut words = args.split_whitespace();
+    while let Some(w) = words.next() {
+        match w {
+            "--older-than" => {}
+            "--retain-last" => {
+                retain = words
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .ok_or("expire: --retain-last takes a number")?
+            }
+            t => age = crate::fmt::parse_duration(t).map_err(|e| format!("expire: {e}"))?,
+        }
+    }
+    Ok(Command::Expire(age, retain))
 }
 
 /// `md|csv [PATH]`.

@@ -6,8 +6,10 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::ingest::{InventoryInput, Mode};
-use crate::jobs::{CompactRequest, IngestSpec, LockCommand, QueryRequest, Request};
+use crate::ingest::Mode;
+use crate::jobs::{
+    CompactRequest, IngestSpec, LockCommand, MaintenanceRequest, QueryRequest, Request,
+};
 
 /// One console action and its equivalents.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +48,7 @@ pub fn of(request: &Request, cx: &Context) -> Option<Equivalent> {
             )],
         ),
         Request::Lock(cmd) => lock(cmd, &ecops, cx)?,
+        Request::Maintenance(m) => maintenance(m, &ecops),
         Request::Cancel { .. }
         | Request::DeadLetters { .. }
         | Request::RunDeadLetters { .. }
@@ -64,29 +67,39 @@ pub fn of(request: &Request, cx: &Context) -> Option<Equivalent> {
 type Lines = (String, Vec<(&'static str, String)>);
 
 fn ingest(spec: &IngestSpec, ecops: &str) -> Option<Lines> {
-    // The options the engine's one builder makes of the console's request:
-    // the same command gives the same options.
-    let o = spec.params.build(&Default::default()).ok()?;
+    // The console and the CLI build options with the same builder from the
+    // same parameters: the flags given are the parameters set.
+    let p = &spec.params;
     let mut cmd = format!("{ecops} ingest");
-    match &o.inventory {
-        InventoryInput::File(path) => cmd.push_str(&format!(" --inventory {}", quote(path))),
-        InventoryInput::DeadLetters => cmd.push_str(" --retry-dead-letters"),
-    }
-    if let Some(root) = &o.fetch.items_root {
-        cmd.push_str(&format!(" --items-root {}", quote(root)));
-    }
-    if let Some(job) = &o.job_name {
-        cmd.push_str(&format!(" --job {}", quote(job)));
-    }
-    let mode = match o.mode {
-        Mode::Full => "full",
-        Mode::Delta => "delta",
-        Mode::Auto => "auto",
+    let mut flag = |name: &str, value: Option<String>| {
+        if let Some(v) = value {
+            cmd.push_str(&format!(" --{name} {}", quote(&v)));
+        }
     };
-    cmd.push_str(&format!(
-        " --chunk-size {} --concurrency {} --mode {mode}",
-        o.chunk_size, o.concurrency
-    ));
+    flag("inventory", p.inventory.clone());
+    flag("items-root", p.items_root.clone());
+    flag("since", p.since.clone());
+    flag("suffix", p.suffix.clone());
+    flag("limit", p.limit.map(|n| n.to_string()));
+    flag("chunk-size", p.chunk_size.map(|n| n.to_string()));
+    flag("concurrency", p.concurrency.map(|n| n.to_string()));
+    flag("timeout", p.timeout_seconds.map(|n| n.to_string()));
+    flag("attempts", p.attempts.map(|n| n.to_string()));
+    flag(
+        "mode",
+        p.mode.map(|m| {
+            match m {
+                Mode::Full => "full",
+                Mode::Delta => "delta",
+                Mode::Auto => "auto",
+            }
+            .to_string()
+        }),
+    );
+    flag("job", p.job.clone());
+    if p.retry_dead_letters {
+        cmd.push_str(" --retry-dead-letters");
+    }
     let what = match spec.resume_id {
         Some(id) => format!("resumed ingest job {id} ({})", spec.label),
         None => format!("ingest of {}", spec.label),
@@ -108,6 +121,27 @@ fn compact(req: &CompactRequest, ecops: &str) -> Lines {
         "compaction"
     };
     (what.into(), vec![("ecops", cmd)])
+}
+
+fn maintenance(m: &MaintenanceRequest, ecops: &str) -> Lines {
+    let age = |d: &std::time::Duration| format!("{}s", d.as_secs());
+    let mut cmd = match m {
+        MaintenanceRequest::Expire {
+            older_than,
+            retain_last,
+            ..
+        } => format!(
+            "{ecops} expire-snapshots --older-than {} --retain-last {retain_last}",
+            age(older_than)
+        ),
+        MaintenanceRequest::Orphans { older_than, .. } => {
+            format!("{ecops} remove-orphans --older-than {}", age(older_than))
+        }
+    };
+    if m.dry_run() {
+        cmd.push_str(" --dry-run");
+    }
+    (m.label(), vec![("ecops", cmd)])
 }
 
 fn lock(cmd: &LockCommand, ecops: &str, cx: &Context) -> Option<Lines> {

@@ -30,6 +30,9 @@ pub enum Action {
     PauseResume,
     CancelJob,
     DeadLetters,
+    Expire,
+    RemoveOrphans,
+    RetryDeadLetters,
     Filter,
     Sort,
     SortReverse,
@@ -72,6 +75,9 @@ impl Action {
                 | Action::Acquire
                 | Action::Release
                 | Action::Steal
+                | Action::Expire
+                | Action::RemoveOrphans
+                | Action::RetryDeadLetters
         )
     }
 }
@@ -369,6 +375,30 @@ pub const BINDINGS: &[Binding] = &[
         "dead letters",
         "show the selected job's dead letters (Jobs view)",
         true
+    ),
+    bind!(
+        [k('D')],
+        "D",
+        Action::RetryDeadLetters,
+        "retry",
+        "retry the catalog's dead letters (fetch the recorded URIs again; what still fails stays)",
+        false
+    ),
+    bind!(
+        [k('X')],
+        "X",
+        Action::Expire,
+        "expire",
+        "expire old snapshots: a dry-run plan (:expire AGE --retain-last N), then a typed confirmation",
+        false
+    ),
+    bind!(
+        [k('O')],
+        "O",
+        Action::RemoveOrphans,
+        "orphans",
+        "remove orphan files: a dry-run plan (:orphans AGE), then a typed confirmation",
+        false
     ),
     bind!(
         [k('/')],

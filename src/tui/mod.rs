@@ -80,6 +80,8 @@ pub struct ConsoleOptions {
     /// Slow-link preset: no animation, ages ticked rarely.
     pub low_bandwidth: bool,
     pub mouse: bool,
+    /// Keep a presence record for other consoles to see (writer consoles only).
+    pub presence: bool,
 }
 
 /// Sends `tracing` output to tui-logger (filtered by `ECOPS_LOG`, default
@@ -121,6 +123,7 @@ pub async fn run(opts: ConsoleOptions) -> Result<ExitCode> {
         catalog,
         JobsConfig {
             read_only,
+            presence: opts.presence,
             small_file_bytes: opts.small_file_bytes,
             lock: crate::ingest::LockSettings {
                 stale: opts.lock_stale,

@@ -13,12 +13,67 @@ use super::dialogs::steal::StealDialog;
 use super::keymap::Action;
 use crate::jobs::Request;
 
-/// A question whose "yes" sends `yes`.
+/// A question whose "yes" sends `yes`. With `typed`, yes means typing
+/// that text and confirming (for deletions), not a single key.
 #[derive(Debug, Clone)]
 pub struct Confirm {
     pub title: String,
     pub lines: Vec<String>,
     pub yes: Request,
+    pub typed: Option<String>,
+    /// What has been typed so far, and why the last confirm did nothing.
+    pub input: String,
+    pub error: Option<String>,
+}
+
+impl Confirm {
+    /// A yes/no question.
+    pub fn new(title: impl Into<String>, lines: Vec<String>, yes: Request) -> Self {
+        Self {
+            title: title.into(),
+            lines,
+            yes,
+            typed: None,
+            input: String::new(),
+            error: None,
+        }
+    }
+
+    /// A question answered by typing `token`.
+    pub fn typed(
+        title: impl Into<String>,
+        lines: Vec<String>,
+        yes: Request,
+        token: String,
+    ) -> Self {
+        Self {
+            typed: Some(token),
+            ..Self::new(title, lines, yes)
+        }
+    }
+
+    /// Handles a key; returns Some(answer) when the question is answered.
+    pub fn on_key(&mut self, action: Option<Action>, key: &KeyEvent) -> Option<bool> {
+        let Some(token) = &self.typed else {
+            return match action {
+                Some(Action::Yes | Action::Confirm) => Some(true),
+                Some(Action::No | Action::Back) => Some(false),
+                _ => None,
+            };
+        };
+        match action {
+            Some(Action::Back) => Some(false),
+            Some(Action::Confirm) if self.input.trim() == token.as_str() => Some(true),
+            Some(Action::Confirm) => {
+                self.error = Some(format!("type {token} to confirm; nothing was done"));
+                None
+            }
+            _ => {
+                edit_text(&mut self.input, action, key);
+                None
+            }
+        }
+    }
 }
 
 /// One open dialog or input.
@@ -63,6 +118,7 @@ impl Modal {
             Modal::Help => HELP,
             Modal::CommandLine(_) | Modal::Filter | Modal::Steal(_) => TEXT,
             Modal::QueryEdit => FORM,
+            Modal::Confirm(c) if c.typed.is_some() => TEXT,
             Modal::Confirm(_) => CONFIRM,
         }
     }

@@ -25,6 +25,8 @@ pub struct Model {
     pub throughput: Throughput,
     /// What the console did, as equivalent commands, oldest first.
     pub history: Vec<Equivalent>,
+    /// Other writer consoles and running writers on the catalog.
+    pub others: crate::jobs::presence::Others,
     /// Every run on the catalog, from the run ledger.
     pub runs: RunsData,
 }
@@ -60,6 +62,7 @@ impl Default for Model {
             jobs: vec![],
             throughput: Throughput::new(600),
             history: vec![],
+            others: Default::default(),
             runs: RunsData::default(),
         }
     }
@@ -85,6 +88,20 @@ impl Model {
                     .map(move |(tool, c)| (e, *tool, c.as_str()))
             })
             .collect()
+    }
+
+    /// A warning line when another writer console is open (for dialogs).
+    pub fn others_warning(&self) -> Option<String> {
+        let c = &self.others.consoles;
+        (!c.is_empty()).then(|| {
+            let who: Vec<String> = c.iter().map(|p| p.by.describe()).collect();
+            format!(
+                "WARNING: {} other writer console{} open on this catalog: {}",
+                c.len(),
+                if c.len() == 1 { " is" } else { "s are" },
+                who.join(", ")
+            )
+        })
     }
 
     /// Sums of every ingest job's counters (for the throughput history):

@@ -42,9 +42,7 @@ fn draw_modals(frame: &mut Frame, area: Rect, body: Rect, app: &App) {
     for modal in app.modals.iter() {
         match modal {
             Modal::Help => dialogs::help::draw(frame, area, app),
-            Modal::Steal(d) => {
-                dialogs::steal::draw(frame, body, d, &app.theme, &app.keys, app.init.read_only)
-            }
+            Modal::Steal(d) => dialogs::steal::draw(frame, body, d, app),
             Modal::Confirm(c) => dialogs::confirm::draw(frame, body, c, &app.theme, &app.keys),
             Modal::CommandLine(_) | Modal::Filter | Modal::QueryEdit => {}
         }
@@ -70,6 +68,23 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App) {
     let (lock, style) = panes::lock::summary(app);
     spans.push(Span::styled("│ ", app.theme.dim()));
     spans.push(Span::styled(lock, style));
+    let others = &app.data.others;
+    if !others.consoles.is_empty() {
+        spans.push(Span::styled(
+            format!(
+                " │ {} other console{}",
+                others.consoles.len(),
+                if others.consoles.len() == 1 { "" } else { "s" }
+            ),
+            app.theme.warn(),
+        ));
+    }
+    if !others.writers.is_empty() {
+        spans.push(Span::styled(
+            format!(" │ running: {}", others.writers.join(", ")),
+            app.theme.warn(),
+        ));
+    }
     if app.init.read_only {
         spans.push(Span::styled(" READ-ONLY", app.theme.warn()));
     }
@@ -136,8 +151,13 @@ fn draw_view(frame: &mut Frame, area: Rect, app: &App) {
                 (area, None)
             };
             let tp = (main.height * 2 / 5).max(6);
-            let [top, bottom] =
-                Layout::vertical([Constraint::Length(tp), Constraint::Min(3)]).areas(main);
+            let [score, top, bottom] = Layout::vertical([
+                Constraint::Length(1),
+                Constraint::Length(tp),
+                Constraint::Min(3),
+            ])
+            .areas(main);
+            frame.render_widget(Paragraph::new(panes::partitions::score_line(app)), score);
             panes::throughput::draw(frame, top, app);
             panes::jobs::draw_list(frame, bottom, app);
             if let Some(side) = side {
@@ -162,13 +182,14 @@ fn draw_view(frame: &mut Frame, area: Rect, app: &App) {
             if wide {
                 let [l, r] =
                     Layout::horizontal([Constraint::Length(64), Constraint::Min(40)]).areas(area);
-                let [h, m] = Layout::vertical([Constraint::Length(9), Constraint::Min(6)]).areas(r);
+                let [h, m] =
+                    Layout::vertical([Constraint::Length(10), Constraint::Min(6)]).areas(r);
                 panes::partitions::draw_table(frame, l, app);
                 panes::partitions::draw_health(frame, h, app);
                 panes::map::draw(frame, m, app);
             } else {
                 let [h, t] =
-                    Layout::vertical([Constraint::Length(8), Constraint::Min(4)]).areas(area);
+                    Layout::vertical([Constraint::Length(9), Constraint::Min(4)]).areas(area);
                 panes::partitions::draw_health(frame, h, app);
                 panes::partitions::draw_table(frame, t, app);
             }
@@ -193,7 +214,16 @@ fn draw_view(frame: &mut Frame, area: Rect, app: &App) {
 fn draw_hints(frame: &mut Frame, area: Rect, app: &App) {
     let mut spans = vec![];
     let mut used = 0usize;
-    for (label, hint, action) in app.keys.hints(&app.commands()) {
+    // The top modal's keys, or the view's first and then the global ones.
+    let hints = match app.modals.top() {
+        Some(m) => app.keys.hints(m.commands()),
+        None => [
+            app.keys.hints(super::views::commands(app.view)),
+            app.keys.hints(super::keymap::GLOBAL),
+        ]
+        .concat(),
+    };
+    for (label, hint, action) in hints {
         if app.init.read_only && action.writes() {
             continue;
         }

@@ -9,8 +9,8 @@ use crate::compact::CompactPhase;
 use crate::ingest::{IngestProgress, Phase};
 use crate::jobs::throughput::Totals;
 use crate::jobs::{
-    CompactOutcome, Event, IngestSpec, JobId, JobKind, LockAction, LockOutcome, QueryOutcome,
-    Request,
+    CompactOutcome, Event, IngestSpec, JobId, JobKind, LockAction, LockOutcome, MaintenanceOutcome,
+    QueryOutcome, Request,
 };
 use crate::runs::JobError;
 
@@ -21,6 +21,7 @@ impl App {
         let quiet = match &event {
             Event::Lock(Ok(w)) => self.same_lock(w),
             Event::Runs(Ok(s)) => self.same_runs(s),
+            Event::Presence(o) => *o == self.data.others,
             _ => false,
         };
         if quiet {
@@ -56,6 +57,7 @@ impl App {
             }
             Event::Compact { id, result } => self.compaction_finished(id, result),
             Event::Query { id, result } => self.query_finished(id, result),
+            Event::Maintenance { id, result } => self.maintenance_finished(id, result),
             Event::Stats(Ok(view)) => {
                 self.data.stats = Some(view);
                 self.data.stats_error = None;
@@ -78,6 +80,7 @@ impl App {
                 self.data.runs.dead_letters.insert(run, result);
             }
             Event::Notice(text) => self.set_status(text, false),
+            Event::Presence(others) => self.data.others = others,
         }
     }
 
@@ -213,11 +216,49 @@ impl App {
         job.compact = Some(outcome.summary);
         self.set_status(outcome.lines.join(" · "), failed);
         if let Some(request) = outcome.follow_up {
-            self.modals.push(Modal::Confirm(Confirm {
-                title: "Run this compaction?".into(),
-                lines: outcome.lines,
-                yes: Request::Compact(request),
-            }));
+            let mut lines = outcome.lines;
+            lines.extend(self.data.others_warning());
+            self.modals.push(Modal::Confirm(Confirm::new(
+                "Run this compaction?",
+                lines,
+                Request::Compact(request),
+            )));
+        }
+    }
+
+    /// A maintenance plan or run ended; a plan with work asks to run it,
+    /// confirmed by typing the number of files it deletes.
+    fn maintenance_finished(&mut self, id: JobId, result: Result<MaintenanceOutcome, JobError>) {
+        let Some(job) = self.data.job_mut(id) else {
+            return;
+        };
+        job.ended = Some(Instant::now());
+        let outcome = match result {
+            Ok(o) => o,
+            Err(e) => {
+                job.state = JobState::Failed;
+                let message = format!("{}: {e}", job.label);
+                job.error = Some(e.message());
+                return self.set_status(message, true);
+            }
+        };
+        job.state = JobState::Done;
+        job.lines = outcome.lines.clone();
+        let title = job.label.clone();
+        self.set_status(outcome.lines.join(" · "), false);
+        if let Some(request) = outcome.follow_up {
+            let mut lines = outcome.lines;
+            lines.push(String::new());
+            lines.push(format!(
+                "Type {} (the number of files) and confirm to delete them.",
+                outcome.files
+            ));
+            self.modals.push(Modal::Confirm(Confirm::typed(
+                format!("Run: {}?", title.trim_end_matches(" plan (dry run)")),
+                lines,
+                Request::Maintenance(request),
+                outcome.files.to_string(),
+            )));
         }
     }
 

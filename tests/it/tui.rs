@@ -1314,3 +1314,226 @@ async fn tables_export_to_markdown_and_csv_and_stats_print_markdown() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_scores_show_in_overview_and_partitions_sort_by_them() {
+    use ecops::catalog::health::{HealthPolicy, catalog_health, partition_health};
+    let f = fixture().await;
+    // A second ingest of the sample under another job: every partition gets
+    // a second small file, so compaction has work.
+    let (tx, _rx) = watch::channel(Default::default());
+    let (_c, cancel) = watch::channel(false);
+    let opts = sample_spec(&f.demo, "again")
+        .params
+        .build(&Default::default())
+        .unwrap();
+    ecops::ingest::run(f.catalog.clone(), opts, tx, cancel)
+        .await
+        .unwrap();
+    let mut app = loaded_app(&f, Theme::mono()).await;
+    let view = app.data.stats.clone().unwrap();
+    let policy = HealthPolicy::new(ecops::catalog::stats::DEFAULT_SMALL_FILE_BYTES);
+    let expected = catalog_health(&view.stats, &policy);
+    assert!(
+        expected.compactable_buckets > 0 && expected.score < 100,
+        "{expected:?}"
+    );
+    let screen = render(&app, 80, 24);
+    assert!(
+        screen.contains(&format!("health {}/100", expected.score)),
+        "{screen}"
+    );
+    assert!(screen.contains(&expected.fix[0]), "{screen}");
+    assert_eq!(view.trend.len() as u64, view.stats.snapshots);
+    // Sort by health: the worst partition first.
+    app.on_key(key('3'));
+    while app.views.partitions.sort != ecops::tui::views::partitions::SortKey::Health {
+        app.on_key(key('s'));
+    }
+    let rows = app.views.partitions.visible_rows(&app.data);
+    let scores: Vec<u8> = rows
+        .iter()
+        .map(|p| partition_health(p, &policy).score)
+        .collect();
+    assert!(scores.windows(2).all(|w| w[0] <= w[1]), "{scores:?}");
+    assert!(render(&app, 160, 48).contains("sort health"));
+    // The CLI prints the same score.
+    let json = crate::common::ecops_json(&["--base", &f.demo.base, "--json", "stats"]);
+    assert_eq!(json["health"]["score"], expected.score);
+    assert_eq!(json["health"]["files_saved"], expected.files_saved);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_plans_first_then_runs_on_a_typed_confirmation() {
+    let f = fixture().await;
+    let (jobs, mut events) = start_jobs(f.catalog.clone());
+    let mut app = app_for(&f);
+    // An orphan: a data file no snapshot references.
+    let dir = std::path::Path::new(&f.demo.base)
+        .join("warehouse/grid_partition=81a7bffffffffff/year=2020");
+    std::fs::create_dir_all(&dir).unwrap();
+    let orphan = dir.join("part_orphan.parquet");
+    std::fs::write(&orphan, b"not referenced").unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.run_command("orphans 1s");
+    pump(&mut app, &jobs, &mut events, Duration::from_secs(60), |a| {
+        a.modals.has_confirm()
+    })
+    .await;
+    assert!(orphan.exists(), "the plan deletes nothing");
+    let plan = app.data.history.last().unwrap().clone();
+    assert!(
+        plan.commands[0]
+            .1
+            .ends_with("remove-orphans --older-than 1s --dry-run"),
+        "{plan:?}"
+    );
+    let json = crate::common::ecops_json(&[
+        "--base",
+        &f.demo.base,
+        "--json",
+        "remove-orphans",
+        "--older-than",
+        "1s",
+        "--dry-run",
+    ]);
+    let count = json["orphans"].as_u64().unwrap();
+    assert!(count >= 1);
+    let screen = render(&app, 160, 48);
+    assert!(screen.contains(&format!("Type {count}")), "{screen}");
+    // A wrong count does nothing; the right one runs it.
+    typed(&mut app, "999");
+    app.on_key(code(KeyCode::Enter));
+    assert!(app.requests.is_empty() && app.modals.has_confirm());
+    for _ in 0..3 {
+        app.on_key(code(KeyCode::Backspace));
+    }
+    typed(&mut app, &count.to_string());
+    app.on_key(code(KeyCode::Enter));
+    assert!(matches!(
+        app.requests.as_slice(),
+        [Request::Maintenance(
+            ecops::jobs::MaintenanceRequest::Orphans { dry_run: false, .. }
+        )]
+    ));
+    pump(&mut app, &jobs, &mut events, Duration::from_secs(60), |a| {
+        a.data.jobs.len() == 2 && !a.data.jobs[1].state.is_active()
+    })
+    .await;
+    assert!(!orphan.exists(), "the run deleted the orphan");
+    assert!(
+        app.data.history.last().unwrap().commands[0]
+            .1
+            .ends_with("remove-orphans --older-than 1s")
+    );
+    // Expire: the plan's counts are the CLI's dry run's.
+    app.run_command("expire 1s --retain-last 1");
+    pump(&mut app, &jobs, &mut events, Duration::from_secs(60), |a| {
+        a.data.jobs.len() == 3 && !a.data.jobs[2].state.is_active()
+    })
+    .await;
+    let json = crate::common::ecops_json(&[
+        "--base",
+        &f.demo.base,
+        "--json",
+        "expire-snapshots",
+        "--older-than",
+        "1s",
+        "--retain-last",
+        "1",
+        "--dry-run",
+    ]);
+    let expired = json["snapshots_expired"].as_u64().unwrap();
+    assert!(
+        app.data.jobs[2].lines[0].starts_with(&format!("{expired} of ")),
+        "{:?} vs {json}",
+        app.data.jobs[2].lines
+    );
+    jobs.shutdown(Duration::from_secs(10)).await;
+}
+
+/// Two writer consoles and a read-only one on one catalog: each writer sees
+/// the other (header, and a warning in the compaction and steal dialogs);
+/// the read-only console writes no presence record but sees both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writer_consoles_see_each_other_and_a_read_only_one_writes_nothing() {
+    let f = fixture().await;
+    let config = |read_only| JobsConfig {
+        read_only,
+        lock_every: Duration::from_millis(200),
+        stats_every: Duration::from_secs(60),
+        presence_every: Duration::from_millis(200),
+        ..JobsConfig::default()
+    };
+    let watcher_catalog = Arc::new(
+        EarthCatalog::open(
+            &f.demo.base,
+            &OpenOptions {
+                read_only: true,
+                ..OpenOptions::default()
+            },
+        )
+        .await
+        .unwrap(),
+    );
+    let (a_jobs, mut a_events) = Jobs::start(f.catalog.clone(), config(false));
+    let (b_jobs, mut b_events) = Jobs::start(f.catalog.clone(), config(false));
+    let (w_jobs, mut w_events) = Jobs::start(watcher_catalog, config(true));
+    let (mut a, mut b, mut w) = (app_for(&f), app_for(&f), app_for(&f));
+    pump(
+        &mut a,
+        &a_jobs,
+        &mut a_events,
+        Duration::from_secs(20),
+        |x| x.data.others.consoles.len() == 1,
+    )
+    .await;
+    pump(
+        &mut b,
+        &b_jobs,
+        &mut b_events,
+        Duration::from_secs(20),
+        |x| x.data.others.consoles.len() == 1,
+    )
+    .await;
+    pump(
+        &mut w,
+        &w_jobs,
+        &mut w_events,
+        Duration::from_secs(20),
+        |x| x.data.others.consoles.len() == 2,
+    )
+    .await;
+    let records = std::fs::read_dir(std::path::Path::new(&f.demo.base).join("_ecops/consoles"))
+        .unwrap()
+        .count();
+    assert_eq!(records, 2, "only the two writer consoles keep a record");
+    assert!(render(&a, 160, 48).contains("1 other console"));
+    // The steal dialog warns.
+    pump(
+        &mut a,
+        &a_jobs,
+        &mut a_events,
+        Duration::from_secs(20),
+        |x| x.data.lock.watched.is_some(),
+    )
+    .await;
+    a.run_command("steal");
+    assert!(render(&a, 160, 48).contains("other writer console is open"));
+    // Quitting removes the record; the others stop seeing it.
+    b_jobs.shutdown(Duration::from_secs(10)).await;
+    pump(
+        &mut a,
+        &a_jobs,
+        &mut a_events,
+        Duration::from_secs(20),
+        |x| x.data.others.consoles.is_empty(),
+    )
+    .await;
+    a_jobs.shutdown(Duration::from_secs(10)).await;
+    w_jobs.shutdown(Duration::from_secs(10)).await;
+    let left = std::fs::read_dir(std::path::Path::new(&f.demo.base).join("_ecops/consoles"))
+        .unwrap()
+        .count();
+    assert_eq!(left, 0);
+}

@@ -119,15 +119,12 @@ impl StealDialog {
 }
 
 /// Draws the dialog over `area`.
-pub fn draw(
-    frame: &mut Frame,
-    area: Rect,
-    dialog: &StealDialog,
-    theme: &Theme,
-    keys: &Keymap,
-    read_only: bool,
-) {
+pub fn draw(frame: &mut Frame, area: Rect, dialog: &StealDialog, app: &crate::tui::app::App) {
+    let (theme, keys, read_only) = (&app.theme, &app.keys, app.init.read_only);
     let mut lines = lock_lines(&dialog.watched, theme);
+    if let Some(w) = app.data.others_warning() {
+        lines.push(Line::styled(w, theme.bad()));
+    }
     lines.push(Line::raw(""));
     lines.extend(prompt_lines(dialog, theme, keys, read_only));
     if let Some(e) = &dialog.error {

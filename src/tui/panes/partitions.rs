@@ -8,10 +8,52 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 
 use super::{block, bytes, thousands};
+use crate::catalog::health::partition_health;
 use crate::tui::app::App;
 use crate::tui::modal::Modal;
 
-/// Health lines (small-file share, sizes, snapshots, manifests, freshness).
+/// The style of a health score: good, worrying, bad.
+pub fn score_style(app: &App, score: u8) -> ratatui::style::Style {
+    match score {
+        80.. => app.theme.ok(),
+        50.. => app.theme.warn(),
+        _ => app.theme.bad(),
+    }
+}
+
+/// A text sparkline of scores (0–100), newest last, at most `width` wide.
+pub fn trend_text(scores: &[u8], width: usize) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let skip = scores.len().saturating_sub(width);
+    scores[skip..]
+        .iter()
+        .map(|s| BARS[(usize::from(*s) * 7 / 100).min(7)])
+        .collect()
+}
+
+/// One line: the catalog's score, its trend over the snapshots and the fix.
+pub fn score_line(app: &App) -> Line<'static> {
+    let Some(view) = &app.data.stats else {
+        return Line::styled("health: reading table stats…", app.theme.dim());
+    };
+    let h = &view.health;
+    let fix = if h.fix.is_empty() {
+        "nothing to fix".to_string()
+    } else {
+        format!("fix: {}", h.fix.join(" · "))
+    };
+    Line::from(vec![
+        Span::styled("health ", app.theme.dim()),
+        Span::styled(format!("{}/100", h.score), score_style(app, h.score)),
+        Span::styled(
+            format!(" {} ", trend_text(&view.trend, 24)),
+            app.theme.dim(),
+        ),
+        Span::raw(fix),
+    ])
+}
+
+/// Health lines (score and fix, small-file share, sizes, snapshots, manifests, freshness).
 pub fn health_lines(app: &App) -> Vec<Line<'static>> {
     let Some(view) = &app.data.stats else {
         return vec![Line::styled(
@@ -37,6 +79,7 @@ pub fn health_lines(app: &App) -> Vec<Line<'static>> {
         Line::from(vec![Span::styled(format!("{k:<15}"), app.theme.dim()), v])
     };
     let mut lines = vec![
+        score_line(app),
         kv(
             "small files",
             Span::styled(
@@ -145,8 +188,10 @@ pub fn draw_table(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(outer, area);
     let [table_area, totals_area] =
         Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
-    let header = ["cell", "year", "rows", "files", "bytes", "small"];
+    let header = ["cell", "year", "rows", "files", "bytes", "small", "hlth"];
+    let policy = app.data.stats.as_ref().map(|v| v.policy);
     let body = rows.iter().map(|p| {
+        let score = policy.map(|pol| partition_health(p, &pol).score);
         let flag = if p.small_files > 0 {
             Span::styled(format!("▲{}", p.small_files), app.theme.warn())
         } else {
@@ -159,15 +204,19 @@ pub fn draw_table(frame: &mut Frame, area: Rect, app: &App) {
             Cell::from(Line::from(thousands(p.files)).right_aligned()),
             Cell::from(Line::from(bytes(p.bytes)).right_aligned()),
             Cell::from(flag),
+            Cell::from(score.map_or(Span::raw(""), |sc| {
+                Span::styled(format!("{sc:>3}"), score_style(app, sc))
+            })),
         ])
     });
     let widths = [
         Constraint::Length(16),
         Constraint::Length(5),
-        Constraint::Length(10),
+        Constraint::Length(9),
         Constraint::Length(7),
-        Constraint::Length(10),
+        Constraint::Length(9),
         Constraint::Length(6),
+        Constraint::Length(4),
     ];
     let table = Table::new(body, widths)
         .header(Row::new(header).style(app.theme.header()))

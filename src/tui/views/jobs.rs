@@ -5,7 +5,7 @@
 //! honours at its next commit, and resume runs a paused ingest again here.
 
 use super::{Effects, View, move_selection};
-use crate::jobs::{CompactRequest, JobKind, Request};
+use crate::jobs::{CompactRequest, IngestSpec, JobKind, MaintenanceRequest, Request};
 use crate::runs::{RunKind, RunState, RunView};
 use crate::tui::keymap::Action;
 use crate::tui::modal::{Confirm, Modal};
@@ -23,6 +23,9 @@ pub const COMMANDS: &[Action] = &[
     Action::PauseResume,
     Action::CancelJob,
     Action::DeadLetters,
+    Action::RetryDeadLetters,
+    Action::Expire,
+    Action::RemoveOrphans,
 ];
 
 /// The selected row of the jobs list.
@@ -66,6 +69,16 @@ impl JobsView {
             Action::PauseResume => self.pause_resume(data, fx),
             Action::CancelJob => self.cancel(data, fx),
             Action::DeadLetters => self.dead_letters(data, fx),
+            Action::RetryDeadLetters => {
+                let spec = IngestSpec::new(crate::ingest::IngestParams {
+                    retry_dead_letters: true,
+                    ..Default::default()
+                });
+                fx.say("retrying the catalog's dead letters");
+                fx.request(Request::Ingest(Box::new(spec)));
+            }
+            Action::Expire => fx.open(Modal::CommandLine("expire 7d --retain-last 1".into())),
+            Action::RemoveOrphans => fx.open(Modal::CommandLine("orphans 3d".into())),
             _ => {}
         }
     }
@@ -101,15 +114,15 @@ impl JobsView {
         match self.selected_job(data) {
             Some(job) if job.state.is_active() => {
                 let id = job.id;
-                fx.open(Modal::Confirm(Confirm {
-                    title: format!("Cancel job {id}?"),
-                    lines: vec![
+                fx.open(Modal::Confirm(Confirm::new(
+                    format!("Cancel job {id}?"),
+                    vec![
                         job.label.clone(),
                         "It stops at its next chunk boundary; what is complete stays committed."
                             .into(),
                     ],
-                    yes: Request::Cancel { id, pause: false },
-                }))
+                    Request::Cancel { id, pause: false },
+                )))
             }
             _ => fx.error("no running job selected"),
         }
@@ -179,9 +192,9 @@ fn external_cancel(run: &RunView, fx: &mut Effects) {
         }
         _ => format!("{} workers", run.workers.len()),
     };
-    fx.open(Modal::Confirm(Confirm {
-        title: format!("Cancel run {}?", run.id),
-        lines: vec![
+    fx.open(Modal::Confirm(Confirm::new(
+        format!("Cancel run {}?", run.id),
+        vec![
             format!(
                 "{} started by {}@{} — {where_}",
                 run.kind.label(),
@@ -191,11 +204,11 @@ fn external_cancel(run: &RunView, fx: &mut Effects) {
             "It stops at its next commit and exits 130; rerunning it resumes from the checkpoint."
                 .into(),
         ],
-        yes: Request::RunControl {
+        Request::RunControl {
             run: run.id.clone(),
             request: crate::runs::Request::Cancel,
         },
-    }))
+    )))
 }
 
 fn external_dead_letters(run: &RunView, fx: &mut Effects) {
@@ -221,5 +234,13 @@ pub fn plan_compaction(threshold: Option<usize>, fx: &mut Effects) {
         threshold,
     }));
     fx.say("planning compaction (dry run)…");
+    fx.go(View::Jobs);
+}
+
+/// Asks for a maintenance plan (a dry run); its outcome asks, by typed
+/// confirmation, to run it.
+pub fn plan_maintenance(request: MaintenanceRequest, fx: &mut Effects) {
+    fx.say(format!("planning: {}…", request.label()));
+    fx.request(Request::Maintenance(request));
     fx.go(View::Jobs);
 }

@@ -41,13 +41,13 @@ pub fn acquire(ttl: Duration, fx: &mut Effects) {
 pub fn release(data: &Model, fx: &mut Effects) {
     fx.go(View::Lock);
     match data.lock.held_generation {
-        Some(g) => fx.open(Modal::Confirm(Confirm {
-            title: "Release the lock?".into(),
-            lines: vec![format!(
+        Some(g) => fx.open(Modal::Confirm(Confirm::new(
+            "Release the lock?",
+            vec![format!(
                 "The console holds generation {g}; it is replaced by a release marker."
             )],
-            yes: Request::Lock(LockCommand::Release),
-        })),
+            Request::Lock(LockCommand::Release),
+        ))),
         None => fx.error(
             "the console holds no lock (a lock taken elsewhere is released there, or stolen when stale)",
         ),

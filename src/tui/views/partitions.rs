@@ -2,6 +2,7 @@
 //! sortable (`s`, `S`) and filterable (`/`).
 
 use super::{Effects, move_selection};
+use crate::catalog::health::partition_health;
 use crate::catalog::stats::PartitionStats;
 use crate::tui::keymap::Action;
 use crate::tui::modal::Modal;
@@ -28,16 +29,19 @@ pub enum SortKey {
     Files,
     Bytes,
     Small,
+    /// Health score, worst first.
+    Health,
 }
 
 impl SortKey {
-    const ALL: [SortKey; 6] = [
+    const ALL: [SortKey; 7] = [
         SortKey::Cell,
         SortKey::Year,
         SortKey::Rows,
         SortKey::Files,
         SortKey::Bytes,
         SortKey::Small,
+        SortKey::Health,
     ];
 
     pub fn label(self) -> &'static str {
@@ -48,6 +52,7 @@ impl SortKey {
             SortKey::Files => "files",
             SortKey::Bytes => "bytes",
             SortKey::Small => "small",
+            SortKey::Health => "health",
         }
     }
 
@@ -86,6 +91,7 @@ impl PartitionsView {
             return vec![];
         };
         let filter = self.filter.trim().to_lowercase();
+        let score = |p: &PartitionStats| partition_health(p, &view.policy).score;
         let mut rows: Vec<&PartitionStats> = view
             .stats
             .partitions_detail
@@ -104,6 +110,7 @@ impl PartitionsView {
                 SortKey::Files => a.files.cmp(&b.files),
                 SortKey::Bytes => a.bytes.cmp(&b.bytes),
                 SortKey::Small => a.small_files.cmp(&b.small_files),
+                SortKey::Health => score(a).cmp(&score(b)),
             };
             let primary = if self.descending {
                 primary.reverse()
@@ -124,7 +131,8 @@ impl PartitionsView {
             Action::Filter => fx.open(Modal::Filter),
             Action::Sort => {
                 self.sort = self.sort.next();
-                self.descending = !matches!(self.sort, SortKey::Cell | SortKey::Year);
+                self.descending =
+                    !matches!(self.sort, SortKey::Cell | SortKey::Year | SortKey::Health);
             }
             Action::SortReverse => self.descending = !self.descending,
             _ => {}
