@@ -44,6 +44,9 @@ pub struct CommitReport {
     /// The run was committed before: nothing was registered again.
     pub already_committed: bool,
     pub staging_deleted: u64,
+    /// Commit attempts retried (another writer won the pointer, or an
+    /// attempt failed unclearly and had not landed).
+    pub commit_retries: u64,
     pub seconds: f64,
     pub error: Option<String>,
 }
@@ -143,6 +146,10 @@ async fn register(
         run: run.clone(),
         ..CommitReport::default()
     };
+    let retries_before = catalog
+        .commit_stats()
+        .retries
+        .load(std::sync::atomic::Ordering::Relaxed);
     let table = catalog.table().await.map_err(JobError::failed)?;
     let done = table.metadata().snapshots().find(|s| {
         s.summary()
@@ -188,6 +195,11 @@ async fn register(
         report.snapshots_added = 1;
         report.snapshot_id = table.metadata().current_snapshot_id();
     }
+    report.commit_retries = catalog
+        .commit_stats()
+        .retries
+        .load(std::sync::atomic::Ordering::Relaxed)
+        - retries_before;
     report.staging_deleted = delete_staging(layout).await;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)

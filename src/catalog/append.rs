@@ -7,6 +7,7 @@
 //! (iceberg's own default would be `year=<years since 1970>`).
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 
 use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
@@ -19,6 +20,10 @@ use iceberg::transaction::{ApplyTransactionAction, Transaction};
 use object_store::{ObjectStoreExt, PutPayload};
 
 use super::{CatalogError, EarthCatalog, part_writer, schema::NO_CELL};
+
+/// Snapshot-summary key with a commit's unique id: after an error that may
+/// have hidden success, finding it in the table means the commit landed.
+pub const COMMIT_ID: &str = "ecops.commit-id";
 
 /// A partition bucket: one grid partition (an H3 cell, a region id,
 /// `__none__` or `__outside__`) and one year (or none).
@@ -200,12 +205,74 @@ impl EarthCatalog {
     /// Commits data files as one append snapshot whose summary carries `summary`
     /// (job id, inventory position…). The commit is atomic: the pointer moves
     /// to metadata naming all files, or not at all.
+    /// Registers `files` in one append whose snapshot summary carries
+    /// `summary`. An attempt that loses the pointer's compare-and-swap to
+    /// another writer, or fails in a way that may have succeeded (a lost
+    /// acknowledgement), is settled and retried: the table is reloaded, and
+    /// if a snapshot carrying this commit's id is already there the commit
+    /// landed; else the append is applied again on the new table — up to
+    /// [`CommitPolicy::retries`] times, with exponential backoff and jitter.
+    /// Files are never registered twice, never lost.
     pub async fn commit_append(
+        &self,
+        files: Vec<DataFile>,
+        mut summary: HashMap<String, String>,
+    ) -> Result<Table, CatalogError> {
+        self.ensure_writable()?;
+        let commit_id = uuid::Uuid::now_v7().to_string();
+        summary.insert(COMMIT_ID.to_string(), commit_id.clone());
+        let policy = self.commit_policy();
+        let mut attempt = 0;
+        loop {
+            let error = match self.append_once(files.clone(), summary.clone()).await {
+                Ok(table) => {
+                    self.index_after_commit().await;
+                    return Ok(table);
+                }
+                Err(e) => e,
+            };
+            if let Some(table) = self.find_commit(&commit_id).await {
+                self.commit_stats()
+                    .ambiguous
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("commit {commit_id} landed though it reported: {error}");
+                self.index_after_commit().await;
+                return Ok(table);
+            }
+            if attempt >= policy.retries || !error.retryable() {
+                return Err(error);
+            }
+            attempt += 1;
+            self.commit_stats().retries.fetch_add(1, Ordering::Relaxed);
+            let wait = policy.backoff(attempt);
+            tracing::warn!(
+                "commit attempt {attempt} of {} failed ({error}); retrying in {} ms",
+                policy.retries + 1,
+                wait.as_millis()
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// The table as of a snapshot whose summary carries `commit_id`, if one is there.
+    async fn find_commit(&self, commit_id: &str) -> Option<Table> {
+        let table = self.table().await.ok()?;
+        let landed = table.metadata().snapshots().any(|s| {
+            s.summary()
+                .additional_properties
+                .get(COMMIT_ID)
+                .map(String::as_str)
+                == Some(commit_id)
+        });
+        landed.then_some(table)
+    }
+
+    /// One append on the table as it is now.
+    async fn append_once(
         &self,
         files: Vec<DataFile>,
         summary: HashMap<String, String>,
     ) -> Result<Table, CatalogError> {
-        self.ensure_writable()?;
         let table = self.table().await?;
         let tx = Transaction::new(&table);
         // No duplicate check: it decodes every manifest of the table on each
@@ -219,12 +286,9 @@ impl EarthCatalog {
         let tx = action
             .apply(tx)
             .map_err(|e| CatalogError::iceberg("prepare append", e))?;
-        let table = tx
-            .commit(self.sql().as_ref())
+        tx.commit(self.sql().as_ref())
             .await
-            .map_err(|e| CatalogError::iceberg("commit append", e))?;
-        self.index_after_commit().await;
-        Ok(table)
+            .map_err(|e| CatalogError::iceberg("commit append", e))
     }
 }
 

@@ -63,6 +63,11 @@ impl SqlCatalog {
         }
     }
 
+    /// Uploads of an S3-hosted database that reported an error but had landed.
+    pub fn settled_uploads(&self) -> u64 {
+        self.remote.as_ref().map_or(0, RemoteDb::settled)
+    }
+
     /// The database behind the catalog.
     pub fn db(&self) -> &SqliteCatalogDb {
         &self.db
@@ -81,7 +86,7 @@ impl SqlCatalog {
     fn check_writable(&self) -> Result<()> {
         if self.read_only {
             return Err(Error::new(
-                ErrorKind::Unexpected,
+                ErrorKind::PreconditionFailed,
                 "catalog is opened read-only",
             ));
         }
@@ -93,7 +98,10 @@ impl SqlCatalog {
         let guard = self.guard.lock().unwrap_or_else(|p| p.into_inner()).clone();
         if let Some(guard) = guard {
             guard.check().await.map_err(|why| {
-                Error::new(ErrorKind::Unexpected, format!("commit refused: {why}"))
+                Error::new(
+                    ErrorKind::PreconditionFailed,
+                    format!("commit refused: {why}"),
+                )
             })?;
         }
         Ok(())
@@ -137,6 +145,7 @@ impl SqlCatalog {
 
     async fn swap_pointer(&self, ident: &TableIdent, expected: &str, new: &str) -> Result<()> {
         let _serial = self.commit_lock.lock().await;
+        crate::testkit::pause_before_swap().await;
         self.check_guard().await?;
         let ns = ns_name(ident.namespace());
         match self
@@ -145,6 +154,8 @@ impl SqlCatalog {
             .map_err(sql_err)?
         {
             CasOutcome::Swapped => {}
+            // Not retryable inside iceberg's transaction: our commit paths
+            // (catalog::append, compaction) retry themselves, counted and logged.
             CasOutcome::Conflict { current } => {
                 return Err(Error::new(
                     ErrorKind::CatalogCommitConflicts,
@@ -152,16 +163,23 @@ impl SqlCatalog {
                         "concurrent commit: expected metadata {expected}, found {}",
                         current.as_deref().unwrap_or("no table")
                     ),
-                )
-                .with_retryable(true));
+                ));
             }
         }
         if let Some(remote) = &self.remote
             && let Err(e) = remote.publish(&self.db).await
         {
-            // The catalog on S3 did not take our change: undo it locally so the
-            // cache matches what every other reader sees.
+            // The catalog on S3 did not take our change: undo it locally, and
+            // when another writer's upload is what stopped it, take that one,
+            // so the next attempt starts from what every other reader sees.
             let _ = self.db.swap_pointer(&ns, ident.name(), new, expected);
+            if let super::remote::RemoteError::ChangedConcurrently { .. } = e
+                && let Err(refresh) = remote.refresh(&self.db).await
+            {
+                tracing::warn!(
+                    "reloading the catalog database after a concurrent upload: {refresh}"
+                );
+            }
             return Err(Error::new(ErrorKind::CatalogCommitConflicts, e.to_string()));
         }
         Ok(())

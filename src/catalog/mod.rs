@@ -108,6 +108,19 @@ pub enum CatalogError {
 }
 
 impl CatalogError {
+    /// True when trying again may succeed: a lost compare-and-swap, a store
+    /// or upload failure. A refusal (read-only, a lost lock, invalid data) is final.
+    pub fn retryable(&self) -> bool {
+        match self {
+            CatalogError::Iceberg { source, .. } => matches!(
+                source.kind(),
+                iceberg::ErrorKind::CatalogCommitConflicts | iceberg::ErrorKind::Unexpected
+            ),
+            CatalogError::Remote(_) | CatalogError::Store(_) | CatalogError::Write { .. } => true,
+            _ => false,
+        }
+    }
+
     pub(crate) fn iceberg(context: &str, source: iceberg::Error) -> Self {
         CatalogError::Iceberg {
             context: context.to_string(),
@@ -123,6 +136,38 @@ pub struct OpenOptions {
     pub read_only: bool,
     /// S3 settings beyond the `AWS_*` environment.
     pub s3: S3Options,
+    /// Attempts after the first when a commit loses to another writer or
+    /// fails in a way that may have succeeded (default 4, `--commit-retries`).
+    pub commit_retries: Option<u32>,
+}
+
+/// How commits are retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitPolicy {
+    pub retries: u32,
+    pub first_wait: std::time::Duration,
+    pub max_wait: std::time::Duration,
+}
+
+impl CommitPolicy {
+    /// Iceberg's own defaults: 4 retries from 100 ms.
+    pub const DEFAULT_RETRIES: u32 = 4;
+
+    /// The wait before retry `attempt` (1-based): doubling from the first
+    /// wait, capped, with ±50% jitter so writers that collided do not collide again.
+    pub fn backoff(&self, attempt: u32) -> std::time::Duration {
+        let exp = self.first_wait.as_millis() as u64 * (1u64 << attempt.saturating_sub(1).min(16));
+        let capped = exp.min(self.max_wait.as_millis() as u64);
+        let noise = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) * capped / 255;
+        std::time::Duration::from_millis(capped / 2 + noise)
+    }
+}
+
+/// Commit retries taken and ambiguous commits settled, since the catalog opened.
+#[derive(Debug, Default)]
+pub struct CommitStats {
+    pub retries: std::sync::atomic::AtomicU64,
+    pub ambiguous: std::sync::atomic::AtomicU64,
 }
 
 /// An open catalog. Cheap to share behind an `Arc`.
@@ -134,6 +179,8 @@ pub struct EarthCatalog {
     read_only: bool,
     /// S3 settings it was opened with (item fetches of its jobs use them too).
     s3: S3Options,
+    commit_retries: u32,
+    commit_stats: CommitStats,
     _cache: Option<CacheFile>,
 }
 
@@ -183,7 +230,7 @@ impl EarthCatalog {
                 (db, Some(remote), Some(cache))
             }
         };
-        let catalog = Self::assemble(store, db, remote, cache, opts.read_only, &opts.s3);
+        let catalog = Self::assemble(store, db, remote, cache, opts.read_only, opts);
         if catalog
             .sql()
             .db()
@@ -271,7 +318,7 @@ impl EarthCatalog {
                 (db, Some(remote), Some(cache))
             }
         };
-        let catalog = Self::assemble(store, db, remote, cache, false, &opts.s3);
+        let catalog = Self::assemble(store, db, remote, cache, false, opts);
         let ns = NamespaceIdent::new(schema::NAMESPACE.to_string());
         let sql = catalog.sql();
         if !sql
@@ -353,7 +400,7 @@ impl EarthCatalog {
         remote: Option<remote::RemoteDb>,
         cache: Option<CacheFile>,
         read_only: bool,
-        s3: &S3Options,
+        opts: &OpenOptions,
     ) -> Self {
         let file_io = file_io_for(&base);
         let warehouse = base.uri(WAREHOUSE_DIR);
@@ -366,7 +413,9 @@ impl EarthCatalog {
                 schema::TABLE_NAME.to_string(),
             ),
             read_only,
-            s3: s3.clone(),
+            s3: opts.s3.clone(),
+            commit_retries: opts.commit_retries.unwrap_or(CommitPolicy::DEFAULT_RETRIES),
+            commit_stats: CommitStats::default(),
             _cache: cache,
         }
     }
@@ -374,6 +423,20 @@ impl EarthCatalog {
     /// The S3 settings the catalog was opened with.
     pub fn s3(&self) -> &S3Options {
         &self.s3
+    }
+
+    /// How its commits are retried.
+    pub fn commit_policy(&self) -> CommitPolicy {
+        CommitPolicy {
+            retries: self.commit_retries,
+            first_wait: std::time::Duration::from_millis(100),
+            max_wait: std::time::Duration::from_secs(5),
+        }
+    }
+
+    /// Commit retries taken and ambiguous commits settled so far.
+    pub fn commit_stats(&self) -> &CommitStats {
+        &self.commit_stats
     }
 
     /// The items table at its current snapshot.

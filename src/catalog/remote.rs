@@ -44,6 +44,8 @@ pub struct RemoteDb {
     uri: String,
     local: PathBuf,
     version: Mutex<Option<UpdateVersion>>,
+    /// Uploads that reported an error but had landed.
+    settled: std::sync::atomic::AtomicU64,
 }
 
 impl RemoteDb {
@@ -78,6 +80,7 @@ impl RemoteDb {
             uri,
             local,
             version: Mutex::new(Some(version)),
+            settled: Default::default(),
         })
     }
 
@@ -94,6 +97,7 @@ impl RemoteDb {
             uri,
             local,
             version: Mutex::new(None),
+            settled: Default::default(),
         }
     }
 
@@ -129,40 +133,103 @@ impl RemoteDb {
                 });
                 Ok(())
             }
-            Err(
-                object_store::Error::Precondition { .. }
-                | object_store::Error::AlreadyExists { .. },
-            ) => {
-                // A retried request of ours may have landed: the content tells.
-                match self.store.get(&self.key).await {
-                    Ok(got) => {
-                        let meta = got.meta.clone();
-                        let remote = got.bytes().await.map_err(|source| RemoteError::Store {
-                            uri: self.uri.clone(),
-                            source,
-                        })?;
-                        if remote.as_ref() == bytes.as_slice() {
-                            *self.version.lock().unwrap_or_else(|p| p.into_inner()) =
-                                Some(UpdateVersion {
-                                    e_tag: meta.e_tag,
-                                    version: meta.version,
-                                });
-                            return Ok(());
-                        }
-                        Err(RemoteError::ChangedConcurrently {
-                            uri: self.uri.clone(),
-                        })
-                    }
-                    Err(_) => Err(RemoteError::ChangedConcurrently {
-                        uri: self.uri.clone(),
-                    }),
-                }
+            // A precondition failure, a timeout, a reset after sending, a 5xx:
+            // the upload may or may not have landed. The content decides.
+            Err(source) => self.settle(&bytes, previous.as_ref(), source).await,
+        }
+    }
+
+    /// Decides an upload whose outcome is unknown by reading the object back:
+    /// our bytes there → it landed (a lost acknowledgement); still the
+    /// version we read → it did not, and the error stands; anything else →
+    /// another writer's upload won.
+    async fn settle(
+        &self,
+        ours: &[u8],
+        previous: Option<&UpdateVersion>,
+        error: object_store::Error,
+    ) -> Result<(), RemoteError> {
+        let precondition = matches!(
+            error,
+            object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. }
+        );
+        let got = match self.store.get(&self.key).await {
+            Ok(got) => got,
+            Err(object_store::Error::NotFound { .. }) if previous.is_none() => {
+                return Err(RemoteError::Store {
+                    uri: self.uri.clone(),
+                    source: error,
+                });
             }
-            Err(source) => Err(RemoteError::Store {
+            Err(_) if precondition => {
+                return Err(RemoteError::ChangedConcurrently {
+                    uri: self.uri.clone(),
+                });
+            }
+            Err(_) => {
+                return Err(RemoteError::Store {
+                    uri: self.uri.clone(),
+                    source: error,
+                });
+            }
+        };
+        let meta = got.meta.clone();
+        let remote = got.bytes().await.map_err(|source| RemoteError::Store {
+            uri: self.uri.clone(),
+            source,
+        })?;
+        if remote.as_ref() == ours {
+            self.settled
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!(
+                "catalog database {}: the upload landed though it reported {error}",
+                self.uri
+            );
+            *self.version.lock().unwrap_or_else(|p| p.into_inner()) = Some(UpdateVersion {
+                e_tag: meta.e_tag,
+                version: meta.version,
+            });
+            return Ok(());
+        }
+        let unchanged = previous.is_some_and(|p| p.e_tag.is_some() && p.e_tag == meta.e_tag);
+        if unchanged && !precondition {
+            return Err(RemoteError::Store {
+                uri: self.uri.clone(),
+                source: error,
+            });
+        }
+        Err(RemoteError::ChangedConcurrently {
+            uri: self.uri.clone(),
+        })
+    }
+
+    /// Uploads that reported an error but had landed (settled by reading back).
+    pub fn settled(&self) -> u64 {
+        self.settled.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Replaces the local copy with the database on S3 now (after another
+    /// writer's upload), so the next commit starts from it.
+    pub async fn refresh(&self, db: &SqliteCatalogDb) -> Result<(), RemoteError> {
+        let got = self
+            .store
+            .get(&self.key)
+            .await
+            .map_err(|source| RemoteError::Store {
                 uri: self.uri.clone(),
                 source,
-            }),
-        }
+            })?;
+        let version = UpdateVersion {
+            e_tag: got.meta.e_tag.clone(),
+            version: got.meta.version.clone(),
+        };
+        let bytes = got.bytes().await.map_err(|source| RemoteError::Store {
+            uri: self.uri.clone(),
+            source,
+        })?;
+        db.replace_contents(&bytes)?;
+        *self.version.lock().unwrap_or_else(|p| p.into_inner()) = Some(version);
+        Ok(())
     }
 }
 

@@ -539,6 +539,33 @@ impl SqliteCatalogDb {
         Ok(CasOutcome::Conflict { current })
     }
 
+    /// Replaces the whole database with `bytes` (a newer copy of an
+    /// S3-hosted catalog): the connection is closed, the file written, and
+    /// the connection opened again.
+    pub fn replace_contents(&self, bytes: &[u8]) -> Result<(), SqliteError> {
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let placeholder = Connection::open_in_memory().map_err(|e| sql(&self.path, e))?;
+        drop(std::mem::replace(&mut *conn, placeholder));
+        for suffix in ["-journal", "-wal", "-shm"] {
+            let mut side = self.path.as_os_str().to_owned();
+            side.push(suffix);
+            let _ = std::fs::remove_file(PathBuf::from(side));
+        }
+        std::fs::write(&self.path, bytes).map_err(|e| SqliteError::Copy {
+            path: self.path.display().to_string(),
+            source: e,
+        })?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let fresh =
+            Connection::open_with_flags(&self.path, flags).map_err(|e| sql(&self.path, e))?;
+        fresh
+            .busy_timeout(busy_timeout())
+            .map_err(|e| sql(&self.path, e))?;
+        *conn = fresh;
+        drop(conn);
+        self.detect_schema()
+    }
+
     /// Folds the WAL, if any, into the main file so the file alone is the
     /// whole catalog (after a commit, before uploading it to S3). A database
     /// with a rollback journal needs nothing.

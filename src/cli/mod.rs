@@ -49,6 +49,9 @@ pub struct Cli {
     /// Allowance for other machines' clocks when judging the catalog lock stale (default 5m, or lock_skew in the config).
     #[arg(long, global = true, value_name = "DURATION", value_parser = crate::fmt::parse_duration)]
     pub lock_skew: Option<std::time::Duration>,
+    /// Attempts after the first when a commit loses to another writer or may have failed (default 4).
+    #[arg(long, global = true, value_name = "N")]
+    pub commit_retries: Option<u32>,
     /// Run ledger: publish a running job's heartbeat this often (default 5s, or heartbeat in the config).
     #[arg(long, global = true, value_name = "DURATION", value_parser = crate::fmt::parse_duration)]
     pub heartbeat: Option<std::time::Duration>,
@@ -216,6 +219,7 @@ impl Settings {
                 endpoint: config.s3.endpoint.clone(),
                 anonymous: config.s3.anonymous,
             },
+            commit_retries: cli.commit_retries,
         };
         Ok(Self {
             base,

@@ -40,6 +40,10 @@ pub struct IngestProgress {
     pub rows_built: u64,
     pub files: u64,
     pub commits: u64,
+    /// Commit attempts retried after losing to another writer or failing unclearly.
+    pub commit_retries: u64,
+    /// Commits that reported an error but had landed (settled by reading back).
+    pub ambiguous_commits: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
     /// Items without geometry (written to `__none__`).

@@ -13,6 +13,22 @@ pub mod http_server;
 
 use std::time::Duration;
 
+/// Concurrency-test hook: `ECOPS_FAULT_PAUSE_BEFORE_SWAP_MS` holds every
+/// pointer swap after its metadata is written, widening the window in which
+/// another writer can commit first (so tests meet real conflicts). Unset in
+/// normal runs.
+pub async fn pause_before_swap() {
+    static PAUSE: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    let pause = PAUSE.get_or_init(|| {
+        std::env::var("ECOPS_FAULT_PAUSE_BEFORE_SWAP_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    });
+    if let Some(ms) = pause {
+        tokio::time::sleep(Duration::from_millis(*ms)).await;
+    }
+}
+
 /// Crash-test hook: `ECOPS_FAULT_PAUSE_BEFORE_COMMIT_MS` holds every commit
 /// (an ingest chunk, a compaction group) between writing its files and
 /// committing them, so a test can kill the process exactly there. Unset in

@@ -190,6 +190,7 @@ impl LockBase {
                 endpoint: self.endpoint.clone(),
                 anonymous: false,
             },
+            ..Default::default()
         }
     }
 
@@ -304,11 +305,16 @@ pub async fn catalog_rows(
     let mut rows = std::collections::BTreeMap::new();
     for file in ecops::catalog::stats::live_files(&table).await.unwrap() {
         for batch in read_data_file(&table, &file.path).await {
-            let ids = batch.column_by_name("id").unwrap().as_string::<i32>();
-            let cells = batch
-                .column_by_name("grid_partition")
+            // Other writers (PyIceberg) may store strings as large_string.
+            let utf8 = |name: &str| {
+                arrow_cast::cast(
+                    batch.column_by_name(name).unwrap(),
+                    &arrow_schema::DataType::Utf8,
+                )
                 .unwrap()
-                .as_string::<i32>();
+            };
+            let (ids, cells) = (utf8("id"), utf8("grid_partition"));
+            let (ids, cells) = (ids.as_string::<i32>(), cells.as_string::<i32>());
             for i in 0..batch.num_rows() {
                 *rows
                     .entry((ids.value(i).to_string(), cells.value(i).to_string()))

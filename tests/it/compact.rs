@@ -40,6 +40,7 @@ fn s3_opts(endpoint: &str) -> OpenOptions {
             endpoint: Some(endpoint.to_string()),
             anonymous: false,
         },
+        ..Default::default()
     }
 }
 

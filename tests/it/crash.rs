@@ -72,6 +72,7 @@ fn s3_opts(endpoint: Option<&str>) -> OpenOptions {
             endpoint: endpoint.map(str::to_string),
             anonymous: false,
         },
+        ..Default::default()
     }
 }
 

@@ -688,6 +688,7 @@ async fn s3_inventory_items_and_catalog() {
     let opts = OpenOptions {
         read_only: true,
         s3,
+        ..Default::default()
     };
     let key_list: Vec<String> = keys.iter().map(|(k, _)| k.clone()).collect();
     assert_eq!(

@@ -23,6 +23,7 @@ mod lock_lease;
 mod pyiceberg_interop;
 mod query;
 mod read_only;
+mod reliability;
 mod runs;
 mod s3_catalog;
 mod secrets;

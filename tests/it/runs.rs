@@ -288,6 +288,7 @@ async fn open_read_only(base: &Base) -> Arc<EarthCatalog> {
             endpoint,
             ..Default::default()
         },
+        ..Default::default()
     };
     Arc::new(
         EarthCatalog::open(&base.uri, &opts)

@@ -16,6 +16,7 @@ fn opts(endpoint: &str) -> OpenOptions {
             endpoint: Some(endpoint.to_string()),
             anonymous: false,
         },
+        ..Default::default()
     }
 }
 

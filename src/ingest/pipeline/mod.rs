@@ -109,6 +109,7 @@ pub async fn run(
         schema: crate::stac::batch::arrow_schema()
             .map_err(|e| crate::catalog::CatalogError::iceberg("arrow schema", e))?,
     });
+    let commits_before = commit_counts(&catalog);
     let mut consumer = Consumer {
         catalog,
         ctx,
@@ -125,6 +126,7 @@ pub async fn run(
             Reader::Letters { .. } => None,
         },
         retried: None,
+        commits_before,
     };
     let (units, producer) = consumer.start_producer(reader, local);
     let end = consumer.consume(units, cancel, &progress).await;
@@ -306,6 +308,8 @@ struct Consumer {
     counters: Option<Arc<inventory::ReadCounters>>,
     /// Dead-letter records a retry run replaces once it completes.
     retried: Option<Vec<ObjectPath>>,
+    /// The catalog's commit retries and settled ambiguous commits when the job began.
+    commits_before: (u64, u64),
 }
 
 impl Consumer {
@@ -527,6 +531,9 @@ impl Consumer {
     }
 
     fn publish(&mut self, progress: &watch::Sender<IngestProgress>) {
+        let (retries, ambiguous) = commit_counts(&self.catalog);
+        self.state.commit_retries = retries - self.commits_before.0;
+        self.state.ambiguous_commits = ambiguous - self.commits_before.1;
         let state = &mut self.state;
         state.seconds = self.started.elapsed().as_secs_f64();
         state.items_per_second = self.rate.observe(Instant::now(), state.items);
@@ -542,6 +549,16 @@ impl Consumer {
         };
         progress.send_replace(state.clone());
     }
+}
+
+/// The catalog's commit retries and settled ambiguous commits so far.
+fn commit_counts(catalog: &EarthCatalog) -> (u64, u64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let s = catalog.commit_stats();
+    (
+        s.retries.load(Relaxed),
+        s.ambiguous.load(Relaxed) + catalog.sql().settled_uploads(),
+    )
 }
 
 async fn produce_from_inventory(
