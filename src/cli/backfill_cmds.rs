@@ -298,11 +298,20 @@ async fn commit(
     finish(settings, &report, &report.exit_code())
 }
 
+/// Prints a task's report with this process's peak RSS (what a scheduler's
+/// memory request must cover).
 fn finish<T: serde::Serialize>(settings: &Settings, report: &T, code: &i32) -> Result<ExitCode> {
+    let mut value = serde_json::to_value(report)?;
+    if let Some(fields) = value.as_object_mut() {
+        fields.insert(
+            "peak_rss_bytes".into(),
+            serde_json::json!(crate::metrics::peak_rss_bytes()),
+        );
+    }
     if settings.json {
-        print_json(report)?;
+        print_json(&value)?;
     } else {
-        println!("{}", serde_json::to_string_pretty(report)?);
+        println!("{}", serde_json::to_string_pretty(&value)?);
     }
     Ok(ExitCode::from(*code as u8))
 }

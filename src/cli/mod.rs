@@ -3,6 +3,7 @@
 
 mod backfill_cmds;
 pub mod bench;
+mod bench_backfill;
 mod bench_compact;
 mod bench_console;
 mod bench_ingest;
@@ -14,6 +15,7 @@ mod ingest_cmds;
 mod lock_cmds;
 
 mod bench_query;
+mod bench_runs;
 pub mod query_cmds;
 mod query_output;
 mod runs_cmds;
@@ -193,6 +195,10 @@ pub enum BenchCommand {
     Query(bench_query::BenchQueryArgs),
     /// Bytes the console writes to the terminal per second (idle, live ingest; 80×24, 160×48; default, low-bandwidth).
     Console(bench_console::BenchConsoleArgs),
+    /// What the run ledger costs: a console's refresh with 1/10/100 live workers, an ingest's heartbeats.
+    Runs(bench_runs::BenchRunsArgs),
+    /// A backfill of N demo items through K tasks (local or Slurm), phase by phase, against a single-process ingest.
+    Backfill(bench_backfill::BenchBackfillArgs),
 }
 
 /// Settings resolved from flags, environment and config file.
@@ -377,6 +383,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Bench(BenchCommand::Query(args))) => bench_query::run(&settings, args).await,
         Some(Command::Bench(BenchCommand::Console(args))) => {
             bench_console::run(&settings, args).await
+        }
+        Some(Command::Bench(BenchCommand::Runs(args))) => bench_runs::run(&settings, args).await,
+        Some(Command::Bench(BenchCommand::Backfill(args))) => {
+            bench_backfill::run(&settings, args).await
         }
     }
 }

@@ -34,11 +34,90 @@ pub enum FetchError {
         uri: String,
         attempts: u32,
         last: String,
+        /// The last failure said the source itself is unreachable (see [`outage_kind`]).
+        outage: Option<&'static str>,
     },
     #[error("{uri}: body larger than {MAX_ITEM_BYTES} bytes")]
     TooLarge { uri: String },
     #[error("{uri}: {message}")]
     Other { uri: String, message: String },
+}
+
+impl FetchError {
+    /// What this failure says about the whole source rather than this one
+    /// item, when it says something: "connection refused", "DNS", "TLS",
+    /// "access denied". One such failure is a dead letter; a run of them is
+    /// an outage (the ingest stops instead of dead-lettering everything).
+    pub fn outage(&self) -> Option<&'static str> {
+        match self {
+            FetchError::Client {
+                status: 401 | 403, ..
+            } => Some("access denied"),
+            FetchError::Exhausted { outage, .. } => *outage,
+            _ => None,
+        }
+    }
+}
+
+/// The source-level failure an error text describes, if it describes one.
+pub fn outage_kind(text: &str) -> Option<&'static str> {
+    let t = text.to_ascii_lowercase();
+    let any = |needles: &[&str]| needles.iter().any(|n| t.contains(n));
+    if any(&[
+        "connection refused",
+        "connect error",
+        "error trying to connect",
+    ]) {
+        Some("connection refused")
+    } else if any(&[
+        "connection reset",
+        "connection closed before message completed",
+        "broken pipe",
+        "unexpected eof",
+        "incomplete message",
+    ]) {
+        // The server went away mid-request (or a pooled connection to it
+        // was closed): one is a glitch, a run of them is an outage.
+        Some("connection lost")
+    } else if any(&[
+        "dns error",
+        "failed to lookup address",
+        "name or service not known",
+        "no such host",
+    ]) {
+        Some("DNS")
+    } else if any(&[
+        "certificate",
+        "tls handshake",
+        "invalid peer certificate",
+        "ssl",
+    ]) {
+        Some("TLS")
+    } else if any(&[
+        "accessdenied",
+        "invalidaccesskeyid",
+        "signaturedoesnotmatch",
+        "403 forbidden",
+    ]) {
+        Some("access denied")
+    } else {
+        None
+    }
+}
+
+/// An error and its causes, as one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let next = s.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = s.source();
+    }
+    text
 }
 
 /// Retry policy for transient failures (5xx, 429, timeouts, connection errors).
@@ -251,12 +330,13 @@ impl Fetcher {
         Err(FetchError::Exhausted {
             uri: uri.into(),
             attempts: self.retry.attempts.max(1),
+            outage: outage_kind(&last),
             last,
         })
     }
 
     async fn http_once(&self, uri: &str) -> Result<Bytes, Attempt> {
-        let transient = |e: reqwest::Error| Attempt::Transient(redact_url(&e.to_string()), None);
+        let transient = |e: reqwest::Error| Attempt::Transient(redact_url(&chain(&e)), None);
         let mut resp = self.http.get(uri).send().await.map_err(transient)?;
         let status = resp.status();
         if status.as_u16() == 429 || status.is_server_error() {
@@ -376,11 +456,15 @@ enum Attempt {
 fn object_error(uri: &str, e: object_store::Error) -> FetchError {
     match e {
         object_store::Error::NotFound { .. } => FetchError::NotFound { uri: uri.into() },
-        other => FetchError::Exhausted {
-            uri: uri.into(),
-            attempts: 1,
-            last: redact_url(&other.to_string()),
-        },
+        other => {
+            let last = redact_url(&chain(&other));
+            FetchError::Exhausted {
+                uri: uri.into(),
+                attempts: 1,
+                outage: outage_kind(&last),
+                last,
+            }
+        }
     }
 }
 
@@ -430,6 +514,36 @@ fn encode_key(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn source_level_failures_are_told_from_item_failures() {
+        let cases = [
+            (
+                "error sending request: client error (Connect): tcp connect error: Connection refused (os error 111)",
+                Some("connection refused"),
+            ),
+            (
+                "dns error: failed to lookup address information",
+                Some("DNS"),
+            ),
+            ("invalid peer certificate: UnknownIssuer", Some("TLS")),
+            (
+                "connection closed before message completed",
+                Some("connection lost"),
+            ),
+            ("Error performing GET: AccessDenied", Some("access denied")),
+            ("HTTP 500 Internal Server Error", None),
+            ("expected value at line 1 column 1", None),
+        ];
+        for (text, kind) in cases {
+            assert_eq!(outage_kind(text), kind, "{text}");
+        }
+        let forbidden = FetchError::Client {
+            uri: "u".into(),
+            status: 403,
+        };
+        assert_eq!(forbidden.outage(), Some("access denied"));
+    }
 
     #[test]
     fn escaping_keys_are_refused() {

@@ -20,6 +20,7 @@ pub use fetch::{FetchOptions, Fetcher, RetryPolicy, Source};
 pub use inventory::{Filter, parse_since};
 pub use locked::run_locked;
 pub use params::IngestParams;
+pub use pipeline::outage::{OUTAGE_RUN, Outage};
 pub use pipeline::process::{ItemProcessor, Processed};
 pub use pipeline::run;
 pub use progress::{IngestProgress, Phase};
@@ -40,6 +41,9 @@ pub enum IngestError {
     DeadLetters(#[from] dead_letter::DeadLetterError),
     #[error(transparent)]
     Lock(#[from] crate::lock::LockError),
+    /// A run of failures said the items source itself is unreachable.
+    #[error(transparent)]
+    SourceUnreachable(#[from] pipeline::outage::Outage),
 }
 
 /// What the job reads.

@@ -205,6 +205,14 @@ impl Ledger {
         Ok(control)
     }
 
+    /// Writes a worker record as given: for tools that publish on behalf of
+    /// workers (and the ledger bench); running jobs publish through
+    /// [`RunWriter::start`].
+    pub async fn write_worker(&self, record: &WorkerRecord) -> Result<(), LedgerError> {
+        let rel = format!("{}/workers/{}.json", run_dir(&record.run), record.worker);
+        self.put_json(&rel, record).await
+    }
+
     /// Starts a run: writes `run.json` (running) and this process's worker
     /// record, and prunes finished runs beyond `opts.keep`.
     pub async fn begin(
@@ -372,12 +380,7 @@ impl RunWriter {
         self.worker.heartbeat = Utc::now();
         self.worker.activity = activity.clone();
         self.worker.state = state;
-        let rel = format!(
-            "{}/workers/{}.json",
-            run_dir(&self.run.id),
-            self.worker.worker
-        );
-        self.ledger.put_json(&rel, &self.worker).await
+        self.ledger.write_worker(&self.worker).await
     }
 
     /// Starts the heartbeat: every interval the latest `activity` is

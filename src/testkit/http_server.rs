@@ -27,7 +27,8 @@ pub struct Faults {
     pub latency: Option<std::time::Duration>,
 }
 
-/// A running server; stopped when dropped.
+/// A running server; stopped when dropped, open connections included (as
+/// when a real server goes away: clients see resets, then refusals).
 #[derive(Debug)]
 pub struct HttpServer {
     pub addr: SocketAddr,
@@ -38,14 +39,31 @@ pub struct HttpServer {
 impl HttpServer {
     /// Serves `root` on 127.0.0.1 at a free port.
     pub async fn start(root: PathBuf, faults: Faults) -> std::io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), root, faults).await
+    }
+
+    /// Serves `root` on `addr` (a server brought back on the port an
+    /// earlier one used; must be a loopback address).
+    pub async fn start_on(
+        addr: SocketAddr,
+        root: PathBuf,
+        faults: Faults,
+    ) -> std::io::Result<Self> {
+        if !addr.ip().is_loopback() {
+            return Err(std::io::Error::other("the test server binds loopback only"));
+        }
+        let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let requests: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
         let shared = Arc::new((root, faults, requests.clone()));
         let task = tokio::spawn(async move {
+            // Connections live in this set, so aborting the accept loop
+            // drops the set and closes every one of them.
+            let mut connections = tokio::task::JoinSet::new();
             while let Ok((stream, _)) = listener.accept().await {
+                while connections.try_join_next().is_some() {}
                 let shared = shared.clone();
-                tokio::spawn(async move {
+                connections.spawn(async move {
                     let _ = serve(stream, &shared.0, &shared.1, &shared.2).await;
                 });
             }
@@ -60,6 +78,11 @@ impl HttpServer {
     /// `http://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Requests seen for every path together.
+    pub fn total_requests(&self) -> u32 {
+        self.requests.lock().map(|m| m.values().sum()).unwrap_or(0)
     }
 
     /// Requests seen for `path` (e.g. `/a/b.json`).

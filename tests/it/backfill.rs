@@ -4,7 +4,11 @@
 //! `backfill retry` converge on the same table; a chunk mapped by two tasks
 //! at once counts once; a delta backfill keeps the table's old files; a
 //! commit before reduce is done is refused, naming what is missing; the
-//! Kubernetes and AWS Batch outputs follow their documented schemas.
+//! Kubernetes and AWS Batch outputs follow their documented schemas; and a
+//! backfill under seeded faults (map and reduce tasks SIGKILLed, a task run
+//! twice with one copy paused past the other's results, SIGTERM with its
+//! grace period, the committer killed holding the lock) converges after
+//! `backfill retry` on the uninterrupted table (seed printed).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -39,7 +43,11 @@ fn demo(dir: &Path, items: usize) -> (PathBuf, PathBuf) {
 /// Runs ecops with the Slurm cluster's config; returns (exit code, last JSON line, stderr).
 fn run(args: &[&str], slurm: Option<&str>) -> (i32, Value, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ecops"));
-    cmd.args(args).env_remove("ECOPS_BASE");
+    // Submissions without --workdir write their scripts and logs under the
+    // working directory: keep them out of the repository.
+    let cwd = std::env::temp_dir().join("ecops-test-cwd");
+    std::fs::create_dir_all(&cwd).unwrap();
+    cmd.args(args).env_remove("ECOPS_BASE").current_dir(cwd);
     if let Some(conf) = slurm {
         cmd.env("SLURM_CONF", conf);
     }
@@ -659,4 +667,245 @@ async fn kubernetes_and_batch_outputs_follow_their_documented_schemas() {
     );
     let command = map["containerOverrides"]["command"].as_array().unwrap();
     assert!(command.iter().any(|w| w == "work") && command.iter().any(|w| w == "--tasks"));
+}
+
+/// Sends `signal` (e.g. "KILL", "STOP") to one process, by its PID.
+fn signal(child: &Child, signal: &str) {
+    let sent = Command::new("kill")
+        .args([format!("-{signal}"), child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -{signal} {}", child.id());
+}
+
+/// `ecops backfill PHASE --run RUN --task I --tasks N` as a child process.
+fn task(
+    base: &Path,
+    phase: &str,
+    run: &str,
+    index: u32,
+    tasks: u32,
+    envs: &[(&str, &str)],
+) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ecops"));
+    cmd.args(["backfill", phase, "--json", "--base", s(base), "--run", run])
+        .args(["--task", &index.to_string(), "--tasks", &tasks.to_string()])
+        .env_remove("ECOPS_BASE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.spawn().unwrap()
+}
+
+/// Waits for a child; its exit code and last JSON line.
+fn report(child: Child) -> (i32, Value) {
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let value =
+        serde_json::from_str(stdout.lines().last().unwrap_or("null")).unwrap_or(Value::Null);
+    (out.status.code().unwrap_or(-1), value)
+}
+
+/// What the fault round did, for the printed report.
+#[derive(Debug, Default)]
+struct FaultCounts {
+    map_kills: u32,
+    reduce_kills: u32,
+    commit_kills: u32,
+    sigterms: u32,
+    late_results_ignored: u64,
+    duplicate_tasks: u32,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_under_kills_pauses_and_sigterm_converges_on_the_uninterrupted_table() {
+    let seed = crate::common::seed();
+    let mut rng = crate::common::Rng(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let (inventory, items) = demo(dir.path(), 600);
+    let server = slow_items(&items).await;
+    let url = server.url();
+    let source = |base: &Path| -> Vec<String> {
+        [
+            "--base",
+            s(base),
+            "--inventory",
+            s(&inventory),
+            "--items-root",
+            &url,
+            "--chunk-size",
+            "50",
+            "--tasks",
+            "3",
+            "--concurrency",
+            "4",
+            "--json",
+        ]
+        .map(str::to_string)
+        .to_vec()
+    };
+    let reference = dir.path().join("reference");
+    init(&reference);
+    let mut args = vec!["backfill".to_string(), "submit".into(), "--wait".into()];
+    args.extend(source(&reference));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_eq!(ok(&refs, None)["state"], "committed");
+    let expected = rows(&reference).await;
+
+    let base = dir.path().join("cat");
+    init(&base);
+    let mut args = vec!["backfill".to_string(), "plan".into()];
+    args.extend(source(&base));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = ok(&refs, None)["run"].as_str().unwrap().to_string();
+    let mut counts = FaultCounts::default();
+
+    // Map: task 0 SIGKILLed, task 2 sent SIGTERM (spot reclaim), task 1 run
+    // twice at once, the second copy paused while the first finishes its chunks.
+    let delay = |rng: &mut crate::common::Rng| Duration::from_millis(150 + rng.below(900));
+    let t0 = task(&base, "work", &run, 0, 3, &[]);
+    let t1 = task(&base, "work", &run, 1, 3, &[]);
+    let t1_again = task(&base, "work", &run, 1, 3, &[]);
+    let t2 = task(&base, "work", &run, 2, 3, &[]);
+    counts.duplicate_tasks += 1;
+    std::thread::sleep(delay(&mut rng));
+    signal(&t0, "KILL");
+    counts.map_kills += 1;
+    signal(&t1_again, "STOP");
+    std::thread::sleep(delay(&mut rng));
+    signal(&t2, "TERM");
+    counts.sigterms += 1;
+    let term_sent = Instant::now();
+    let (code, stopped) = report(t2);
+    let grace = term_sent.elapsed();
+    assert!(grace < Duration::from_secs(10), "SIGTERM took {grace:?}");
+    assert!(
+        (code == 130 && stopped["stopped"] == true) || (code == 0 && stopped["stopped"] == false),
+        "a task stopped by SIGTERM says so: exit {code}, {stopped}"
+    );
+    let (code, first) = report(t1);
+    assert_eq!(code, 0, "{first}");
+    signal(&t1_again, "CONT");
+    let (code, late) = report(t1_again);
+    assert_eq!(code, 0, "{late}");
+    let _ = report(t0);
+    // Every chunk of task 1 has one result: the resumed copy's work was dropped.
+    let chunks_of_1 = first["chunks"].as_u64().unwrap();
+    assert_eq!(
+        first["mapped"].as_u64().unwrap() + late["mapped"].as_u64().unwrap(),
+        chunks_of_1,
+        "first {first}\nlate {late}"
+    );
+    let dropped = |r: &Value| r["lost"].as_u64().unwrap() + r["skipped"].as_u64().unwrap();
+    assert_eq!(
+        dropped(&first) + dropped(&late),
+        chunks_of_1,
+        "the other copy's work on each chunk was dropped"
+    );
+    counts.late_results_ignored += dropped(&late);
+
+    // The rest of the map, then reduce with one task SIGKILLed mid-way.
+    for i in [0, 2] {
+        assert_eq!(report(task(&base, "work", &run, i, 3, &[])).0, 0);
+    }
+    let reducers: Vec<Child> = (0..3)
+        .map(|i| task(&base, "reduce", &run, i, 3, &[]))
+        .collect();
+    std::thread::sleep(Duration::from_millis(rng.below(400)));
+    let victim = rng.below(3) as usize;
+    signal(&reducers[victim], "KILL");
+    counts.reduce_kills += 1;
+    for r in reducers {
+        let _ = report(r);
+    }
+    for i in 0..3 {
+        assert_eq!(report(task(&base, "reduce", &run, i, 3, &[])).0, 0);
+    }
+
+    // The committer killed while it holds the lock, just before its snapshot.
+    let mut committer = Command::new(env!("CARGO_BIN_EXE_ecops"))
+        .args([
+            "backfill",
+            "commit",
+            "--json",
+            "--base",
+            s(&base),
+            "--run",
+            &run,
+        ])
+        .env("ECOPS_FAULT_PAUSE_BEFORE_COMMIT_MS", "3000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500 + rng.below(1500)));
+    committer.kill().unwrap();
+    committer.wait().unwrap();
+    counts.commit_kills += 1;
+    assert_ne!(
+        ok(
+            &[
+                "backfill",
+                "status",
+                "--base",
+                s(&base),
+                "--run",
+                &run,
+                "--json"
+            ],
+            None
+        )["state"],
+        "committed"
+    );
+
+    // The operator's retry converges on the uninterrupted table.
+    let retried = ok(
+        &[
+            "backfill",
+            "retry",
+            "--base",
+            s(&base),
+            "--run",
+            &run,
+            "--wait",
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(retried["state"], "committed", "{retried}");
+    let got = rows(&base).await; // reads every referenced file: each must exist
+    let ids = assert_each_once(&got);
+    let lost = expected.keys().filter(|k| !got.contains_key(*k)).count();
+    let extra = got.keys().filter(|k| !expected.contains_key(*k)).count();
+    eprintln!(
+        "backfill faults (seed {seed}): {counts:?}; SIGTERM exit in {grace:?}; rows lost {lost}, rows extra {extra}, distinct ids {}",
+        ids.len()
+    );
+    assert_eq!((lost, extra), (0, 0));
+    assert_eq!(
+        got, expected,
+        "the retried backfill equals the uninterrupted one"
+    );
+    let stats = ok(&["stats", "--base", s(&base), "--json"], None);
+    assert_eq!(
+        stats["files"], stats["partitions"],
+        "one file per bucket: {stats}"
+    );
+    let staged = ecops::catalog::stats::live_files(
+        &ecops::catalog::EarthCatalog::open(s(&base), &OpenOptions::default())
+            .await
+            .unwrap()
+            .table()
+            .await
+            .unwrap(),
+    )
+    .await
+    .unwrap()
+    .into_iter()
+    .filter(|f| f.path.contains("_ecops/"))
+    .count();
+    assert_eq!(staged, 0, "no staging file registered");
+    drop(server);
 }

@@ -324,3 +324,36 @@ pub async fn catalog_rows(
     }
     rows
 }
+
+/// SplitMix64: the test's only source of randomness, seeded and printed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// The seed of a randomized test: `ECOPS_CRASH_SEED`, else the clock; printed
+/// so a failure can be replayed.
+pub fn seed() -> u64 {
+    let seed = std::env::var("ECOPS_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                % 1_000_000_007
+        });
+    eprintln!("seed {seed} (reproduce with ECOPS_CRASH_SEED={seed})");
+    seed
+}

@@ -24,38 +24,9 @@ use std::time::{Duration, Instant};
 use common::{catalog_rows as rows, ecops_with, python, run_python, s3_base, s3_endpoint};
 use ecops::catalog::{EarthCatalog, OpenOptions};
 
+use crate::common::{Rng, seed};
+
 type Rows = BTreeMap<(String, String), u32>;
-
-/// SplitMix64: the test's only source of randomness, seeded and printed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
-fn seed() -> u64 {
-    let seed = std::env::var("ECOPS_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                % 1_000_000_007
-        });
-    eprintln!("crash: seed {seed} (reproduce with ECOPS_CRASH_SEED={seed})");
-    seed
-}
 
 fn soak() -> bool {
     std::env::var("ECOPS_SOAK").is_ok_and(|v| v == "1")

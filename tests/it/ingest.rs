@@ -872,3 +872,118 @@ fn bad_arguments_create_no_catalog() {
         assert!(!base.exists(), "a catalog was created for {args:?}");
     }
 }
+
+/// The HTTP server holding the items goes away mid-ingest: the job stops at
+/// its last commit with "items source unreachable" and exit code 1, without
+/// dead-lettering the items it never reached; with the server back, the
+/// same command resumes and the table is the full one.
+#[tokio::test]
+async fn a_source_outage_stops_the_ingest_and_the_rerun_resumes() {
+    use ecops::testkit::http_server::{Faults, HttpServer};
+    let inputs = inputs();
+    let items = inputs.join("items");
+    let tmp = tempfile::tempdir().unwrap();
+    let keys: Vec<String> = csv_rows(&inputs.join("inventory/full.csv"))
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let faults = Faults {
+        latency: Some(Duration::from_millis(10)),
+        ..Default::default()
+    };
+    let server = HttpServer::start(items.clone(), faults.clone())
+        .await
+        .unwrap();
+    let (addr, url) = (server.addr, server.url());
+    let base = tmp.path().join("cat");
+    let inv = inputs.join("inventory/full.csv");
+    let args = [
+        "ingest",
+        "--json",
+        "--base",
+        s(&base),
+        "--inventory",
+        s(&inv),
+        "--items-root",
+        &url,
+        "--chunk-size",
+        "20",
+        "--concurrency",
+        "2",
+        "--attempts",
+        "2",
+    ];
+    let child = Command::new(env!("CARGO_BIN_EXE_ecops"))
+        .args(args)
+        .env_remove("ECOPS_BASE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while server.total_requests() < 120 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(server.total_requests() >= 120, "the ingest never got going");
+    drop(server);
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"));
+    assert_eq!(out.status.code(), Some(1), "{summary}");
+    let error = summary["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("items source unreachable: connection refused"),
+        "{summary}"
+    );
+    let letters = dead_letter_reasons(summary["dead_letters"].as_str().unwrap_or_default());
+    assert_eq!(
+        summary["failed"], 0,
+        "unreached items were dead-lettered: {letters:?}\n{summary}"
+    );
+    assert_eq!(summary["complete"], false);
+    let committed = summary["position"].as_u64().unwrap();
+    assert!(committed < keys.len() as u64, "{summary}");
+
+    let back = HttpServer::start_on(addr, items.clone(), faults)
+        .await
+        .unwrap();
+    let rest: Vec<String> = args[2..].iter().map(|a| a.to_string()).collect();
+    let (code, rerun) = tokio::task::spawn_blocking(move || {
+        let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+        ingest(&rest, &[])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{rerun}");
+    assert_eq!(rerun["complete"], true);
+    assert_eq!(rerun["resumed_from"].as_u64(), Some(committed), "{rerun}");
+    assert!(back.total_requests() as usize <= keys.len() - committed as usize + 4);
+    assert_eq!(
+        catalog_rows(s(&base), &local()).await,
+        expected_rows(&items, &keys),
+        "the resumed table differs from the source's items"
+    );
+}
+
+/// The reasons recorded in a dead-letter folder (for failure messages).
+fn dead_letter_reasons(dir: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .flat_map(|e| {
+            std::fs::read_to_string(e.path())
+                .unwrap_or_default()
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .filter_map(|line| serde_json::from_str::<Value>(&line).ok())
+        .map(|v| v["reason"].as_str().unwrap_or_default().to_string())
+        .collect()
+}

@@ -3,6 +3,7 @@
 use crate::common;
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 
 use common::{ecops_json_with, ecops_with, s3_base, s3_endpoint, scenes};
 use ecops::catalog::stats::StatsOptions;
@@ -64,13 +65,20 @@ async fn concurrent_writers_of_the_s3_database_are_detected() {
     EarthCatalog::init(&base, 1, &opts(&endpoint))
         .await
         .unwrap();
+    let no_retries = OpenOptions {
+        commit_retries: Some(0),
+        ..opts(&endpoint)
+    };
     let a = EarthCatalog::open(&base, &opts(&endpoint)).await.unwrap();
-    let b = EarthCatalog::open(&base, &opts(&endpoint)).await.unwrap();
+    let b = EarthCatalog::open(&base, &no_retries).await.unwrap();
+    let c = EarthCatalog::open(&base, &opts(&endpoint)).await.unwrap();
     let items = scenes(10);
-    a.append_items(&items[..5], &WriteOptions::default(), HashMap::new())
+    let first = a
+        .append_items(&items[..5], &WriteOptions::default(), HashMap::new())
         .await
         .unwrap();
-    // b read the database before a's upload: its upload must be refused, not overwrite a's.
+    // b and c read the database before a's upload: neither may overwrite a's.
+    // b may not retry, so its upload is refused and reported.
     let err = b
         .append_items(&items[5..], &WriteOptions::default(), HashMap::new())
         .await
@@ -79,10 +87,33 @@ async fn concurrent_writers_of_the_s3_database_are_detected() {
         err.to_string().contains("changed by another writer"),
         "{err}"
     );
-    drop((a, b));
+    let stats = EarthCatalog::open(&base, &opts(&endpoint))
+        .await
+        .unwrap()
+        .stats(&StatsOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        stats.snapshots, 1,
+        "exactly a's commit survives b's refusal"
+    );
+
+    // c retries: it takes a's upload, replays its append on top and lands.
+    let second = c
+        .append_items(&items[5..], &WriteOptions::default(), HashMap::new())
+        .await
+        .unwrap();
+    let retries = c.commit_stats().retries.load(Ordering::Relaxed);
+    assert!(retries >= 1, "c's commit was replayed, retries {retries}");
+    drop((a, b, c));
     let after = EarthCatalog::open(&base, &opts(&endpoint)).await.unwrap();
     let stats = after.stats(&StatsOptions::default()).await.unwrap();
-    assert_eq!(stats.snapshots, 1, "exactly a's commit survives");
+    assert_eq!(stats.snapshots, 2, "a's and c's commits both survive");
+    assert_eq!(
+        stats.rows,
+        first.rows + second.rows,
+        "no row lost or doubled"
+    );
 }
 
 #[test]

@@ -62,6 +62,7 @@ impl Chunk {
                 bytes,
                 no_geometry,
                 outside,
+                ..
             } => {
                 self.end = position + 1;
                 self.listed += 1;
@@ -83,6 +84,7 @@ impl Chunk {
                 letter,
                 listed,
                 bytes,
+                ..
             } => {
                 self.end = letter.position + 1;
                 if listed {

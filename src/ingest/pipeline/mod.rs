@@ -20,6 +20,7 @@
 
 mod chunk;
 mod flush;
+pub mod outage;
 pub mod process;
 mod unit;
 
@@ -127,6 +128,7 @@ pub async fn run(
         },
         retried: None,
         commits_before,
+        watch: Default::default(),
     };
     let (units, producer) = consumer.start_producer(reader, local);
     let end = consumer.consume(units, cancel, &progress).await;
@@ -310,6 +312,8 @@ struct Consumer {
     retried: Option<Vec<ObjectPath>>,
     /// The catalog's commit retries and settled ambiguous commits when the job began.
     commits_before: (u64, u64),
+    /// Source-level failures held back until it is clear what they are.
+    watch: outage::OutageWatch<Option<Arc<unit::UnitRows>>>,
 }
 
 impl Consumer {
@@ -409,18 +413,29 @@ impl Consumer {
 
     /// Adds a unit's outcomes to the chunk, handing every full chunk to the writer.
     async fn take_unit(&mut self, done: UnitOut) -> Result<(), IngestError> {
-        let chunk_size = self.opts.chunk_size.max(1) as u64;
         for outcome in done.outcomes {
-            self.chunk.add(outcome, done.rows.as_ref(), &mut self.state);
-            if self.chunk.listed >= chunk_size {
-                let next = self.chunk.end;
-                let full = std::mem::replace(&mut self.chunk, Chunk::new(next));
-                self.wait_for_writer().await?;
-                self.start_writer(full, false);
-                self.state.chunk += 1;
+            for (o, rows) in self.watch.feed(outcome, done.rows.clone())? {
+                self.add(o, rows.as_ref()).await?;
             }
         }
         self.read_counters();
+        Ok(())
+    }
+
+    /// Adds one outcome to the chunk, handing the chunk to the writer when full.
+    async fn add(
+        &mut self,
+        outcome: unit::Outcome,
+        rows: Option<&Arc<unit::UnitRows>>,
+    ) -> Result<(), IngestError> {
+        self.chunk.add(outcome, rows, &mut self.state);
+        if self.chunk.listed >= self.opts.chunk_size.max(1) as u64 {
+            let next = self.chunk.end;
+            let full = std::mem::replace(&mut self.chunk, Chunk::new(next));
+            self.wait_for_writer().await?;
+            self.start_writer(full, false);
+            self.state.chunk += 1;
+        }
         Ok(())
     }
 
@@ -512,8 +527,14 @@ impl Consumer {
     /// The writer in flight, then the last chunk (marking the job complete
     /// when nothing cut it short), then the dead letters a retry replaced.
     async fn commit_rest(&mut self, end: &LoopEnd) -> Result<(), IngestError> {
-        self.wait_for_writer().await?;
         let complete = !end.cancelled && end.failure.is_none();
+        if complete {
+            // The input ended: failures still held back were bad items.
+            for (o, rows) in self.watch.release() {
+                self.add(o, rows.as_ref()).await?;
+            }
+        }
+        self.wait_for_writer().await?;
         if complete && let Some(c) = &self.counters {
             let read = c.rows_read.load(std::sync::atomic::Ordering::Relaxed);
             self.chunk.end = self.chunk.end.max(read);

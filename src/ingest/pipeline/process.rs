@@ -14,6 +14,7 @@ use super::super::dead_letter::DeadLetter;
 use super::super::fetch::Fetcher;
 use super::super::inventory::Entry;
 use super::super::{IngestError, IngestOptions};
+use super::outage::OutageWatch;
 use super::unit::{Ctx, Outcome, spawn_unit};
 use crate::catalog::hash_index::KnownIds;
 use crate::grid::Grid;
@@ -80,18 +81,26 @@ impl ItemProcessor {
             .map(|part| spawn_unit(self.ctx.clone(), part.to_vec()))
             .collect();
         let mut out = Processed::default();
+        let mut watch = OutageWatch::default();
         for unit in units {
             let done = unit
                 .await
                 .map_err(|e| IngestError::Options(format!("worker failed: {e}")))?
                 .map_err(IngestError::Options)?;
             for outcome in done.outcomes {
-                count(&mut out, outcome);
+                // A chunk of an unreachable source fails whole (not marked,
+                // nothing dead-lettered): a retry redoes it.
+                for (o, ()) in watch.feed(outcome, ())? {
+                    count(&mut out, o);
+                }
             }
             if let Some(rows) = done.rows {
                 out.rows += rows.batch.num_rows() as u64;
                 out.batches.push((rows.batch.clone(), rows.years.clone()));
             }
+        }
+        for (o, ()) in watch.release() {
+            count(&mut out, o);
         }
         out.skipped_known = self.ctx.skipped_known.load(Ordering::Relaxed) - before;
         Ok(out)
@@ -112,6 +121,7 @@ fn count(out: &mut Processed, outcome: Outcome) {
             letter,
             listed,
             bytes,
+            ..
         } => {
             out.items += u64::from(listed);
             if bytes > 0 {

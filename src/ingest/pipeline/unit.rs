@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
@@ -13,7 +14,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use super::super::dead_letter::{DeadLetter, Stage};
-use super::super::fetch::{Fetcher, Source};
+use super::super::fetch::{FetchError, Fetcher, Source};
 use super::super::inventory::{Entry, InventoryRow};
 use crate::catalog::hash_index::KnownIds;
 use crate::catalog::schema::NO_CELL;
@@ -22,6 +23,7 @@ use crate::stac::Item;
 use crate::stac::item::parse_item;
 
 /// Result of one inventory entry.
+#[derive(Debug)]
 pub(super) enum Outcome {
     /// The item's rows are `start..start + len` of its unit's [`UnitRows`].
     Row {
@@ -32,6 +34,8 @@ pub(super) enum Outcome {
         no_geometry: bool,
         /// It touches no region of a GeoJSON grid.
         outside: bool,
+        /// When its body arrived (the source answered then).
+        at: Option<Instant>,
     },
     Failed {
         letter: DeadLetter,
@@ -39,6 +43,11 @@ pub(super) enum Outcome {
         listed: bool,
         /// Bytes fetched before it failed (0 if the fetch failed).
         bytes: u64,
+        /// The fetch failed in a way that says the whole source is
+        /// unreachable (a run of these is an outage, not bad items).
+        outage: Option<&'static str>,
+        /// When its fetch ended (None: no fetch was made).
+        at: Option<Instant>,
     },
 }
 
@@ -129,8 +138,8 @@ impl Ctx {
 
 /// An entry with where its body is.
 type Located = (Entry, Result<Source, String>);
-/// A body, fetched (None: not attempted).
-type Body = Option<Result<Bytes, String>>;
+/// A body, fetched, and when the fetch ended (None: not attempted).
+type Body = Option<(Result<Bytes, FetchError>, Instant)>;
 
 /// Fetches, parses and fans out one unit of entries.
 pub(super) fn spawn_unit(
@@ -167,7 +176,7 @@ async fn fetch_bodies(ctx: &Arc<Ctx>, located: &[Located]) -> Vec<Body> {
     let fetches = located.iter().map(|(_, source)| async move {
         let source = source.as_ref().ok()?;
         let _permit = ctx.permits.acquire().await.ok()?;
-        Some(ctx.fetcher.fetch(source).await.map_err(|e| e.to_string()))
+        Some((ctx.fetcher.fetch(source).await, Instant::now()))
     });
     futures::future::join_all(fetches).await
 }
@@ -186,9 +195,7 @@ fn parse_unit(
     for (entry, source) in located {
         let fetched = if all_local {
             match &source {
-                Ok(Source::Local(p)) => {
-                    Some(super::super::fetch::read_file(p).map_err(|e| e.to_string()))
-                }
+                Ok(Source::Local(p)) => Some((super::super::fetch::read_file(p), Instant::now())),
                 _ => None,
             }
         } else {
@@ -200,6 +207,7 @@ fn parse_unit(
                 item,
                 cells,
                 bytes,
+                at,
             } => {
                 let len = cells.len() as u32;
                 let start = n_rows;
@@ -214,6 +222,7 @@ fn parse_unit(
                     bytes,
                     no_geometry,
                     outside,
+                    at,
                 }
             }
             Parsed::Failed(outcome) => outcome,
@@ -232,6 +241,7 @@ enum Parsed {
         item: Box<Item>,
         cells: Vec<String>,
         bytes: u64,
+        at: Option<Instant>,
     },
     Failed(Outcome),
     /// The job cannot go on (an item whose id is not its file name under `--skip-known`).
@@ -242,11 +252,14 @@ enum Parsed {
 /// does not parse or tile — each a dead letter with its stage — or an item.
 fn outcome_of(ctx: &Ctx, entry: Entry, source: Result<Source, String>, fetched: Body) -> Parsed {
     let uri = source.as_ref().ok().map(Source::uri);
+    let at = fetched.as_ref().map(|(_, at)| *at);
     let failed = |letter, listed, bytes| {
         Parsed::Failed(Outcome::Failed {
             letter,
             listed,
             bytes,
+            outage: None,
+            at,
         })
     };
     let row = match entry {
@@ -275,8 +288,17 @@ fn outcome_of(ctx: &Ctx, entry: Entry, source: Result<Source, String>, fetched: 
                 0,
             );
         }
-        (Ok(_), Some(Err(reason))) => return failed(letter(uri, Stage::Fetch, reason), true, 0),
-        (Ok(_), Some(Ok(body))) => body,
+        (Ok(_), Some((Err(error), _))) => {
+            let outage = error.outage();
+            return Parsed::Failed(Outcome::Failed {
+                letter: letter(uri, Stage::Fetch, error.to_string()),
+                listed: true,
+                bytes: 0,
+                outage,
+                at,
+            });
+        }
+        (Ok(_), Some((Ok(body), _))) => body,
     };
     match parse_and_tile(&body, &ctx.grid) {
         Ok((item, _)) if ctx.check_ids && item.id != id_of_key(&row.key) => Parsed::Fatal(format!(
@@ -291,6 +313,7 @@ fn outcome_of(ctx: &Ctx, entry: Entry, source: Result<Source, String>, fetched: 
             item: Box::new(item),
             cells,
             bytes: body.len() as u64,
+            at,
         },
         Err((stage, reason)) => failed(letter(uri, stage, reason), true, body.len() as u64),
     }
