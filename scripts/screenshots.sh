@@ -164,3 +164,19 @@ keys 3
 sleep 1
 shot partitions-ansi 160 48
 quit
+
+# 8. A headless ingest started elsewhere (its own process, like cron or nohup
+# would), watched from a read-only console: Jobs lists it as an external run.
+"$BIN" demo-data --items 100000 --out "$WORK/ext-data" >/dev/null
+"$BIN" init --base "$WORK/ext" >/dev/null
+"$BIN" --heartbeat 1s ingest --base "$WORK/ext" --inventory "$WORK/ext-data/inventory/inventory.csv" \
+    --items-root "$WORK/ext-data/items" --chunk-size 2000 --concurrency 2 >"$WORK/ext.log" 2>&1 &
+EXT_PID=$!
+start 160 48 --base "$WORK/ext" --read-only
+wait_for 'pid [0-9]+' 60
+keys 2
+sleep 4
+shot jobs-external 160 48
+quit
+kill "$EXT_PID" 2>/dev/null || true
+wait "$EXT_PID" 2>/dev/null || true

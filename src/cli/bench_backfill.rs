@@ -310,8 +310,9 @@ fn print_text(o: &Value) {
         i["snapshots"],
         i["peak_rss_mib"].as_f64().unwrap_or(0.0),
     );
-    if let Some(phases) = b["phases"].as_object() {
-        for (name, p) in phases {
+    for name in ["plan", "map", "reduce", "commit"] {
+        let p = &b["phases"][name];
+        if !p.is_null() {
             println!(
                 "  {name:<7} {:>7.1} s{}{}",
                 p["seconds"].as_f64().unwrap_or(0.0),
