@@ -28,3 +28,4 @@ mod runs;
 mod s3_catalog;
 mod secrets;
 mod tui;
+mod url_lists;
