@@ -173,12 +173,11 @@ async fn register(
             ));
         }
         let markers = reduce_markers(layout).await.map_err(JobError::failed)?;
-        let spec_id = table.metadata().default_partition_spec_id();
         let mut files = Vec::new();
         for m in &markers {
             for f in &m.files {
                 report.rows += f.record_count;
-                files.push(f.to_data_file(spec_id).map_err(JobError::failed)?);
+                files.push(f.to_data_file(&table).map_err(JobError::failed)?);
             }
         }
         report.files = files.len() as u64;

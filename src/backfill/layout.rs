@@ -65,6 +65,9 @@ pub struct ChunkEntry {
     pub source: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<u64>,
+    /// The key is a URL list's whole URL or path (fetched as is).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub url: bool,
 }
 
 /// Rows of one (cell, year) bucket inside a staged file: `start..start+len`.

@@ -1,5 +1,5 @@
 //! Phase 1, plan: stream the inventory (every format ingest reads, local
-//! or s3://) into chunk objects, then write `plan.json`. The run is created
+//! or s3://) or the URL lists into chunk objects, then write `plan.json`. The run is created
 //! in the ledger and stays open for the workers. A rerun with the same
 //! inputs finds the run and reuses its plan (or finishes one a crash cut
 //! short).
@@ -81,11 +81,11 @@ pub async fn plan(
 ) -> Result<Plan, JobError> {
     catalog.ensure_writable().map_err(JobError::refused)?;
     let ingest = opts.params.build(catalog.s3()).map_err(JobError::refused)?;
-    let InventoryInput::File(uri) = &ingest.inventory else {
+    if matches!(ingest.inventory, InventoryInput::DeadLetters) {
         return Err(JobError::refused(
-            "a backfill plans an inventory, not dead letters",
+            "a backfill plans an inventory or URL lists, not dead letters",
         ));
-    };
+    }
     if opts.params.mode == Some(Mode::Full) && table_has_rows(catalog).await? {
         return Err(JobError::refused(
             "mode full needs an empty table (a backfill never drops data); use --mode delta",
@@ -108,9 +108,8 @@ pub async fn plan(
         target: target.clone(),
     };
     let (_tx, progress) = watch::channel(());
-    let (s3, filter) = (ingest.s3.clone(), ingest.filter.clone());
     let outcome = crate::runs::track_run(catalog.base(), spec, progress, &Stop::new(), |run| {
-        write_plan(catalog, opts, uri.clone(), s3, filter, run)
+        write_plan(catalog, opts, &ingest, run)
     })
     .await?;
     Ok(outcome.plan)
@@ -198,30 +197,22 @@ impl JobSummary for PlanOutcome {
     }
 }
 
-/// Streams the inventory into chunk objects, then writes `plan.json`.
+/// Streams the inventory (or URL lists) into chunk objects, then writes `plan.json`.
 async fn write_plan(
     catalog: &EarthCatalog,
     opts: &PlanOptions,
-    uri: String,
-    s3: crate::store::S3Options,
-    filter: crate::ingest::Filter,
+    ingest: &crate::ingest::IngestOptions,
     run: Option<String>,
 ) -> Result<PlanOutcome, JobError> {
     let run = run.ok_or_else(|| {
         JobError::failed("a backfill needs the run ledger, and it could not be written")
     })?;
     let layout = Arc::new(Layout::new(catalog.base(), &run));
-    let mut inv = inventory::open(
-        &uri,
-        &s3,
-        filter,
-        Start {
-            position: 0,
-            listed: 0,
-        },
-    )
-    .await
-    .map_err(JobError::refused)?;
+    let mut inv = ingest
+        .inventory
+        .open(&ingest.s3, ingest.filter.clone(), Start::default())
+        .await
+        .map_err(JobError::refused)?;
     let chunk_size = opts
         .params
         .chunk_size
@@ -303,6 +294,7 @@ fn chunk_entry(entry: Entry) -> ChunkEntry {
             bad: None,
             source: None,
             at: None,
+            url: row.is_url,
         },
         Entry::BadRow {
             position,
@@ -316,6 +308,7 @@ fn chunk_entry(entry: Entry) -> ChunkEntry {
             bad: Some(reason),
             source: Some(source_name),
             at: Some(at),
+            url: false,
         },
     }
 }
@@ -329,6 +322,7 @@ pub fn entry_of(e: ChunkEntry) -> Entry {
             key,
             size: None,
             last_modified: None,
+            is_url: e.url,
         }),
         (_, bad) => Entry::BadRow {
             position: e.position,

@@ -4,9 +4,7 @@
 
 use std::collections::HashMap;
 
-use iceberg::spec::{
-    DataContentType, DataFile, DataFileBuilder, DataFileFormat, Datum, Literal, Struct,
-};
+use iceberg::spec::{DataContentType, DataFile, DataFileBuilder, DataFileFormat, Datum};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::CatalogError;
@@ -48,13 +46,10 @@ impl StagedFile {
         }
     }
 
-    /// The manifest entry's data file, for the table's partition spec `spec_id`
-    /// (identity cell, year transform as years since 1970).
-    pub fn to_data_file(&self, spec_id: i32) -> Result<DataFile, CatalogError> {
-        let partition = Struct::from_iter([
-            Some(Literal::string(self.cell.clone())),
-            self.year.map(|y| Literal::int(y - 1970)),
-        ]);
+    /// The manifest entry's data file, in `table`'s default partition spec.
+    pub fn to_data_file(&self, table: &iceberg::table::Table) -> Result<DataFile, CatalogError> {
+        let (partition, spec_id) =
+            crate::catalog::partition::bucket_partition(table, &self.cell, self.year)?;
         DataFileBuilder::default()
             .content(DataContentType::Data)
             .file_path(self.path.clone())

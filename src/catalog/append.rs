@@ -13,7 +13,7 @@ use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
 use arrow_ord::sort::{SortColumn, lexsort_to_indices};
 use arrow_schema::SortOptions;
-use iceberg::spec::{DataFile, Literal, Struct};
+use iceberg::spec::DataFile;
 use iceberg::table::Table;
 use iceberg::transaction::{ApplyTransactionAction, Transaction};
 
@@ -169,11 +169,8 @@ impl EarthCatalog {
         .await
         .map_err(|e| CatalogError::Invalid(format!("encoding task failed: {e}")))??;
 
-        let spec_id = table.metadata().default_partition_spec_id();
-        let partition = Struct::from_iter([
-            Some(Literal::string(bucket.cell.clone())),
-            bucket.year.map(|y| Literal::int(y - 1970)),
-        ]);
+        let (partition, spec_id) =
+            super::partition::bucket_partition(table, &bucket.cell, bucket.year)?;
         let dir = format!("{}/{}", self.warehouse_uri(), bucket.dir());
         let mut files = Vec::with_capacity(encoded.len());
         for (n, (piece, part)) in encoded.into_iter().enumerate() {

@@ -16,6 +16,7 @@ pub mod health;
 mod iceberg_catalog;
 pub mod maintenance;
 pub mod part_writer;
+pub mod partition;
 mod private_copy;
 mod remote;
 pub mod schema;

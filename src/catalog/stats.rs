@@ -10,6 +10,7 @@ use iceberg::spec::{
 use iceberg::table::Table;
 use serde::Serialize;
 
+use super::partition::{PartitionFields, fields_by_spec};
 use super::schema::GridInfo;
 use super::{CatalogError, EarthCatalog};
 
@@ -125,19 +126,11 @@ pub async fn manifest_list(
     })
 }
 
-/// Positions of the grid_partition and year fields in the partition struct of `table`'s default spec.
-pub fn partition_positions(table: &Table) -> (Option<usize>, Option<usize>) {
-    let spec = table.metadata().default_partition_spec();
-    let pos = |name: &str| spec.fields().iter().position(|f| f.name == name);
-    (pos("grid_partition"), pos("year"))
-}
-
-/// The (cell, year) bucket of a partition tuple (`year` is stored as years
-/// since 1970; a missing cell is `__none__`), given [`partition_positions`].
-pub fn cell_and_year(
-    partition: &Struct,
-    positions: (Option<usize>, Option<usize>),
-) -> (String, Option<i32>) {
+/// The (cell, year) bucket of a partition tuple written with a spec whose
+/// fields are `fields` (`year` is stored as years since 1970; a missing
+/// cell is `__none__`).
+pub fn cell_and_year(partition: &Struct, fields: PartitionFields) -> (String, Option<i32>) {
+    let positions = (fields.cell, fields.year);
     let fields = partition.fields();
     let at = |i: Option<usize>| i.and_then(|i| fields.get(i)).and_then(|f| f.as_ref());
     let cell = match at(positions.0) {
@@ -165,8 +158,8 @@ pub async fn files_of_manifests(
     table: &Table,
     manifests: &[ManifestFile],
 ) -> Result<Vec<FileEntry>, CatalogError> {
-    map_live_data_files(table, manifests, |e, positions| {
-        let (cell, year) = cell_and_year(e.data_file().partition(), positions);
+    map_live_data_files(table, manifests, |e, fields| {
+        let (cell, year) = cell_and_year(e.data_file().partition(), fields);
         FileEntry {
             path: e.file_path().to_string(),
             cell,
@@ -178,8 +171,9 @@ pub async fn files_of_manifests(
     .await
 }
 
-/// `describe` applied to every live data-file entry listed by `manifests`
-/// (with the table's [`partition_positions`]). Each manifest is decoded on
+/// `describe` applied to every live data-file entry listed by `manifests`,
+/// with the partition fields of the spec each manifest was written with
+/// (a spec id the table does not know has none). Each manifest is decoded on
 /// its own runtime task: Avro decoding is CPU-bound, so this spreads it over
 /// all cores.
 pub async fn map_live_data_files<T, F>(
@@ -189,15 +183,13 @@ pub async fn map_live_data_files<T, F>(
 ) -> Result<Vec<T>, CatalogError>
 where
     T: Send + 'static,
-    F: Fn(&iceberg::spec::ManifestEntry, (Option<usize>, Option<usize>)) -> T
-        + Copy
-        + Send
-        + 'static,
+    F: Fn(&iceberg::spec::ManifestEntry, PartitionFields) -> T + Copy + Send + 'static,
 {
-    let positions = partition_positions(table);
+    let specs = fields_by_spec(table);
     let per_manifest: Vec<Vec<T>> = futures::stream::iter(manifests.iter().cloned())
         .map(|m| {
             let file_io = table.file_io().clone();
+            let fields = specs.get(&m.partition_spec_id).copied().unwrap_or_default();
             tokio::spawn(async move {
                 let manifest = m.load_manifest(&file_io).await.map_err(|e| {
                     CatalogError::iceberg(&format!("read manifest {}", m.manifest_path), e)
@@ -207,7 +199,7 @@ where
                         .entries()
                         .iter()
                         .filter(|e| e.is_alive() && e.content_type() == DataContentType::Data)
-                        .map(|e| describe(e, positions))
+                        .map(|e| describe(e, fields))
                         .collect(),
                 )
             })

@@ -43,17 +43,19 @@ pub enum BackfillCommand {
 #[derive(Debug, Clone, Args)]
 pub struct PlanArgs {
     /// Inventory: CSV (S3 Inventory or with a header), CSV.gz, Parquet or manifest.json; a path or s3:// URL.
-    #[arg(long)]
-    pub inventory: String,
+    #[arg(long, required_unless_present = "urls")]
+    pub inventory: Option<String>,
+    #[command(flatten)]
+    pub urls: super::ingest_cmds::UrlListArgs,
     /// Fetch `<URL>/<key>` instead of s3://<bucket>/<key>.
     #[arg(long)]
     pub items_root: Option<String>,
-    /// Keep rows with last_modified_date ≥ this date or datetime.
-    #[arg(long)]
+    /// Keep rows with last_modified_date ≥ this date or datetime (inventories only).
+    #[arg(long, conflicts_with = "urls")]
     pub since: Option<String>,
-    /// Only keys ending with this are items.
-    #[arg(long, default_value = crate::ingest::params::DEFAULT_SUFFIX)]
-    pub suffix: String,
+    /// Only keys ending with this are items (default .stac.json, or every URL of a URL list).
+    #[arg(long)]
+    pub suffix: Option<String>,
     /// Items per chunk (the unit of map work).
     #[arg(long, default_value_t = crate::ingest::DEFAULT_CHUNK_SIZE)]
     pub chunk_size: usize,
@@ -196,8 +198,12 @@ impl PlanArgs {
     fn options(&self) -> PlanOptions {
         PlanOptions {
             params: IngestParams {
+                inventory: self.inventory.clone(),
+                urls: self.urls.urls.clone(),
+                url_column: self.urls.url_column.clone(),
+                items_root: self.items_root.clone(),
                 since: self.since.clone(),
-                suffix: Some(self.suffix.clone()),
+                suffix: self.urls.suffix(self.suffix.as_ref()),
                 chunk_size: Some(self.chunk_size),
                 concurrency: Some(self.concurrency),
                 mode: Some(match self.mode {
@@ -205,7 +211,7 @@ impl PlanArgs {
                     BackfillMode::Delta => Mode::Delta,
                 }),
                 skip_known: self.skip_known,
-                ..IngestParams::inventory(&self.inventory, self.items_root.as_deref())
+                ..IngestParams::default()
             },
             tasks: self.tasks.max(1),
             partitions: self.partitions.unwrap_or(self.tasks).max(1),

@@ -22,20 +22,22 @@ use crate::runs::JobSummary;
 #[derive(Debug, Clone, Args)]
 pub struct IngestArgs {
     /// Inventory: CSV (S3 Inventory or with a header), CSV.gz, Parquet or manifest.json; a path or s3:// URL.
-    #[arg(long, required_unless_present = "retry_dead_letters")]
+    #[arg(long, required_unless_present_any = ["retry_dead_letters", "urls"])]
     pub inventory: Option<String>,
+    #[command(flatten)]
+    pub urls: UrlListArgs,
     /// Re-run only the items in the catalog's dead letters.
-    #[arg(long, conflicts_with = "inventory")]
+    #[arg(long, conflicts_with_all = ["inventory", "urls"])]
     pub retry_dead_letters: bool,
     /// Fetch `<URL>/<key>` instead of s3://<bucket>/<key> (folder, file://, http(s)://, s3://).
     #[arg(long)]
     pub items_root: Option<String>,
-    /// Keep rows with last_modified_date ≥ this date or datetime.
-    #[arg(long)]
+    /// Keep rows with last_modified_date ≥ this date or datetime (inventories only).
+    #[arg(long, conflicts_with = "urls")]
     pub since: Option<String>,
-    /// Only keys ending with this are items ("" for every key).
-    #[arg(long, default_value = ".stac.json")]
-    pub suffix: String,
+    /// Only keys ending with this are items ("" for every key; default .stac.json, or every URL of a URL list).
+    #[arg(long)]
+    pub suffix: Option<String>,
     /// Stop after N items.
     #[arg(long)]
     pub limit: Option<u64>,
@@ -72,6 +74,31 @@ pub struct IngestArgs {
     pub skip_known: bool,
 }
 
+/// `--urls` and `--url-column`, shared by `ecops ingest` and `ecops backfill plan`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct UrlListArgs {
+    /// Item URL lists instead of an inventory: a text file (one URL or path a line) or CSV, TSV,
+    /// Parquet or NDJSON files with a URL column; a path, s3:// URL or glob (s3://b/lists/2020_*.ndjson).
+    /// Entries may mix s3://, http(s)://, file:// and paths; with --items-root they must lie below it.
+    #[arg(long, conflicts_with = "inventory")]
+    pub urls: Option<String>,
+    /// The URL column of CSV, TSV, Parquet and NDJSON lists.
+    #[arg(long, requires = "urls")]
+    pub url_column: Option<String>,
+}
+
+impl UrlListArgs {
+    /// The suffix a request uses: as given, else `.stac.json` for an
+    /// inventory and every entry of a URL list (the builder's default).
+    pub fn suffix(&self, given: Option<&String>) -> Option<String> {
+        match (given, &self.urls) {
+            (Some(s), _) => Some(s.clone()),
+            (None, Some(_)) => None,
+            (None, None) => Some(ingest::params::DEFAULT_SUFFIX.to_string()),
+        }
+    }
+}
+
 /// `--mode`, as clap reads it (the engine's [`Mode`] knows no clap).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ModeArg {
@@ -98,10 +125,12 @@ impl IngestArgs {
     pub fn params(&self) -> IngestParams {
         IngestParams {
             inventory: self.inventory.clone(),
+            urls: self.urls.urls.clone(),
+            url_column: self.urls.url_column.clone(),
             retry_dead_letters: self.retry_dead_letters,
             items_root: self.items_root.clone(),
             since: self.since.clone(),
-            suffix: Some(self.suffix.clone()),
+            suffix: self.urls.suffix(self.suffix.as_ref()),
             limit: self.limit,
             chunk_size: Some(self.chunk_size),
             concurrency: Some(self.concurrency),
@@ -119,11 +148,13 @@ pub async fn ingest(settings: &Settings, args: &IngestArgs) -> Result<ExitCode> 
     let params = args.params();
     // Check what is cheap to check before a missing catalog is created.
     params.build(&settings.open.s3)?;
-    if let Some(inventory) = &args.inventory
-        && let Ok(crate::store::Location::Local(path)) = crate::store::Location::parse(inventory)
+    let listed = args.inventory.as_ref().or(args.urls.urls.as_ref());
+    if let Some(listed) = listed
+        && !listed.contains(['*', '?', '['])
+        && let Ok(crate::store::Location::Local(path)) = crate::store::Location::parse(listed)
         && !path.exists()
     {
-        anyhow::bail!("inventory {}: no such file", path.display());
+        anyhow::bail!("{}: no such file", path.display());
     }
     let catalog = match EarthCatalog::open(base, &settings.open).await {
         Ok(c) => c,

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use super::live::{LiveFile, TableState};
 use super::plan::{plan, selects};
 use super::progress::{CompactPhase, CompactProgress};
-use super::replace::{Replace, commit_replace};
+use super::replace::{AddedFile, Replace, commit_replace};
 use super::rewrite::{BucketOutcome, rewrite_bucket, table_arrow_schema};
 use super::{CompactError, CompactOptions, SUMMARY_OPERATION};
 use crate::catalog::{Bucket, EarthCatalog, WriteOptions};
@@ -246,10 +246,7 @@ async fn commit_group(
         ]);
         let change = Replace {
             removed,
-            added: outcomes
-                .iter()
-                .flat_map(|o| o.added.iter().cloned())
-                .collect(),
+            added: outcomes.iter().flat_map(added_files).collect(),
             partitions: outcomes.len() as u64,
             properties,
         };
@@ -285,6 +282,21 @@ async fn commit_group(
         "gave up after {} attempts: other writers kept committing first",
         opts.max_attempts
     )))
+}
+
+/// A bucket's new files, each with the newest data sequence number of the
+/// files it replaces (see [`AddedFile::data_sequence`]).
+fn added_files(outcome: &BucketOutcome) -> impl Iterator<Item = AddedFile> + '_ {
+    let data_sequence = outcome
+        .removed
+        .iter()
+        .map(|f| f.sequence_number)
+        .max()
+        .unwrap_or(0);
+    outcome.added.iter().map(move |file| AddedFile {
+        file: file.clone(),
+        data_sequence,
+    })
 }
 
 /// Moves `state` to the committed snapshot without re-reading it: removed

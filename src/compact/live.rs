@@ -99,7 +99,7 @@ impl TableState {
             )));
         }
         let default_spec = metadata.default_partition_spec_id();
-        let positions = stats::partition_positions(&table);
+        let fields = crate::catalog::partition::PartitionFields::of_default(&table);
         let per_manifest: Vec<ManifestFiles> =
             futures::stream::iter(manifests.iter().cloned().enumerate())
                 .map(|(index, m)| {
@@ -119,7 +119,7 @@ impl TableState {
                                 continue;
                             }
                             let (cell, year) =
-                                stats::cell_and_year(e.data_file().partition(), positions);
+                                stats::cell_and_year(e.data_file().partition(), fields);
                             files.push((
                                 Bucket { cell, year },
                                 LiveFile {

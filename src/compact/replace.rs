@@ -31,11 +31,22 @@ use crate::catalog::EarthCatalog;
 #[derive(Debug)]
 pub struct Replace<'a> {
     pub removed: Vec<&'a LiveFile>,
-    pub added: Vec<DataFile>,
+    pub added: Vec<AddedFile>,
     /// Distinct (cell, year) buckets touched (for `changed-partition-count`).
     pub partitions: u64,
     /// Extra snapshot-summary properties (`ecops.*`).
     pub properties: HashMap<String, String>,
+}
+
+/// A file a replace adds, with the data sequence number it is recorded with.
+#[derive(Debug, Clone)]
+pub struct AddedFile {
+    pub file: DataFile,
+    /// The newest data sequence number among the files its rows came from
+    /// (not the replace's own): rewritten rows are as old as their inputs,
+    /// so a version committed after those — even while the rewrite ran —
+    /// stays the newer one for the next compaction's tie-break and for queries.
+    pub data_sequence: i64,
 }
 
 /// A committed replace: the new table and how manifests moved.
@@ -108,8 +119,12 @@ pub async fn commit_replace(
 
     let removed_rows: u64 = change.removed.iter().map(|f| f.rows).sum();
     let removed_bytes: u64 = change.removed.iter().map(|f| f.bytes).sum();
-    let added_rows: u64 = change.added.iter().map(|f| f.record_count()).sum();
-    let added_bytes: u64 = change.added.iter().map(|f| f.file_size_in_bytes()).sum();
+    let added_rows: u64 = change.added.iter().map(|f| f.file.record_count()).sum();
+    let added_bytes: u64 = change
+        .added
+        .iter()
+        .map(|f| f.file.file_size_in_bytes())
+        .sum();
     let added_files = change.added.len() as u64;
     let removed_files = change.removed.len() as u64;
 
@@ -144,9 +159,9 @@ pub async fn commit_replace(
             spec.clone(),
         )
         .build_v2_data();
-        for file in change.added {
+        for added in change.added {
             writer
-                .add_file(file, sequence_number)
+                .add_file(added.file, added.data_sequence)
                 .map_err(|e| CompactError::iceberg("record an added file", e))?;
         }
         Some(

@@ -6,6 +6,10 @@
 //! Keys come from an inventory, i.e. from outside: a key with `..`, `.` or
 //! empty segments, a leading `/`, a backslash or a control character is
 //! refused before it can name anything outside the root.
+//!
+//! A URL list's entries are whole URLs (s3://, http(s)://, file://) or
+//! paths, fetched as they are; `--items-root` then bounds them instead: an
+//! entry outside it, or of another scheme, is refused with the reason.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -41,6 +45,17 @@ pub enum FetchError {
     TooLarge { uri: String },
     #[error("{uri}: {message}")]
     Other { uri: String, message: String },
+    #[error("'{url}': unsupported scheme '{scheme}' (s3://, http(s)://, file:// or a path)")]
+    UnsupportedScheme { url: String, scheme: String },
+    #[error("'{url}' is outside the allowed root {root}")]
+    OutsideRoot { url: String, root: String },
+    #[error("'{url}': not a valid URL: {reason}")]
+    BadUrl { url: String, reason: String },
+}
+
+/// A listed URL as error messages show it: credentials redacted, at most 200 characters.
+fn shown(url: &str) -> String {
+    redact_url(url).chars().take(200).collect()
 }
 
 impl FetchError {
@@ -164,6 +179,97 @@ enum Root {
     },
 }
 
+impl Root {
+    /// Whether a URL list's entry lies inside this root (lexically: paths and
+    /// URLs are normalised first, so `..` cannot climb out; symlinks are not followed).
+    fn contains(&self, source: &Source) -> bool {
+        match (self, source) {
+            (Root::Inventory, _) => true,
+            (Root::Local(root), Source::Local(path)) => path.starts_with(root),
+            (Root::Http(base), Source::Http(url)) => http_within(base, url),
+            (Root::S3 { bucket, prefix }, Source::S3 { bucket: b, key }) => {
+                b == bucket
+                    && (prefix.is_empty()
+                        || key
+                            .strip_prefix(prefix.as_str())
+                            .is_some_and(|rest| rest.starts_with('/')))
+            }
+            _ => false,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Root::Inventory => "(none)".into(),
+            Root::Local(p) => p.to_string_lossy().into_owned(),
+            Root::Http(base) => redact_url(base),
+            Root::S3 { bucket, prefix } => format!("s3://{bucket}/{prefix}"),
+        }
+    }
+}
+
+/// `url` is on `base`'s scheme, host and port, below its path.
+fn http_within(base: &str, url: &str) -> bool {
+    let (Ok(base), Ok(url)) = (url::Url::parse(base), url::Url::parse(url)) else {
+        return false;
+    };
+    let base_path = base.path().trim_end_matches('/');
+    base.scheme() == url.scheme()
+        && base.host_str() == url.host_str()
+        && base.port_or_known_default() == url.port_or_known_default()
+        && url
+            .path()
+            .strip_prefix(base_path)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// Where a URL list's entry lives: s3://bucket/key, http(s):// (normalised,
+/// so `..` segments are resolved), file:// or an absolute path; any other
+/// scheme is refused.
+fn source_of_url(listed: &str) -> Result<Source, FetchError> {
+    let bad = |reason: &str| FetchError::BadUrl {
+        url: shown(listed),
+        reason: reason.to_string(),
+    };
+    if listed.chars().any(char::is_control) {
+        return Err(bad("control character"));
+    }
+    let scheme = super::url_list::scheme_of(listed).map(str::to_ascii_lowercase);
+    match scheme.as_deref() {
+        Some("http" | "https") => {
+            let url = url::Url::parse(listed).map_err(|e| bad(&e.to_string()))?;
+            if url.host_str().is_none_or(str::is_empty) {
+                return Err(bad("no host"));
+            }
+            Ok(Source::Http(url.into()))
+        }
+        Some("s3") => {
+            let rest = listed
+                .get(5..)
+                .filter(|_| listed.get(2..5) == Some("://"))
+                .ok_or_else(|| bad("expected s3://bucket/key"))?;
+            let (bucket, key) = rest
+                .split_once('/')
+                .filter(|(b, k)| !b.is_empty() && !k.is_empty())
+                .ok_or_else(|| bad("expected s3://bucket/key"))?;
+            check_key(key)?;
+            Ok(Source::S3 {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+            })
+        }
+        Some("file") | None => match Location::parse(listed) {
+            Ok(Location::Local(path)) => Ok(Source::Local(path)),
+            Ok(Location::S3 { .. }) => Err(bad("not a path")),
+            Err(e) => Err(bad(&e.to_string())),
+        },
+        Some(other) => Err(FetchError::UnsupportedScheme {
+            url: shown(listed),
+            scheme: other.to_string(),
+        }),
+    }
+}
+
 /// Fetches item bodies with retries; cheap to share (`Arc`).
 #[derive(Debug)]
 pub struct Fetcher {
@@ -232,6 +338,9 @@ impl Fetcher {
 
     /// Where `row`'s body comes from; the key is checked first.
     pub fn locate(&self, row: &InventoryRow) -> Result<Source, FetchError> {
+        if row.is_url {
+            return self.locate_url(&row.key);
+        }
         check_key(&row.key)?;
         Ok(match &self.root {
             Root::Inventory => Source::S3 {
@@ -249,6 +358,19 @@ impl Fetcher {
                 },
             },
         })
+    }
+
+    /// A URL list's entry, fetched as it is, but only inside `--items-root`
+    /// when one is given.
+    fn locate_url(&self, listed: &str) -> Result<Source, FetchError> {
+        let source = source_of_url(listed)?;
+        if !self.root.contains(&source) {
+            return Err(FetchError::OutsideRoot {
+                url: shown(listed),
+                root: self.root.describe(),
+            });
+        }
+        Ok(source)
     }
 
     /// Fetches a body, retrying transient failures.

@@ -51,7 +51,7 @@ pub struct InventoryError {
 }
 
 impl InventoryError {
-    fn new(source_name: &str, at: Option<u64>, message: impl Into<String>) -> Self {
+    pub(super) fn new(source_name: &str, at: Option<u64>, message: impl Into<String>) -> Self {
         Self {
             source_name: redact_url(source_name),
             at,
@@ -60,14 +60,20 @@ impl InventoryError {
     }
 }
 
-/// One data row of the inventory.
+/// One data row of the inventory (or of a URL list).
 #[derive(Debug, Clone, PartialEq)]
 pub struct InventoryRow {
     pub position: u64,
+    /// The bucket (empty for a URL list's rows).
     pub bucket: String,
+    /// The object key; for a URL list's row, the URL or path as listed
+    /// (a relative path resolved against the list's folder).
     pub key: String,
     pub size: Option<u64>,
     pub last_modified: Option<DateTime<Utc>>,
+    /// The key is a whole URL or path (a URL list's row): fetched as is,
+    /// never below a bucket or `--items-root` (which then only bounds it).
+    pub is_url: bool,
 }
 
 /// What the reader delivers, in inventory order.
@@ -179,6 +185,17 @@ pub async fn open(
     start: Start,
 ) -> Result<Inventory, InventoryError> {
     let parts = resolve_parts(uri, s3).await?;
+    Ok(start_reading(uri, parts, filter, start))
+}
+
+/// Reads `parts` in order on a blocking thread, positions counted across
+/// them (shared by inventories and URL lists).
+pub(super) fn start_reading(
+    uri: &str,
+    parts: Vec<Part>,
+    filter: Filter,
+    start: Start,
+) -> Inventory {
     let counters = Arc::new(ReadCounters::default());
     let total: u64 = parts.iter().filter_map(|p| p.size).sum();
     counters.bytes_total.store(total, Ordering::Relaxed);
@@ -210,35 +227,38 @@ pub async fn open(
             Err(Stop::Closed) => {}
         }
     });
-    Ok(Inventory {
+    Inventory {
         rx,
         counters,
         name: redact_url(uri),
-    })
+    }
 }
 
-/// One file to read: a whole inventory or one part of a manifest.
+/// One file to read: a whole inventory, one part of a manifest, or one URL list.
 #[derive(Debug, Clone)]
-struct Part {
-    store: Arc<dyn ObjectStore>,
-    key: ObjectPath,
-    name: String,
-    size: Option<u64>,
-    format: Format,
+pub(super) struct Part {
+    pub(super) store: Arc<dyn ObjectStore>,
+    pub(super) key: ObjectPath,
+    /// Its location (as given, or as a manifest or glob resolved it).
+    pub(super) name: String,
+    pub(super) size: Option<u64>,
+    pub(super) format: Format,
     /// Column order for header-less CSV (from the manifest's fileSchema).
-    columns: Option<Vec<Column>>,
+    pub(super) columns: Option<Vec<Column>>,
     /// AWS writes keys URL-encoded in CSV inventories.
-    decode_keys: bool,
+    pub(super) decode_keys: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Format {
     Csv,
     Parquet,
+    /// A URL list: item URLs or paths in a column (or one a line).
+    Urls(super::url_list::ListFormat),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Column {
+pub(super) enum Column {
     Bucket,
     Key,
     Size,
@@ -271,7 +291,7 @@ const AWS_COLUMNS: [Column; 4] = [
     Column::LastModified,
 ];
 
-fn open_store(uri: &str, s3: &S3Options) -> Result<(Store, ObjectPath), InventoryError> {
+pub(super) fn open_store(uri: &str, s3: &S3Options) -> Result<(Store, ObjectPath), InventoryError> {
     let location =
         Location::parse(uri).map_err(|e| InventoryError::new(uri, None, e.to_string()))?;
     let store =
@@ -408,7 +428,7 @@ async fn manifest_parts(
             key: part_key,
             name: part_uri,
             size: file.size,
-            format,
+            format: format.clone(),
             columns: columns.clone(),
             decode_keys: format == Format::Csv,
         });
@@ -439,7 +459,7 @@ fn local_part(manifest: &std::path::Path, key: &str) -> Option<String> {
 }
 
 /// Why reading stopped early.
-enum Stop {
+pub(super) enum Stop {
     /// `--limit` reached.
     Done,
     /// The pipeline went away.
@@ -448,22 +468,36 @@ enum Stop {
 }
 
 /// Applies the filters and batches entries for the channel.
-struct Sink {
+pub(super) struct Sink {
     tx: mpsc::Sender<Result<Vec<Entry>, InventoryError>>,
     batch: Vec<Entry>,
     filter: Filter,
     start: Start,
     position: u64,
     listed: u64,
-    counters: Arc<ReadCounters>,
+    pub(super) counters: Arc<ReadCounters>,
 }
 
 /// A row as read, before filtering.
-struct RawRow {
+pub(super) struct RawRow {
     bucket: Option<String>,
     key: Option<String>,
     size: Option<u64>,
     last_modified: Result<Option<DateTime<Utc>>, String>,
+    is_url: bool,
+}
+
+impl RawRow {
+    /// A URL list's row: the item's URL or path, already resolved.
+    pub(super) fn url(url: String) -> Self {
+        Self {
+            bucket: Some(String::new()),
+            key: Some(url),
+            size: None,
+            last_modified: Ok(None),
+            is_url: true,
+        }
+    }
 }
 
 impl Sink {
@@ -484,7 +518,12 @@ impl Sink {
     }
 
     /// Takes the next data row (or a row-level read error).
-    fn row(&mut self, source: &str, at: u64, row: Result<RawRow, String>) -> Result<(), Stop> {
+    pub(super) fn row(
+        &mut self,
+        source: &str,
+        at: u64,
+        row: Result<RawRow, String>,
+    ) -> Result<(), Stop> {
         let position = self.position;
         self.position += 1;
         self.counters.rows_read.fetch_add(1, Ordering::Relaxed);
@@ -534,14 +573,16 @@ impl Sink {
             key,
             size: row.size,
             last_modified,
+            is_url: row.is_url,
         }))
     }
 }
 
 fn read_part(handle: &Handle, part: &Part, sink: &mut Sink) -> Result<(), Stop> {
-    match part.format {
+    match &part.format {
         Format::Csv => read_csv(handle, part, sink),
         Format::Parquet => read_parquet(handle, part, sink),
+        Format::Urls(list) => super::url_list::read_list(handle, part, list, sink),
     }
 }
 
@@ -574,7 +615,7 @@ impl Read for StreamReader {
     }
 }
 
-fn open_reader(
+pub(super) fn open_reader(
     handle: &Handle,
     part: &Part,
     counters: &Arc<ReadCounters>,
@@ -615,11 +656,17 @@ fn gunzip_if_needed<R: BufRead + 'static>(mut reader: R) -> std::io::Result<Box<
 }
 
 /// Fails a read once a line (bytes since the last newline) exceeds `max`.
-struct LineLimit<R> {
+pub(super) struct LineLimit<R> {
     inner: R,
     max: usize,
     /// Bytes since the last newline.
     run: usize,
+}
+
+impl<R> LineLimit<R> {
+    pub(super) fn new(inner: R, max: usize) -> Self {
+        Self { inner, max, run: 0 }
+    }
 }
 
 impl<R: Read> Read for LineLimit<R> {
@@ -715,6 +762,7 @@ fn csv_row(record: &csv::ByteRecord, cols: &[Column], decode_keys: bool) -> Resu
         key: None,
         size: None,
         last_modified: Ok(None),
+        is_url: false,
     };
     if record.len() < 2 {
         return Err(format!(
@@ -877,6 +925,7 @@ fn parquet_rows(batch: &RecordBatch) -> Result<Vec<Result<RawRow, String>>, Stri
                     .filter(|a| a.is_valid(i))
                     .map(|a| a.value(i).max(0) as u64),
                 last_modified,
+                is_url: false,
             })
         })
         .collect())

@@ -26,18 +26,29 @@ pub struct JobSpec {
     pub suffix: String,
     pub since: Option<String>,
     pub limit: Option<u64>,
+    /// URL lists (`--urls`): the URL column. Absent for inventories, so
+    /// their job ids stay what they were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url_column: Option<String>,
 }
 
 impl JobSpec {
-    /// The spec of an ingest of the inventory at `uri` with `opts`.
-    pub fn of_inventory(uri: &str, opts: &super::IngestOptions) -> Self {
-        JobSpec {
+    /// The spec of an ingest of what `opts` reads (None for dead letters,
+    /// whose spec depends on the records found).
+    pub fn of_input(opts: &super::IngestOptions) -> Option<Self> {
+        let (uri, url_column) = match &opts.inventory {
+            super::InventoryInput::File(uri) => (uri, None),
+            super::InventoryInput::Urls { lists, column } => (lists, Some(column.clone())),
+            super::InventoryInput::DeadLetters => return None,
+        };
+        Some(JobSpec {
             inventory: crate::store::redact_url(uri),
             items_root: opts.fetch.items_root.clone(),
             suffix: opts.filter.suffix.clone(),
             since: opts.filter.since.map(|d| d.to_rfc3339()),
             limit: opts.filter.limit,
-        }
+            url_column,
+        })
     }
 
     /// A stable id: `ingest-<16 hex>` of the spec (or the operator's `--job` name).
@@ -128,6 +139,7 @@ mod tests {
             suffix: ".stac.json".into(),
             since: since.map(String::from),
             limit: None,
+            url_column: None,
         }
     }
 
@@ -139,6 +151,12 @@ mod tests {
             spec(Some("2026-01-01")).job_id(None)
         );
         assert_eq!(spec(None).job_id(Some("nightly")), "nightly");
+        // The same file read as a URL list is another job.
+        let urls = JobSpec {
+            url_column: Some("url".into()),
+            ..spec(None)
+        };
+        assert_ne!(urls.job_id(None), spec(None).job_id(None));
     }
 
     #[test]

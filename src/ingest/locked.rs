@@ -31,12 +31,8 @@ pub async fn run_locked(
     let opts = params.build(catalog.s3()).map_err(JobError::refused)?;
     // The job id goes into the run record, so `ecops runs resume` continues
     // this very job even if its inventory is named differently then.
-    let job_id = match &opts.inventory {
-        super::InventoryInput::File(uri) => {
-            Some(super::job::JobSpec::of_inventory(uri, &opts).job_id(opts.job_name.as_deref()))
-        }
-        super::InventoryInput::DeadLetters => None,
-    };
+    let job_id =
+        super::job::JobSpec::of_input(&opts).map(|spec| spec.job_id(opts.job_name.as_deref()));
     let mut inputs = serde_json::to_value(params.redacted()).unwrap_or_default();
     inputs["job_id"] = json!(job_id);
     let job = LockedJob {

@@ -14,6 +14,7 @@ mod locked;
 pub mod params;
 mod pipeline;
 pub mod progress;
+pub mod url_list;
 
 pub use crate::lock::job::{LockSettings, WAIT_POLL};
 pub use fetch::{FetchOptions, Fetcher, RetryPolicy, Source};
@@ -51,8 +52,33 @@ pub enum IngestError {
 pub enum InventoryInput {
     /// An inventory file or manifest (local path, file:// or s3://).
     File(String),
+    /// URL lists (`--urls`): a file or glob, the URLs in `column` (or one a line).
+    Urls { lists: String, column: String },
     /// The catalog's dead letters (`--retry-dead-letters`).
     DeadLetters,
+}
+
+impl InventoryInput {
+    /// Opens what lists the items (an inventory or URL lists), positioned
+    /// at `start`; the dead letters are not read this way.
+    pub async fn open(
+        &self,
+        s3: &S3Options,
+        filter: Filter,
+        start: inventory::Start,
+    ) -> Result<inventory::Inventory, IngestError> {
+        Ok(match self {
+            InventoryInput::File(uri) => inventory::open(uri, s3, filter, start).await?,
+            InventoryInput::Urls { lists, column } => {
+                url_list::open(lists, column, s3, filter, start).await?
+            }
+            InventoryInput::DeadLetters => {
+                return Err(IngestError::Options(
+                    "the dead letters are not an inventory".into(),
+                ));
+            }
+        })
+    }
 }
 
 /// earthcatalog's modes.

@@ -26,8 +26,12 @@ pub const DEFAULT_SUFFIX: &str = ".stac.json";
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct IngestParams {
-    /// Inventory path or URL (None with `retry_dead_letters`).
+    /// Inventory path or URL (None with `urls` or `retry_dead_letters`).
     pub inventory: Option<String>,
+    /// `--urls`: URL lists to read instead of an inventory (a file or glob).
+    pub urls: Option<String>,
+    /// `--url-column`: the URL column of CSV/TSV/Parquet/NDJSON lists (default `url`).
+    pub url_column: Option<String>,
     /// Re-run the catalog's dead letters instead of an inventory.
     pub retry_dead_letters: bool,
     pub items_root: Option<String>,
@@ -60,16 +64,12 @@ impl IngestParams {
     /// catalog's settings). Checks what can be checked before anything runs.
     pub fn build(&self, s3: &S3Options) -> Result<IngestOptions, IngestError> {
         let invalid = |m: String| IngestError::Options(m);
-        let inventory = match (&self.inventory, self.retry_dead_letters) {
-            (Some(_), true) => {
-                return Err(invalid(
-                    "give an inventory or --retry-dead-letters, not both".into(),
-                ));
-            }
-            (Some(i), false) => InventoryInput::File(i.clone()),
-            (None, true) => InventoryInput::DeadLetters,
-            (None, false) => return Err(invalid("no inventory given".into())),
-        };
+        let inventory = self.input()?;
+        if self.urls.is_some() && self.since.is_some() {
+            return Err(invalid(
+                "--since: URL lists carry no dates; it applies to inventories only".into(),
+            ));
+        }
         let since = self
             .since
             .as_deref()
@@ -84,13 +84,19 @@ impl IngestParams {
             )));
         }
         let concurrency = self.concurrency.unwrap_or(DEFAULT_CONCURRENCY).max(1);
+        // A URL list names items: by default every entry is one.
+        let default_suffix = if self.urls.is_some() {
+            ""
+        } else {
+            DEFAULT_SUFFIX
+        };
         Ok(IngestOptions {
             inventory,
             filter: Filter {
                 suffix: self
                     .suffix
                     .clone()
-                    .unwrap_or_else(|| DEFAULT_SUFFIX.to_string()),
+                    .unwrap_or_else(|| default_suffix.to_string()),
                 since,
                 limit: self.limit,
             },
@@ -115,6 +121,34 @@ impl IngestParams {
         })
     }
 
+    /// What the request reads: exactly one of an inventory, URL lists or
+    /// the dead letters.
+    fn input(&self) -> Result<InventoryInput, IngestError> {
+        let invalid = |m: &str| Err(IngestError::Options(m.to_string()));
+        if self.url_column.is_some() && self.urls.is_none() {
+            return invalid("--url-column applies to --urls only");
+        }
+        match (&self.inventory, &self.urls, self.retry_dead_letters) {
+            (Some(i), None, false) => Ok(InventoryInput::File(i.clone())),
+            (None, Some(lists), false) => {
+                let column = self
+                    .url_column
+                    .clone()
+                    .unwrap_or_else(|| super::url_list::DEFAULT_URL_COLUMN.to_string());
+                if column.trim().is_empty() {
+                    return invalid("--url-column is empty");
+                }
+                Ok(InventoryInput::Urls {
+                    lists: lists.clone(),
+                    column,
+                })
+            }
+            (None, None, true) => Ok(InventoryInput::DeadLetters),
+            (None, None, false) => invalid("no inventory given (--inventory or --urls)"),
+            _ => invalid("give one of an inventory, --urls or --retry-dead-letters"),
+        }
+    }
+
     /// The same request as a run record keeps it: local paths made
     /// absolute (a resume may run elsewhere), credentials and query strings
     /// removed from URLs.
@@ -125,6 +159,7 @@ impl IngestParams {
         };
         Self {
             inventory: self.inventory.as_deref().map(keep),
+            urls: self.urls.as_deref().map(keep),
             items_root: self.items_root.as_deref().map(keep),
             ..self.clone()
         }
@@ -135,7 +170,7 @@ impl IngestParams {
         if let Some(job) = &self.job {
             return job.clone();
         }
-        match &self.inventory {
+        match self.inventory.as_ref().or(self.urls.as_ref()) {
             Some(i) => std::path::Path::new(i)
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
@@ -180,6 +215,31 @@ mod tests {
         };
         assert!(bad_job.build(&s3).is_err());
         assert!(IngestParams::default().build(&s3).is_err());
+        let both = IngestParams {
+            urls: Some("u.txt".into()),
+            ..IngestParams::inventory("i.csv", None)
+        };
+        assert!(both.build(&s3).is_err());
+        let urls = IngestParams {
+            urls: Some("u.txt".into()),
+            ..IngestParams::default()
+        };
+        let since = IngestParams {
+            since: Some("2026-01-01".into()),
+            ..urls.clone()
+        };
+        assert!(since.build(&s3).is_err());
+        let column = IngestParams {
+            url_column: Some("href".into()),
+            ..IngestParams::inventory("i.csv", None)
+        };
+        assert!(column.build(&s3).is_err());
+        let opts = urls.build(&s3).unwrap();
+        assert_eq!(opts.filter.suffix, "", "every listed URL is an item");
+        assert!(matches!(
+            opts.inventory,
+            InventoryInput::Urls { ref column, .. } if column == "url"
+        ));
         let secret = IngestParams::inventory("https://u:p@h/inv.csv?X-Amz-Signature=s", None);
         assert_eq!(
             secret.redacted().inventory.as_deref(),

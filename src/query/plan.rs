@@ -39,6 +39,14 @@ pub struct PlannedFile {
     pub datetime_max: Option<i64>,
     /// Data sequence number: higher = written later.
     pub sequence: i64,
+    /// Its partition spec has no grid partition (a spec another tool
+    /// evolved): it may hold any cell, so cells never prune it.
+    #[serde(default)]
+    pub any_cell: bool,
+    /// Its partition spec has no year: it may hold any year, so only its
+    /// datetime bounds can prune it.
+    #[serde(default)]
+    pub any_year: bool,
 }
 
 /// Every live file of one snapshot, indexed by cell.
@@ -46,6 +54,8 @@ pub struct PlannedFile {
 struct FileIndex {
     files: Vec<PlannedFile>,
     by_cell: HashMap<String, Vec<u32>>,
+    /// Files that may hold any cell (read whatever the cells).
+    any_cell: Vec<u32>,
     bytes: u64,
 }
 
@@ -147,7 +157,10 @@ pub async fn plan_table(
     let (index, cached) = file_index(table).await?;
     // The recorded grid, else the resolution of the cell ids (earthcatalog
     // records none); an empty table has no cells to query either way.
-    let sample = index.files.iter().find(|f| f.cell != NO_CELL);
+    let sample = index
+        .files
+        .iter()
+        .find(|f| f.cell != NO_CELL && !f.any_cell);
     let resolution = match schema::grid_from_properties(
         table.metadata().properties(),
         sample.map(|f| f.cell.as_str()),
@@ -185,6 +198,7 @@ pub async fn plan_table(
                 .iter()
                 .filter_map(|c| index.by_cell.get(c))
                 .flatten()
+                .chain(&index.any_cell)
                 .copied()
                 .collect();
             v.sort_unstable();
@@ -198,7 +212,7 @@ pub async fn plan_table(
         let f = &index.files[i as usize];
         if let Some((lo, hi)) = years {
             // A datetime query never matches the year-less bucket (no datetime).
-            if !f.year.is_some_and(|y| y >= lo && y <= hi) {
+            if !f.any_year && !f.year.is_some_and(|y| y >= lo && y <= hi) {
                 pruned_by_year += 1;
                 continue;
             }
@@ -243,6 +257,7 @@ async fn file_index(table: &Table) -> Result<(Arc<FileIndex>, bool), QueryError>
             Arc::new(FileIndex {
                 files: vec![],
                 by_cell: HashMap::new(),
+                any_cell: vec![],
                 bytes: 0,
             }),
             false,
@@ -267,13 +282,13 @@ async fn file_index(table: &Table) -> Result<(Arc<FileIndex>, bool), QueryError>
                 .field_by_name("datetime")
                 .map(|f| f.id);
             let mut files: Vec<PlannedFile> =
-                stats::map_live_data_files(table, list.entries(), move |e, positions| {
+                stats::map_live_data_files(table, list.entries(), move |e, fields| {
                     planned_file(
                         e.data_file(),
                         e.file_path(),
                         e.sequence_number().unwrap_or(0),
                         datetime_id,
-                        positions,
+                        fields,
                     )
                 })
                 .await?;
@@ -283,13 +298,19 @@ async fn file_index(table: &Table) -> Result<(Arc<FileIndex>, bool), QueryError>
         }
     };
     let mut by_cell: HashMap<String, Vec<u32>> = HashMap::new();
+    let mut any_cell = Vec::new();
     for (i, f) in files.iter().enumerate() {
-        by_cell.entry(f.cell.clone()).or_default().push(i as u32);
+        if f.any_cell {
+            any_cell.push(i as u32);
+        } else {
+            by_cell.entry(f.cell.clone()).or_default().push(i as u32);
+        }
     }
     let bytes = files.iter().map(|f| f.bytes).sum();
     let index = Arc::new(FileIndex {
         files,
         by_cell,
+        any_cell,
         bytes,
     });
     let mut cache = lock_cache();
@@ -313,9 +334,10 @@ mod disk_cache {
 
     pub fn path(key: &CacheKey) -> PathBuf {
         let digest = xxhash_rust::xxh3::xxh3_64(key.0.as_bytes());
+        // `v2-`: entries whose tuples were read by each manifest's own spec.
         crate::catalog::cache_root()
             .join("query-index")
-            .join(format!("{digest:016x}-{}.json", key.1))
+            .join(format!("v2-{digest:016x}-{}.json", key.1))
     }
 
     pub async fn read(path: &Path) -> Option<Vec<PlannedFile>> {
@@ -372,9 +394,9 @@ fn planned_file(
     path: &str,
     sequence: i64,
     datetime_id: Option<i32>,
-    positions: (Option<usize>, Option<usize>),
+    fields: crate::catalog::partition::PartitionFields,
 ) -> PlannedFile {
-    let (cell, year) = stats::cell_and_year(data.partition(), positions);
+    let (cell, year) = stats::cell_and_year(data.partition(), fields);
     let bound = |d: Option<&iceberg::spec::Datum>| match d.map(|d| d.literal()) {
         Some(PrimitiveLiteral::Long(v)) => Some(*v),
         _ => None,
@@ -388,5 +410,7 @@ fn planned_file(
         datetime_min: bound(datetime_id.and_then(|id| data.lower_bounds().get(&id))),
         datetime_max: bound(datetime_id.and_then(|id| data.upper_bounds().get(&id))),
         sequence,
+        any_cell: fields.cell.is_none(),
+        any_year: fields.year.is_none(),
     }
 }

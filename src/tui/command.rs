@@ -130,7 +130,8 @@ fn parse_threshold(args: &str) -> Result<Option<usize>, String> {
     }
 }
 
-/// `PATH [ITEMS_ROOT] [--items-root URL] [--job NAME] [--chunk-size N] [--concurrency N]`:
+/// `PATH [ITEMS_ROOT] [--items-root URL] [--job NAME] [--chunk-size N] [--concurrency N]`,
+/// or `--urls LISTS [--url-column NAME]` instead of PATH:
 /// the same request `ecops ingest` makes (unset options take the same defaults).
 pub fn parse_ingest(args: &str) -> Result<IngestSpec, String> {
     let mut words = args.split_whitespace();
@@ -148,18 +149,23 @@ pub fn parse_ingest(args: &str) -> Result<IngestSpec, String> {
         };
         match w {
             "--items-root" => params.items_root = Some(value(w)?),
+            "--urls" => params.urls = Some(value(w)?),
+            "--url-column" => params.url_column = Some(value(w)?),
             "--job" => params.job = Some(value(w)?),
             "--chunk-size" => params.chunk_size = Some(number(w, value(w)?)?),
             "--concurrency" => params.concurrency = Some(number(w, value(w)?)?),
             flag if flag.starts_with("--") => return Err(format!("ingest: unknown option {flag}")),
-            path if params.inventory.is_none() => params.inventory = Some(path.to_string()),
+            path if params.inventory.is_none() && params.urls.is_none() => {
+                params.inventory = Some(path.to_string())
+            }
             path if params.items_root.is_none() => params.items_root = Some(path.to_string()),
             extra => return Err(format!("ingest: unexpected '{extra}'")),
         }
     }
-    if params.inventory.is_none() {
+    if params.inventory.is_none() && params.urls.is_none() {
         return Err(
-            "usage: ingest INVENTORY [--items-root URL] [--job NAME] [--chunk-size N]".into(),
+            "usage: ingest INVENTORY|--urls LISTS [--items-root URL] [--job NAME] [--chunk-size N]"
+                .into(),
         );
     }
     // The engine's builder checks the rest (job name, numbers) as the CLI's does.

@@ -77,6 +77,8 @@ fn ingest(spec: &IngestSpec, ecops: &str) -> Option<Lines> {
         }
     };
     flag("inventory", p.inventory.clone());
+    flag("urls", p.urls.clone());
+    flag("url-column", p.url_column.clone());
     flag("items-root", p.items_root.clone());
     flag("since", p.since.clone());
     flag("suffix", p.suffix.clone());

@@ -16,19 +16,19 @@ use ecops::catalog::{EarthCatalog, OpenOptions};
 use serde_json::Value;
 
 /// The fixture's inputs: items/ and inventory/ as earthcatalog used them.
-fn inputs() -> PathBuf {
+pub(crate) fn inputs() -> PathBuf {
     earthcatalog_fixture()
         .parent()
         .unwrap()
         .join("earthcatalog-0.5.1-inputs")
 }
 
-fn s(p: &Path) -> &str {
+pub(crate) fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
 /// Runs ingest with `--json`; returns (exit code, summary).
-fn ingest(args: &[&str], envs: &[(&str, &str)]) -> (i32, Value) {
+pub(crate) fn ingest(args: &[&str], envs: &[(&str, &str)]) -> (i32, Value) {
     let mut all = vec!["ingest", "--json"];
     all.extend_from_slice(args);
     let out = ecops_with(&all, envs);
@@ -45,7 +45,7 @@ fn ingest(args: &[&str], envs: &[(&str, &str)]) -> (i32, Value) {
 
 /// The rows an ingest of `keys` must produce, computed from the item files
 /// with the library's parser and grid (one row per item per cell).
-fn expected_rows(items_dir: &Path, keys: &[String]) -> BTreeMap<(String, String), u32> {
+pub(crate) fn expected_rows(items_dir: &Path, keys: &[String]) -> BTreeMap<(String, String), u32> {
     let res = ecops::grid::resolution(1).unwrap();
     let mut rows = BTreeMap::new();
     for key in keys {
@@ -67,7 +67,7 @@ fn expected_rows(items_dir: &Path, keys: &[String]) -> BTreeMap<(String, String)
 }
 
 /// (key, last_modified) of an AWS inventory CSV, read independently of ecops.
-fn csv_rows(path: &Path) -> Vec<(String, String)> {
+pub(crate) fn csv_rows(path: &Path) -> Vec<(String, String)> {
     std::fs::read_to_string(path)
         .unwrap()
         .lines()
@@ -79,7 +79,7 @@ fn csv_rows(path: &Path) -> Vec<(String, String)> {
 }
 
 /// Every dead letter of a local catalog, and the objects holding them.
-async fn dead_letters(
+pub(crate) async fn dead_letters(
     base: &Path,
 ) -> (
     Vec<ecops::ingest::dead_letter::DeadLetter>,
@@ -384,7 +384,7 @@ fn a_truncated_inventory_keeps_the_rows_before_the_damage() {
 }
 
 /// Snapshots committed so far, read from the SQLite catalog like any reader.
-fn commits(base: &Path) -> usize {
+pub(crate) fn commits(base: &Path) -> usize {
     let db = base.join("earthcatalog.db");
     if !db.exists() {
         return 0;

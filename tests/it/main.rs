@@ -27,4 +27,6 @@ mod reliability;
 mod runs;
 mod s3_catalog;
 mod secrets;
+mod spec_evolution;
 mod tui;
+mod url_lists;

@@ -146,9 +146,9 @@ async fn open_job(catalog: &EarthCatalog, opts: &IngestOptions) -> Result<OpenJo
             "--job '{name}': use letters, digits, '-', '_' and '.'"
         )));
     }
-    let (spec, letters) = match &opts.inventory {
-        InventoryInput::File(uri) => (JobSpec::of_inventory(uri, opts), None),
-        InventoryInput::DeadLetters => {
+    let (spec, letters) = match JobSpec::of_input(opts) {
+        Some(spec) => (spec, None),
+        None => {
             let (letters, objects) = dead_letter::read_all(catalog.base(), None).await?;
             let names: Vec<String> = objects.iter().map(|o| o.to_string()).collect();
             let digest = xxhash_rust::xxh3::xxh3_64(names.join("\n").as_bytes());
@@ -158,6 +158,7 @@ async fn open_job(catalog: &EarthCatalog, opts: &IngestOptions) -> Result<OpenJo
                 suffix: String::new(),
                 since: None,
                 limit: None,
+                url_column: None,
             };
             (spec, Some((letters, objects)))
         }
@@ -247,12 +248,9 @@ async fn open_reader(opts: &IngestOptions, job: &OpenJob) -> Result<Reader, Inge
                 objects: objects.clone(),
             })
         }
-        (None, InventoryInput::File(uri)) => Ok(Reader::Inventory(
-            inventory::open(uri, &opts.s3, opts.filter.clone(), start).await?,
+        (None, input) => Ok(Reader::Inventory(
+            input.open(&opts.s3, opts.filter.clone(), start).await?,
         )),
-        (None, InventoryInput::DeadLetters) => {
-            Err(IngestError::Options("dead letters were not read".into()))
-        }
     }
 }
 
@@ -275,6 +273,8 @@ fn retry_entries(letters: Vec<DeadLetter>, start: u64) -> (Vec<Entry>, Vec<Optio
                 key: key.clone(),
                 size: None,
                 last_modified: None,
+                // A recorded source is fetched as recorded.
+                is_url: false,
             }),
             _ => Entry::BadRow {
                 position,
