@@ -219,7 +219,7 @@ async fn plan(settings: &Settings, catalog: &EarthCatalog, args: &PlanArgs) -> R
     if settings.json {
         print_json(&plan)?;
     } else {
-        println!(
+        say!(
             "backfill run {}: {} chunks of {} entries, {} reduce partitions, {} tasks{}",
             plan.run,
             plan.chunks,
@@ -335,7 +335,7 @@ async fn submit(
     let plan =
         crate::backfill::plan(catalog, &args.plan.options(), Some(settings.ledger())).await?;
     let launch = launch(settings, &plan.run, plan.tasks, &args.engine)?;
-    eprintln!(
+    say_err!(
         "ecops: backfill run {}: {} chunks, {} tasks, engine {}",
         plan.run,
         plan.chunks,
@@ -408,7 +408,7 @@ async fn follow(
     {
         let line = progress_line(&status);
         if line != last && !settings.json {
-            eprintln!("{line}");
+            say_err!("{line}");
             last = line;
         }
         if launch.engine == Engine::Local
@@ -451,34 +451,44 @@ fn print_status(settings: &Settings, s: &Status, submission: Option<&Submission>
     if settings.json {
         return print_json(&value);
     }
-    println!("backfill run {} — {}", s.run, s.state.label());
-    println!(
+    say!("backfill run {} — {}", s.run, s.state.label());
+    say!(
         "  chunks       {}/{} done, {} running, {} failed",
-        s.chunks.done, s.chunks.total, s.chunks.running, s.chunks.failed
+        s.chunks.done,
+        s.chunks.total,
+        s.chunks.running,
+        s.chunks.failed
     );
-    println!(
+    say!(
         "  partitions   {}/{} reduced",
-        s.partitions_reduced, s.partitions
+        s.partitions_reduced,
+        s.partitions
     );
-    println!(
+    say!(
         "  items        {} ({} failed) · rows {} · final files {} · snapshots added {}",
-        s.items, s.failed_items, s.rows, s.files, s.snapshots_added
+        s.items,
+        s.failed_items,
+        s.rows,
+        s.files,
+        s.snapshots_added
     );
     for f in &s.failed_chunks {
-        println!(
+        say!(
             "  failed       c{:06} on {}: {}",
-            f.chunk, f.engine_task, f.reason
+            f.chunk,
+            f.engine_task,
+            f.reason
         );
     }
     for straggler in &s.stragglers {
-        println!("  straggler    {straggler}");
+        say!("  straggler    {straggler}");
     }
     if let Some(sub) = submission {
         for f in &sub.files {
-            println!("  wrote        {}", f.display());
+            say!("  wrote        {}", f.display());
         }
         if !sub.jobs.is_empty() {
-            println!("  jobs         {}", sub.jobs.join(", "));
+            say!("  jobs         {}", sub.jobs.join(", "));
         }
     }
     Ok(())
@@ -536,7 +546,7 @@ async fn retry(settings: &Settings, catalog: &EarthCatalog, args: &RetryArgs) ->
     launch.reduce_tasks = Some(tasks_missing(u64::from(plan.partitions), plan.tasks, |p| {
         reduced.contains(&(p as u32))
     }));
-    eprintln!(
+    say_err!(
         "ecops: retrying backfill {}: map tasks {:?}, reduce tasks {:?}, engine {}",
         s.run,
         launch.map_tasks.as_deref().unwrap_or_default(),

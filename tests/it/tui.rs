@@ -1537,3 +1537,73 @@ async fn writer_consoles_see_each_other_and_a_read_only_one_writes_nothing() {
         .count();
     assert_eq!(left, 0);
 }
+
+/// Crafted items (formula ids, an OSC sequence as platform) through the
+/// console's query: the results pane shows them escaped and sends no control
+/// character to the terminal; `:export csv` neutralises the formulas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crafted_items_show_escaped_in_the_query_pane_and_export_neutralised() {
+    use crate::outputs::{CRAFTED_IDS, PWNED_SHOWN, crafted_catalog};
+    let dir = tempfile::tempdir().unwrap();
+    let base = tokio::task::block_in_place(|| crafted_catalog(dir.path()));
+    let catalog = Arc::new(
+        EarthCatalog::open(&base, &OpenOptions::default())
+            .await
+            .unwrap(),
+    );
+    let (jobs, mut events) = start_jobs(catalog);
+    let mut app = App::new(AppInit {
+        base,
+        demo: None,
+        read_only: false,
+        theme: Theme::mono(),
+    });
+    app.run_command("query bbox=-180,-90,180,90");
+    pump(&mut app, &jobs, &mut events, Duration::from_secs(60), |a| {
+        a.views.query.run == QueryRun::Idle && a.views.query.result.is_some()
+    })
+    .await;
+    let rows = app.views.query.result.clone().unwrap().unwrap().rows;
+    assert_eq!(rows.len(), CRAFTED_IDS.len());
+    let screen = render(&app, 160, 48);
+    // The platform column is 8 wide: the escape shows, cut.
+    assert_eq!(
+        screen.matches("\\x1b]0;p").count(),
+        CRAFTED_IDS.len(),
+        "{screen}"
+    );
+    assert!(screen.contains("@SUM(A1)"), "{screen}");
+    assert!(
+        !screen.chars().any(|c| c.is_control() && c != '\n'),
+        "{screen}"
+    );
+    // The bytes that would go to a real terminal.
+    let bytes = render_bytes(&mut app, 160, 48);
+    assert!(!bytes.contains(&0x07), "BEL reached the terminal");
+    assert!(
+        !bytes.windows(2).any(|w| w == b"\x1b]"),
+        "an OSC sequence reached the terminal"
+    );
+    // Plain mode too.
+    app.on_key(key('y'));
+    let plain = render(&app, 160, 48);
+    assert!(plain.contains(PWNED_SHOWN), "{plain}");
+    app.on_key(key('y'));
+    // The exported table: no live formula, no control character.
+    let csv_path = dir.path().join("results.csv");
+    app.run_command(&format!("export csv {}", csv_path.display()));
+    let text = std::fs::read_to_string(&csv_path).unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let cells: Vec<String> = reader
+        .records()
+        .flat_map(|r| r.unwrap().iter().map(str::to_string).collect::<Vec<_>>())
+        .collect();
+    assert!(cells.contains(&"'+1+1".to_string()), "{text}");
+    assert!(cells.contains(&"'-2+3".to_string()), "{text}");
+    assert!(
+        !cells.iter().any(|c| c.starts_with(['=', '+', '-', '@'])),
+        "{text}"
+    );
+    assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text}");
+    jobs.shutdown(Duration::from_secs(10)).await;
+}
