@@ -1607,3 +1607,78 @@ async fn crafted_items_show_escaped_in_the_query_pane_and_export_neutralised() {
     assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text}");
     jobs.shutdown(Duration::from_secs(10)).await;
 }
+
+/// The real console binary in a pseudo-terminal (`script`), with every read
+/// of the hash index failing by `ECOPS_FAULTS` and stderr sent to a file:
+/// the faults are reported in the Logs view, and nothing reaches stderr
+/// (which would draw over the screen).
+#[test]
+fn injected_faults_show_in_the_logs_view_and_never_on_stderr() {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: script(1) (util-linux) is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let base = crate::outputs::crafted_catalog(dir.path());
+    let stderr = dir.path().join("stderr.txt");
+    let console = format!(
+        "stty cols 120 rows 40; exec '{}' --base '{base}' --no-presence 2>'{}'",
+        env!("CARGO_BIN_EXE_ecops"),
+        stderr.display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qfec", &console, "/dev/null"])
+        .env_remove("ECOPS_BASE")
+        .env(
+            "ECOPS_FAULTS",
+            "seed=3,error_rate=1,only=warehouse_id_hashes.parquet",
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let screen = Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let mut out = child.stdout.take().unwrap();
+    let sink = screen.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = out.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    let shown = |text: &str| String::from_utf8_lossy(&screen.lock().unwrap()).contains(text);
+    let wait_for = |text: &str| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !shown(text) {
+            assert!(
+                Instant::now() < deadline,
+                "'{text}' never shown; screen: {}",
+                String::from_utf8_lossy(&screen.lock().unwrap())
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let mut keys = child.stdin.take().unwrap();
+    wait_for("Overview");
+    keys.write_all(b"7").unwrap();
+    keys.flush().unwrap();
+    wait_for("fault injected");
+    keys.write_all(b"q").unwrap();
+    keys.flush().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the console did not quit");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    reader.join().unwrap();
+    let written = std::fs::read_to_string(&stderr).unwrap();
+    assert!(written.is_empty(), "the console wrote to stderr: {written}");
+}
