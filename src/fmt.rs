@@ -301,6 +301,41 @@ pub fn partitions_table<'a>(
     t
 }
 
+/// Backfill runs as a table (run, state, chunks, reduce, counters, rate).
+pub fn backfills_table(runs: &[crate::backfill::Status]) -> TextTable {
+    let mut t = TextTable::new(&[
+        "run",
+        "state",
+        "chunks",
+        "chunks_done",
+        "chunks_failed",
+        "partitions",
+        "partitions_reduced",
+        "buckets_reduced",
+        "items",
+        "rows",
+        "failed_items",
+        "items_per_second",
+    ]);
+    for s in runs {
+        t.push(vec![
+            s.run.clone(),
+            s.state.label().into(),
+            s.chunks.total.to_string(),
+            s.chunks.done.to_string(),
+            s.chunks.failed.to_string(),
+            s.partitions.to_string(),
+            s.partitions_reduced.to_string(),
+            s.buckets_reduced.to_string(),
+            s.items.to_string(),
+            s.rows.to_string(),
+            s.failed_items.to_string(),
+            format!("{:.1}", s.items_per_second),
+        ]);
+    }
+    t
+}
+
 #[cfg(test)]
 mod table_tests {
     use super::*;

@@ -135,7 +135,7 @@ pub async fn read_plan(layout: &Layout) -> Result<PlanRecord, JobError> {
 pub async fn status(catalog: &EarthCatalog, run: Option<&str>) -> Result<Status, JobError> {
     let record = resolve_run(catalog, run).await?;
     let workers = live_workers(catalog, &record.id).await;
-    status_of(catalog, record, workers, &mut MarkerCache::default()).await
+    status_of(catalog.base(), record, workers, &mut MarkerCache::default()).await
 }
 
 /// Done markers already read. They never change once written (conditional
@@ -147,15 +147,16 @@ pub struct MarkerCache {
     reduced: HashMap<u32, ReduceMarker>,
 }
 
-/// The status of the backfill run `record`, its workers as a ledger reader
-/// sees them (the console keeps one reader for every run).
+/// The status of the backfill run `record` of the catalog at `base`, its
+/// workers as a ledger reader sees them (the console keeps one reader for
+/// every run).
 pub async fn status_of(
-    catalog: &EarthCatalog,
+    base: &crate::store::Store,
     record: RunRecord,
     workers: Vec<WorkerView>,
     cache: &mut MarkerCache,
 ) -> Result<Status, JobError> {
-    let layout = Layout::new(catalog.base(), &record.id);
+    let layout = Layout::new(base, &record.id);
     let plan = layout
         .get::<PlanRecord>(&layout.plan())
         .await

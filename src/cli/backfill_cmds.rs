@@ -65,13 +65,13 @@ pub struct PlanArgs {
     #[arg(long, value_enum, default_value_t = BackfillMode::Delta)]
     pub mode: BackfillMode,
     /// Tasks the map and reduce phases run as.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = crate::backfill::plan::DEFAULT_TASKS)]
     pub tasks: u32,
     /// Reduce partitions (default: as many as tasks).
     #[arg(long)]
     pub partitions: Option<u32>,
     /// Final files roll over past this size.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = crate::backfill::plan::DEFAULT_TARGET_FILE_SIZE_MB)]
     pub target_file_size_mb: usize,
     /// Drop, before fetching, items whose id the hash index already holds.
     #[arg(long)]

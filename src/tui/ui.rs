@@ -208,6 +208,7 @@ fn draw_view(frame: &mut Frame, area: Rect, app: &App) {
         View::Query => panes::query::draw(frame, area, app),
         View::Logs => panes::logs::draw(frame, area, app),
         View::History => panes::history::draw(frame, area, app),
+        View::Backfill => panes::backfill::draw(frame, area, app),
     }
 }
 

@@ -137,7 +137,12 @@ fn external_cells<'a>(app: &App, r: &'a RunView, wide: bool) -> Vec<Cell<'a>> {
         Cell::from(r.kind.label()),
         Cell::from(safe(&format!("{} · {}", where_it_runs(r), r.id)).into_owned()),
         Cell::from(Span::styled(r.state.label(), run_state_style(app, r.state))),
-        Cell::from(if r.is_live() { beat } else { String::new() }),
+        Cell::from(match app.data.backfill(&r.id) {
+            // A backfill: its phase's progress (chunks, then partitions).
+            Some(b) => super::backfill::progress(b).1,
+            None if r.is_live() => beat,
+            None => String::new(),
+        }),
         Cell::from(thousands(r.items)),
         Cell::from(thousands(r.rows)),
         failed_cell(app, r.failed),
@@ -394,6 +399,21 @@ fn run_lines<'a>(app: &App, r: &'a RunView) -> Vec<Line<'a>> {
                     .as_deref()
                     .map(|c| format!(" · {c}"))
                     .unwrap_or_default()
+            ),
+        ));
+    }
+    if let Some(b) = app.data.backfill(&r.id) {
+        lines.push(kv(
+            "backfill",
+            format!(
+                "{} · chunks {}/{} ({} failed) · partitions {}/{} — details in the Backfill view ({})",
+                b.state.label(),
+                b.chunks.done,
+                b.chunks.total,
+                b.chunks.failed,
+                b.partitions_reduced,
+                b.partitions,
+                app.keys.label(Action::GoView(crate::tui::views::View::Backfill))
             ),
         ));
     }

@@ -4,6 +4,7 @@
 //! text) is drawn through [`safe`], so control characters in it show
 //! escaped instead of vanishing or reaching the terminal.
 
+pub mod backfill;
 pub mod cells;
 pub mod history;
 pub mod jobs;
