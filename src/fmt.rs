@@ -1,8 +1,83 @@
 //! Plain-text formatting and parsing shared by the engine's messages and both
 //! front ends: byte counts, thousands, ages, rates and durations such as a
-//! lock TTL. No terminal, no styling: just strings.
+//! lock TTL; and the two guards every output of item data goes through —
+//! [`terminal_safe`] (text for a terminal) and [`csv_cell`] (a cell a
+//! spreadsheet will open). No terminal, no styling: just strings.
 
+use std::borrow::Cow;
 use std::time::Duration;
+
+/// True for a character a terminal could act on rather than show: C0 and C1
+/// controls and DEL (ESC starts CSI/OSC sequences that retitle the window,
+/// write the clipboard or worse; BEL, BS and CR rewrite what is shown), and
+/// the bidi overrides and isolates that reorder what is shown.
+fn acts_on_terminal(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` with every character a terminal could act on escaped visibly
+/// (`\x1b`, `\x07`, `\n`, `\u{202e}`): one line that shows what the data
+/// holds and cannot drive the terminal. Borrowed when there is nothing to
+/// escape (the usual case). For item data — ids, properties, titles — and
+/// error text on its way to a terminal; JSON output needs none of it.
+pub fn terminal_safe(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(acts_on_terminal) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x100 && acts_on_terminal(c) => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if acts_on_terminal(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// [`terminal_safe`] for text of several lines (a report, a message block):
+/// newlines stay, everything else a terminal could act on is escaped.
+pub fn terminal_safe_lines(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(|c| c != '\n' && acts_on_terminal(c)) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.split('\n')
+            .map(terminal_safe)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+}
+
+/// A CSV cell a spreadsheet will not run: text starting with `=`, `+`, `-`,
+/// `@`, tab or CR (a formula, or one once the spreadsheet trims it) gets a
+/// leading `'`, which spreadsheets show as text (OWASP's CSV-injection
+/// advice). Plain numbers such as `-12.5` stay numbers. Quoting for the CSV
+/// syntax itself is the writer's job.
+pub fn csv_cell(text: &str) -> Cow<'_, str> {
+    let formula = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if formula && !is_plain_number(text) {
+        Cow::Owned(format!("'{text}"))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// `-12`, `-0.5`: an optional minus, digits, at most one decimal point.
+fn is_plain_number(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let mut parts = digits.splitn(2, '.');
+    let whole = parts.next().unwrap_or_default();
+    let fraction = parts.next();
+    !whole.is_empty()
+        && whole.bytes().all(|b| b.is_ascii_digit())
+        && fraction.is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
+}
 
 /// Human byte count: "512 B", "1.5 KiB", "3.2 GiB".
 pub fn human_bytes(bytes: u64) -> String {
@@ -151,7 +226,8 @@ impl TextTable {
         self.rows.push(row);
     }
 
-    /// A GitHub-flavoured Markdown table (`|` in cells escaped).
+    /// A GitHub-flavoured Markdown table (`|` in cells escaped, and what a
+    /// terminal could act on, see [`markdown_row`]).
     pub fn markdown(&self) -> String {
         let mut out = markdown_row(&self.headers);
         out.push_str(&format!("|{}\n", " --- |".repeat(self.headers.len())));
@@ -161,21 +237,35 @@ impl TextTable {
         out
     }
 
-    /// CSV with a header row (RFC 4180 quoting).
+    /// CSV with a header row (RFC 4180 quoting; formula cells neutralised,
+    /// see [`csv_record`]).
     pub fn csv(&self) -> String {
-        let mut w = csv::Writer::from_writer(vec![]);
-        // Writing to a Vec cannot fail.
-        let _ = w.write_record(&self.headers);
+        let mut out = csv_record(&self.headers);
         for row in &self.rows {
-            let _ = w.write_record(row);
+            out.push_str(&csv_record(row));
         }
-        String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+        out
     }
 }
 
-/// One Markdown table row, newline-terminated (`|` in cells escaped).
+/// One CSV record with its line end: RFC 4180 quoting, each cell made safe
+/// for spreadsheets by [`csv_cell`] and for the terminal it is often printed
+/// to by [`terminal_safe`]. Every CSV ecops writes goes through here.
+pub fn csv_record<S: AsRef<str>>(cells: &[S]) -> String {
+    let mut w = csv::Writer::from_writer(vec![]);
+    let safe = |c: &S| csv_cell(&terminal_safe(c.as_ref())).into_owned();
+    // Writing to a Vec cannot fail.
+    let _ = w.write_record(cells.iter().map(safe));
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// One Markdown table row, newline-terminated: `|` in cells escaped, and
+/// what a terminal could act on ([`terminal_safe`]: the rows are printed).
 pub fn markdown_row(cells: &[String]) -> String {
-    let escaped: Vec<String> = cells.iter().map(|c| c.replace('|', "\\|")).collect();
+    let escaped: Vec<String> = cells
+        .iter()
+        .map(|c| terminal_safe(c).replace('|', "\\|"))
+        .collect();
     format!("| {} |\n", escaped.join(" | "))
 }
 
@@ -211,6 +301,41 @@ pub fn partitions_table<'a>(
     t
 }
 
+/// Backfill runs as a table (run, state, chunks, reduce, counters, rate).
+pub fn backfills_table(runs: &[crate::backfill::Status]) -> TextTable {
+    let mut t = TextTable::new(&[
+        "run",
+        "state",
+        "chunks",
+        "chunks_done",
+        "chunks_failed",
+        "partitions",
+        "partitions_reduced",
+        "buckets_reduced",
+        "items",
+        "rows",
+        "failed_items",
+        "items_per_second",
+    ]);
+    for s in runs {
+        t.push(vec![
+            s.run.clone(),
+            s.state.label().into(),
+            s.chunks.total.to_string(),
+            s.chunks.done.to_string(),
+            s.chunks.failed.to_string(),
+            s.partitions.to_string(),
+            s.partitions_reduced.to_string(),
+            s.buckets_reduced.to_string(),
+            s.items.to_string(),
+            s.rows.to_string(),
+            s.failed_items.to_string(),
+            format!("{:.1}", s.items_per_second),
+        ]);
+    }
+    t
+}
+
 #[cfg(test)]
 mod table_tests {
     use super::*;
@@ -224,5 +349,45 @@ mod table_tests {
             "| id | note |\n| --- | --- |\n| a\\|b | x, \"y\" |\n"
         );
         assert_eq!(t.csv(), "id,note\na|b,\"x, \"\"y\"\"\"\n");
+    }
+
+    #[test]
+    fn formula_cells_are_neutralised_and_numbers_kept() {
+        for (cell, safe) in [
+            (
+                "=HYPERLINK(\"http://x\",\"y\")",
+                "'=HYPERLINK(\"http://x\",\"y\")",
+            ),
+            ("+1+1", "'+1+1"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("-2+3", "'-2+3"),
+            ("\t=1", "'\t=1"),
+            ("\r=1", "'\r=1"),
+            ("-", "'-"),
+            ("-12", "-12"),
+            ("-0.5", "-0.5"),
+            ("S2A_1", "S2A_1"),
+            ("", ""),
+        ] {
+            assert_eq!(csv_cell(cell), safe, "{cell:?}");
+        }
+        let mut t = TextTable::new(&["id", "platform"]);
+        t.push(vec!["=1+1".into(), "\u{1b}]0;x\u{7}".into()]);
+        assert_eq!(t.csv(), "id,platform\n'=1+1,\\x1b]0;x\\x07\n");
+    }
+
+    #[test]
+    fn terminal_text_shows_controls_instead_of_sending_them() {
+        assert!(matches!(terminal_safe("S2A tile 31"), Cow::Borrowed(_)));
+        assert_eq!(terminal_safe("\u{1b}]0;pwned\u{7}"), "\\x1b]0;pwned\\x07");
+        assert_eq!(terminal_safe("a\nb\tc\rd\u{7f}"), "a\\nb\\tc\\rd\\x7f");
+        assert_eq!(terminal_safe("\u{9b}31m"), "\\x9b31m");
+        assert_eq!(terminal_safe("abc\u{202e}fed"), "abc\\u{202e}fed");
+        assert_eq!(terminal_safe("é ✓ 日本"), "é ✓ 日本");
+        assert_eq!(terminal_safe_lines("a\u{1b}[2J\nb"), "a\\x1b[2J\nb");
+        assert_eq!(
+            markdown_row(&["\u{1b}]0;x\u{7}|y".into()]),
+            "| \\x1b]0;x\\x07\\|y |\n"
+        );
     }
 }

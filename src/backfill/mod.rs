@@ -39,6 +39,7 @@ pub mod reduce;
 pub mod schedulers;
 pub mod staged;
 pub mod status;
+pub mod submit;
 
 pub use commit::{CommitReport, commit};
 pub use layout::Layout;

@@ -23,6 +23,11 @@ use crate::runs::{
     Stop,
 };
 
+/// Map and reduce tasks of a backfill unless told otherwise.
+pub const DEFAULT_TASKS: u32 = 4;
+/// Final files roll over past this many MiB unless told otherwise.
+pub const DEFAULT_TARGET_FILE_SIZE_MB: usize = 128;
+
 /// What to backfill and how to split it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanOptions {

@@ -1,6 +1,8 @@
 //! Where a backfill stands, from its markers in the store and its run in
 //! the ledger: phase, chunks, partitions, counters, failures, stragglers.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -65,6 +67,8 @@ pub struct Status {
     pub chunks: ChunkCounts,
     pub partitions: u64,
     pub partitions_reduced: u64,
+    /// (cell, year) buckets merged by the partitions reduced so far.
+    pub buckets_reduced: u64,
     pub items: u64,
     pub rows: u64,
     pub failed_items: u64,
@@ -79,6 +83,9 @@ pub struct Status {
     pub median_chunk_seconds: Option<f64>,
     /// Seconds left in the current phase at the current rate, when known.
     pub eta_seconds: Option<f64>,
+    /// Seconds the reduce phase still needs (partitions left × the median
+    /// partition time ÷ reducers at work), once a partition is reduced.
+    pub reduce_eta_seconds: Option<f64>,
     pub workers: Vec<WorkerView>,
     #[serde(skip)]
     pub record: Option<RunRecord>,
@@ -127,13 +134,36 @@ pub async fn read_plan(layout: &Layout) -> Result<PlanRecord, JobError> {
 /// The status of backfill `run` (or the newest unfinished one).
 pub async fn status(catalog: &EarthCatalog, run: Option<&str>) -> Result<Status, JobError> {
     let record = resolve_run(catalog, run).await?;
-    let layout = Layout::new(catalog.base(), &record.id);
+    let workers = live_workers(catalog, &record.id).await;
+    status_of(catalog.base(), record, workers, &mut MarkerCache::default()).await
+}
+
+/// Done markers already read. They never change once written (conditional
+/// creates), so a poller that keeps its cache reads each one once: a
+/// refresh costs three LISTs plus the markers that are new.
+#[derive(Debug, Default)]
+pub struct MarkerCache {
+    mapped: HashMap<u64, MapMarker>,
+    reduced: HashMap<u32, ReduceMarker>,
+}
+
+/// The status of the backfill run `record` of the catalog at `base`, its
+/// workers as a ledger reader sees them (the console keeps one reader for
+/// every run).
+pub async fn status_of(
+    base: &crate::store::Store,
+    record: RunRecord,
+    workers: Vec<WorkerView>,
+    cache: &mut MarkerCache,
+) -> Result<Status, JobError> {
+    let layout = Layout::new(base, &record.id);
     let plan = layout
         .get::<PlanRecord>(&layout.plan())
         .await
         .map_err(JobError::failed)?;
-    let markers = read_markers(&layout).await.map_err(JobError::failed)?;
-    let workers = live_workers(catalog, &record.id).await;
+    let markers = read_markers(&layout, cache)
+        .await
+        .map_err(JobError::failed)?;
     Ok(assemble(record, plan, markers, workers))
 }
 
@@ -144,10 +174,13 @@ struct Markers {
     reduced: Vec<ReduceMarker>,
 }
 
-async fn read_markers(layout: &Layout) -> Result<Markers, BackfillError> {
+async fn read_markers(layout: &Layout, cache: &mut MarkerCache) -> Result<Markers, BackfillError> {
     let mut mapped = Vec::new();
     for c in layout.mapped().await? {
-        if let Some(m) = layout.get::<MapMarker>(&layout.map_done(c)).await? {
+        if let Some(m) = cache.mapped.get(&c) {
+            mapped.push(m.clone());
+        } else if let Some(m) = layout.get::<MapMarker>(&layout.map_done(c)).await? {
+            cache.mapped.insert(c, m.clone());
             mapped.push(m);
         }
     }
@@ -163,7 +196,10 @@ async fn read_markers(layout: &Layout) -> Result<Markers, BackfillError> {
     }
     let mut reduced = Vec::new();
     for p in layout.reduced().await? {
-        if let Some(r) = layout.get::<ReduceMarker>(&layout.reduce_done(p)).await? {
+        if let Some(r) = cache.reduced.get(&p) {
+            reduced.push(r.clone());
+        } else if let Some(r) = layout.get::<ReduceMarker>(&layout.reduce_done(p)).await? {
+            cache.reduced.insert(p, r.clone());
             reduced.push(r);
         }
     }
@@ -234,6 +270,7 @@ fn assemble(
         },
         partitions,
         partitions_reduced: m.reduced.len() as u64,
+        buckets_reduced: m.reduced.iter().map(|r| r.buckets).sum(),
         items: m.mapped.iter().map(|x| x.items).sum(),
         // Once reduced, the rows that will be (or were) registered; before, the rows staged.
         rows: if m.reduced.is_empty() {
@@ -262,9 +299,21 @@ fn assemble(
         items_per_second,
         median_chunk_seconds: median,
         eta_seconds: eta,
+        reduce_eta_seconds: reduce_eta(&m.reduced, partitions, &live),
         workers,
         record: Some(record),
     }
+}
+
+/// Partitions left × the median partition time ÷ the reducers at work (at
+/// least one): None before the first partition is reduced, 0 when all are.
+fn reduce_eta(reduced: &[ReduceMarker], partitions: u64, live: &[&WorkerView]) -> Option<f64> {
+    let mut seconds: Vec<f64> = reduced.iter().map(|r| r.seconds).collect();
+    seconds.sort_by(f64::total_cmp);
+    let median = *seconds.get(seconds.len() / 2)?;
+    let left = partitions.saturating_sub(reduced.len() as u64) as f64;
+    let reducers = live.iter().filter(|w| w.phase == "reduce").count().max(1) as f64;
+    Some(left * median / reducers)
 }
 
 fn phase(

@@ -8,17 +8,18 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{Settings, print_json};
 use crate::backfill::commit::CommitOptions;
 use crate::backfill::map::WorkOptions;
 use crate::backfill::reduce::ReduceOptions;
 use crate::backfill::schedulers::{self, Engine, Launch, Submission};
+use crate::backfill::submit;
 use crate::backfill::{BackfillState, PlanOptions, Status};
 use crate::catalog::EarthCatalog;
 use crate::ingest::{IngestParams, LockSettings, Mode};
-use crate::runs::{JobSummary, Ledger};
+use crate::runs::JobSummary;
 
 /// `ecops backfill …`.
 #[derive(Debug, Subcommand)]
@@ -66,13 +67,13 @@ pub struct PlanArgs {
     #[arg(long, value_enum, default_value_t = BackfillMode::Delta)]
     pub mode: BackfillMode,
     /// Tasks the map and reduce phases run as.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = crate::backfill::plan::DEFAULT_TASKS)]
     pub tasks: u32,
     /// Reduce partitions (default: as many as tasks).
     #[arg(long)]
     pub partitions: Option<u32>,
     /// Final files roll over past this size.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = crate::backfill::plan::DEFAULT_TARGET_FILE_SIZE_MB)]
     pub target_file_size_mb: usize,
     /// Drop, before fetching, items whose id the hash index already holds.
     #[arg(long)]
@@ -225,7 +226,7 @@ async fn plan(settings: &Settings, catalog: &EarthCatalog, args: &PlanArgs) -> R
     if settings.json {
         print_json(&plan)?;
     } else {
-        println!(
+        say!(
             "backfill run {}: {} chunks of {} entries, {} reduce partitions, {} tasks{}",
             plan.run,
             plan.chunks,
@@ -350,15 +351,15 @@ async fn submit(
     let plan =
         crate::backfill::plan(catalog, &args.plan.options(), Some(settings.ledger())).await?;
     let launch = launch(settings, &plan.run, plan.tasks, &args.engine)?;
-    eprintln!(
+    say_err!(
         "ecops: backfill run {}: {} chunks, {} tasks, engine {}",
         plan.run,
         plan.chunks,
         plan.tasks,
         launch.engine.label()
     );
-    let submission = hand_over(&launch).await?;
-    remember(catalog, &launch, &submission).await;
+    let submission = submit::hand_over(&launch).await?;
+    submit::remember(catalog, &launch, &submission).await;
     follow(
         settings,
         catalog,
@@ -368,40 +369,6 @@ async fn submit(
         args.engine.wait,
     )
     .await
-}
-
-/// Hands the phases to the engine (local runs them here, off the async threads).
-async fn hand_over(launch: &Launch) -> Result<Submission> {
-    let launch = launch.clone();
-    Ok(tokio::task::spawn_blocking(move || match launch.engine {
-        Engine::Local => schedulers::run_local(&launch),
-        Engine::Slurm => schedulers::submit_slurm(&launch),
-        Engine::K8s => schedulers::submit_k8s(&launch),
-        Engine::Batch => schedulers::submit_batch(&launch),
-    })
-    .await??)
-}
-
-/// Records the engine in the run, so `retry` goes through the same one.
-async fn remember(catalog: &EarthCatalog, launch: &Launch, submission: &Submission) {
-    let ledger = Ledger::new(catalog.base());
-    let Ok(mut record) = ledger.read_run(&launch.run).await else {
-        return;
-    };
-    record.extra.insert(
-        "scheduler".into(),
-        json!({
-            "engine": launch.engine,
-            "workdir": launch.workdir,
-            "image": launch.image,
-            "queue": launch.queue,
-            "max_parallel": launch.max_parallel,
-            "jobs": submission.jobs,
-        }),
-    );
-    if let Err(e) = ledger.write_run(&record).await {
-        tracing::warn!("backfill {}: scheduler not recorded: {e}", launch.run);
-    }
 }
 
 /// Prints the outcome; with `wait`, follows the run until committed or failed.
@@ -423,7 +390,7 @@ async fn follow(
     {
         let line = progress_line(&status);
         if line != last && !settings.json {
-            eprintln!("{line}");
+            say_err!("{line}");
             last = line;
         }
         if launch.engine == Engine::Local
@@ -466,34 +433,44 @@ fn print_status(settings: &Settings, s: &Status, submission: Option<&Submission>
     if settings.json {
         return print_json(&value);
     }
-    println!("backfill run {} — {}", s.run, s.state.label());
-    println!(
+    say!("backfill run {} — {}", s.run, s.state.label());
+    say!(
         "  chunks       {}/{} done, {} running, {} failed",
-        s.chunks.done, s.chunks.total, s.chunks.running, s.chunks.failed
+        s.chunks.done,
+        s.chunks.total,
+        s.chunks.running,
+        s.chunks.failed
     );
-    println!(
+    say!(
         "  partitions   {}/{} reduced",
-        s.partitions_reduced, s.partitions
+        s.partitions_reduced,
+        s.partitions
     );
-    println!(
+    say!(
         "  items        {} ({} failed) · rows {} · final files {} · snapshots added {}",
-        s.items, s.failed_items, s.rows, s.files, s.snapshots_added
+        s.items,
+        s.failed_items,
+        s.rows,
+        s.files,
+        s.snapshots_added
     );
     for f in &s.failed_chunks {
-        println!(
+        say!(
             "  failed       c{:06} on {}: {}",
-            f.chunk, f.engine_task, f.reason
+            f.chunk,
+            f.engine_task,
+            f.reason
         );
     }
     for straggler in &s.stragglers {
-        println!("  straggler    {straggler}");
+        say!("  straggler    {straggler}");
     }
     if let Some(sub) = submission {
         for f in &sub.files {
-            println!("  wrote        {}", f.display());
+            say!("  wrote        {}", f.display());
         }
         if !sub.jobs.is_empty() {
-            println!("  jobs         {}", sub.jobs.join(", "));
+            say!("  jobs         {}", sub.jobs.join(", "));
         }
     }
     Ok(())
@@ -516,59 +493,17 @@ async fn retry(settings: &Settings, catalog: &EarthCatalog, args: &RetryArgs) ->
         print_status(settings, &s, None)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let record = s.record.clone().context("the run record")?;
-    let layout = crate::backfill::Layout::new(catalog.base(), &s.run);
-    let plan = crate::backfill::status::read_plan(&layout).await?;
-    let scheduler = record
-        .extra
-        .get("scheduler")
-        .cloned()
-        .unwrap_or(Value::Null);
-    let engine = match scheduler["engine"].as_str().unwrap_or("local") {
-        "slurm" => EngineArg::Slurm,
-        "k8s" => EngineArg::K8s,
-        "batch" => EngineArg::Batch,
-        _ => EngineArg::Local,
-    };
-    let e = EngineArgs {
-        engine,
-        max_parallel: scheduler["max_parallel"].as_u64().unwrap_or(4) as u32,
-        workdir: scheduler["workdir"].as_str().map(PathBuf::from),
-        image: scheduler["image"]
-            .as_str()
-            .unwrap_or("ecops:latest")
-            .to_string(),
-        queue: scheduler["queue"].as_str().unwrap_or("ecops").to_string(),
-        apply: engine != EngineArg::Local && engine != EngineArg::Slurm,
-        wait: args.wait,
-    };
-    let mut launch = launch(settings, &s.run, plan.tasks, &e)?;
-    let mapped = layout.mapped().await?;
-    let reduced = layout.reduced().await?;
-    launch.map_tasks = Some(tasks_missing(plan.chunks, plan.tasks, |c| {
-        mapped.contains(&c)
-    }));
-    launch.reduce_tasks = Some(tasks_missing(u64::from(plan.partitions), plan.tasks, |p| {
-        reduced.contains(&(p as u32))
-    }));
-    eprintln!(
+    let ecops = std::env::current_exe().context("finding the ecops binary")?;
+    let mut launch = submit::retry_launch(catalog, &s, ecops).await?;
+    // The workers open the catalog as the operator named it.
+    launch.base = settings.require_base()?.to_string();
+    say_err!(
         "ecops: retrying backfill {}: map tasks {:?}, reduce tasks {:?}, engine {}",
         s.run,
         launch.map_tasks.as_deref().unwrap_or_default(),
         launch.reduce_tasks.as_deref().unwrap_or_default(),
         launch.engine.label()
     );
-    let submission = hand_over(&launch).await?;
+    let submission = submit::hand_over(&launch).await?;
     follow(settings, catalog, &s.run, &launch, &submission, args.wait).await
-}
-
-/// Task indices (of `tasks`) owning at least one of `0..count` not done.
-fn tasks_missing(count: u64, tasks: u32, done: impl Fn(u64) -> bool) -> Vec<u32> {
-    let mut out: Vec<u32> = (0..count)
-        .filter(|i| !done(*i))
-        .map(|i| (i % u64::from(tasks.max(1))) as u32)
-        .collect();
-    out.sort_unstable();
-    out.dedup();
-    out
 }

@@ -74,13 +74,13 @@ pub async fn init(settings: &Settings, args: &InitArgs) -> Result<ExitCode> {
             "grid": grid,
         }))?;
     } else if created {
-        println!(
+        say!(
             "created catalog at {} ({})",
             catalog.base().location(),
             grid.map_or_else(|| spec.to_string(), |g| g.describe())
         );
     } else {
-        println!(
+        say!(
             "catalog at {} already exists; nothing changed",
             catalog.base().location()
         );
@@ -173,7 +173,7 @@ pub async fn info(settings: &Settings) -> Result<ExitCode> {
         ("snapshots", md.snapshots().count().to_string()),
     ];
     for (k, v) in rows {
-        println!("{k:>15}  {v}");
+        say!("{k:>15}  {v}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -258,25 +258,25 @@ pub async fn stats(settings: &Settings, args: &StatsArgs) -> Result<ExitCode> {
         print_stats_markdown(&stats, partitions);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("catalog    {}", catalog.base().location());
-    println!(
+    say!("catalog    {}", catalog.base().location());
+    say!(
         "rows       {}{}",
         stats.rows,
         stats
             .unique_items
             .map_or(String::new(), |u| format!("  ({u} unique items)"))
     );
-    println!(
+    say!(
         "files      {}  ({} avg)",
         stats.files,
         human_bytes(stats.avg_file_bytes)
     );
-    println!("bytes      {}", human_bytes(stats.bytes));
+    say!("bytes      {}", human_bytes(stats.bytes));
     if let Some(index) = &stats.hash_index {
-        println!("hash index {}", index_text(index));
+        say!("hash index {}", index_text(index));
     }
-    println!("partitions {}  in {} cells", stats.partitions, stats.cells);
-    println!(
+    say!("partitions {}  in {} cells", stats.partitions, stats.cells);
+    say!(
         "small      {} files below {}  ({:.0}%)",
         stats.small_files,
         human_bytes(stats.small_file_bytes),
@@ -286,11 +286,12 @@ pub async fn stats(settings: &Settings, args: &StatsArgs) -> Result<ExitCode> {
             100.0 * stats.small_files as f64 / stats.files as f64
         }
     );
-    println!(
+    say!(
         "snapshots  {}  ({} manifests in the current one)",
-        stats.snapshots, stats.manifests
+        stats.snapshots,
+        stats.manifests
     );
-    println!(
+    say!(
         "health     {}/100{}",
         health.score,
         if health.reasons.is_empty() {
@@ -300,19 +301,19 @@ pub async fn stats(settings: &Settings, args: &StatsArgs) -> Result<ExitCode> {
         }
     );
     if !health.fix.is_empty() {
-        println!("fix        {}", health.fix.join("; "));
+        say!("fix        {}", health.fix.join("; "));
     }
     if !stats.top_cells.is_empty() {
-        println!("\ntop cells          rows   files");
+        say!("\ntop cells          rows   files");
         for c in &stats.top_cells {
-            println!("{:<16} {:>6}  {:>6}", c.cell, c.rows, c.files);
+            say!("{:<16} {:>6}  {:>6}", c.cell, c.rows, c.files);
         }
     }
     if partitions {
-        println!("\ncell             year     rows   files      bytes");
+        say!("\ncell             year     rows   files      bytes");
         for p in &stats.partitions_detail {
             let year = p.year.map_or("-".to_string(), |y| y.to_string());
-            println!(
+            say!(
                 "{:<16} {:>4} {:>8} {:>7} {:>10}",
                 p.cell,
                 year,
@@ -341,15 +342,15 @@ fn print_stats_markdown(stats: &crate::catalog::stats::TableStats, partitions: b
     ] {
         totals.push(vec![k.to_string(), v]);
     }
-    println!("{}", totals.markdown());
+    say!("{}", totals.markdown());
     if !stats.top_cells.is_empty() {
-        println!(
+        say!(
             "### Top cells\n\n{}",
             crate::fmt::top_cells_table(&stats.top_cells).markdown()
         );
     }
     if partitions {
-        println!(
+        say!(
             "### Partitions\n\n{}",
             crate::fmt::partitions_table(&stats.partitions_detail).markdown()
         );

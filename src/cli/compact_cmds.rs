@@ -230,32 +230,37 @@ fn progress_bar(
 }
 
 fn print_plan(plan: &compact::Plan, s: &CompactProgress, all: bool) {
-    println!(
+    say!(
         "compaction plan (dry run) — snapshot {}",
         plan.snapshot_id
             .map_or_else(|| "none".to_string(), |id| id.to_string())
     );
-    println!("  buckets scanned  {}", s.buckets_scanned);
-    println!(
+    say!("  buckets scanned  {}", s.buckets_scanned);
+    say!(
         "  to compact       {} buckets, {} files ({})",
         plan.buckets.len(),
         plan.files_in(),
         human_bytes(plan.buckets.iter().map(|b| b.bytes).sum())
     );
-    println!("  table files      {} → {}", s.files_before, s.files_after);
+    say!("  table files      {} → {}", s.files_before, s.files_after);
     let mut shown: Vec<&compact::BucketPlan> = plan.buckets.iter().collect();
     shown.sort_by(|a, b| b.files.cmp(&a.files).then(b.bytes.cmp(&a.bytes)));
     if !all {
         shown.truncate(20);
     }
     if !shown.is_empty() {
-        println!(
+        say!(
             "  {:<18} {:>6} {:>6} {:>8} {:>10} {:>7}",
-            "cell", "year", "files", "rows", "bytes", "result"
+            "cell",
+            "year",
+            "files",
+            "rows",
+            "bytes",
+            "result"
         );
     }
     for b in &shown {
-        println!(
+        say!(
             "  {:<18} {:>6} {:>6} {:>8} {:>10} {:>7}",
             b.cell,
             b.year.map_or_else(|| "null".into(), |y| y.to_string()),
@@ -270,7 +275,7 @@ fn print_plan(plan: &compact::Plan, s: &CompactProgress, all: bool) {
         );
     }
     if shown.len() < plan.buckets.len() {
-        println!(
+        say!(
             "  … {} more (--all lists them)",
             plan.buckets.len() - shown.len()
         );
@@ -284,22 +289,24 @@ fn print_summary(s: &CompactProgress) {
         CompactPhase::Failed => "FAILED",
         _ => "stopped",
     };
-    println!("compaction {verb}");
-    println!(
+    say!("compaction {verb}");
+    say!(
         "  buckets          {} compacted of {} planned ({} scanned)",
-        s.buckets_compacted, s.buckets_planned, s.buckets_scanned
+        s.buckets_compacted,
+        s.buckets_planned,
+        s.buckets_scanned
     );
-    println!("  table files      {} → {}", s.files_before, s.files_after);
-    println!("  table rows       {} → {}", s.rows_before, s.rows_after);
-    println!(
+    say!("  table files      {} → {}", s.files_before, s.files_after);
+    say!("  table rows       {} → {}", s.rows_before, s.rows_after);
+    say!(
         "  rewritten        {} files ({}) → {} files ({})",
         s.files_in,
         human_bytes(s.bytes_in),
         s.files_out,
         human_bytes(s.bytes_out)
     );
-    println!("  duplicates       {} rows removed", s.duplicates_removed);
-    println!(
+    say!("  duplicates       {} rows removed", s.duplicates_removed);
+    say!(
         "  commits          {} replace snapshot(s){}",
         s.commits,
         if s.replans > 0 {
@@ -308,9 +315,9 @@ fn print_summary(s: &CompactProgress) {
             String::new()
         }
     );
-    println!("  time             {:.1} s", s.seconds);
+    say!("  time             {:.1} s", s.seconds);
     if let Some(e) = &s.error {
-        println!("  error            {e}");
+        say!("  error            {e}");
     }
 }
 
@@ -332,11 +339,13 @@ pub async fn expire_snapshots(settings: &Settings, args: &ExpireArgs) -> Result<
         } else {
             "expired"
         };
-        println!(
+        say!(
             "{would} {} of {} snapshots ({} kept)",
-            report.snapshots_expired, report.snapshots_before, report.snapshots_after
+            report.snapshots_expired,
+            report.snapshots_before,
+            report.snapshots_after
         );
-        println!(
+        say!(
             "  files {}: {} manifest lists, {} manifests, {} data files",
             if report.dry_run {
                 "to delete"
@@ -348,7 +357,7 @@ pub async fn expire_snapshots(settings: &Settings, args: &ExpireArgs) -> Result<
             report.data_files_deleted
         );
         for e in &report.delete_errors {
-            println!("  not deleted: {e}");
+            say!("  not deleted: {e}");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -358,7 +367,7 @@ pub async fn remove_orphans(settings: &Settings, args: &OrphanArgs) -> Result<Ex
     let catalog = open(settings).await?;
     let older_than = args.older_than.unwrap_or(DEFAULT_ORPHAN_AGE);
     if older_than < Duration::from_secs(3600) && !args.dry_run {
-        eprintln!(
+        say_err!(
             "ecops: warning: --older-than below 1h may delete files of a write still in flight by a process that ignores the catalog lock"
         );
     }
@@ -384,10 +393,10 @@ pub async fn remove_orphans(settings: &Settings, args: &OrphanArgs) -> Result<Ex
     } else {
         if report.dry_run {
             for p in &report.paths {
-                println!("{p}");
+                say!("{p}");
             }
         }
-        println!(
+        say!(
             "{} orphan file(s) ({}) older than {:?}{}; {} newer kept",
             report.orphans,
             human_bytes(report.orphan_bytes),
@@ -400,7 +409,7 @@ pub async fn remove_orphans(settings: &Settings, args: &OrphanArgs) -> Result<Ex
             report.too_new
         );
         for e in &report.delete_errors {
-            println!("  not deleted: {e}");
+            say!("  not deleted: {e}");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -68,7 +68,7 @@ pub async fn demo_data(settings: &Settings, args: &DemoDataArgs) -> Result<ExitC
             "meta": summary.out.join("meta.json").display().to_string(),
         }))?;
     } else {
-        println!(
+        say!(
             "wrote {} items ({} invalid) in {} files, {}, to {} in {:.1} s ({:.0} items/s)",
             m.items,
             m.invalid.len(),
@@ -78,7 +78,7 @@ pub async fn demo_data(settings: &Settings, args: &DemoDataArgs) -> Result<ExitC
             summary.seconds,
             rate
         );
-        println!(
+        say!(
             "polar {}, pole-covering {}, antimeridian split {} / jump {}, no geometry {}; \
              --since {} keeps {} of {} rows",
             m.polar,

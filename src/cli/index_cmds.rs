@@ -45,11 +45,11 @@ pub async fn run(settings: &Settings, cmd: &IndexCommand) -> Result<ExitCode> {
             if settings.json {
                 print_json(&report)?;
             } else {
-                println!("hash index {}", report.uri);
+                say!("hash index {}", report.uri);
                 match (&report.problem, report.exists) {
-                    (Some(p), _) => println!("  unusable: {p}"),
-                    (None, false) => println!("  missing"),
-                    (None, true) => println!(
+                    (Some(p), _) => say!("  unusable: {p}"),
+                    (None, false) => say!("  missing"),
+                    (None, true) => say!(
                         "  {} rows, reflects snapshot {}{}",
                         report.index_rows.unwrap_or(0),
                         report
@@ -62,13 +62,14 @@ pub async fn run(settings: &Settings, cmd: &IndexCommand) -> Result<ExitCode> {
                         }
                     ),
                 }
-                println!("  table     {} distinct ids", report.table_distinct);
-                println!(
+                say!("  table     {} distinct ids", report.table_distinct);
+                say!(
                     "  missing   {} {:?}",
-                    report.missing, report.missing_examples
+                    report.missing,
+                    report.missing_examples
                 );
-                println!("  extra     {} {:?}", report.extra, report.extra_examples);
-                println!(
+                say!("  extra     {} {:?}", report.extra, report.extra_examples);
+                say!(
                     "  {}",
                     if report.ok {
                         "OK"
@@ -91,9 +92,12 @@ pub async fn run(settings: &Settings, cmd: &IndexCommand) -> Result<ExitCode> {
             if settings.json {
                 print_json(&report)?;
             } else {
-                println!(
+                say!(
                     "hash index rebuilt: {} distinct ids from {} ids in {} data files ({:.1} s)",
-                    report.rows, report.ids_read, report.files_read, report.seconds
+                    report.rows,
+                    report.ids_read,
+                    report.files_read,
+                    report.seconds
                 );
             }
             exit_for(report.error.as_deref())
@@ -110,13 +114,13 @@ pub async fn upgrade_catalog(settings: &Settings) -> Result<ExitCode> {
     if settings.json {
         print_json(&report)?;
     } else if changed {
-        println!(
+        say!(
             "{}: upgraded from {before} to {} (PyIceberg's current SqlCatalog layout)",
             catalog.db_uri(),
             catalog.schema_version()
         );
     } else {
-        println!("{}: already {}; nothing changed", catalog.db_uri(), before);
+        say!("{}: already {}; nothing changed", catalog.db_uri(), before);
     }
     exit_for(report.error.as_deref())
 }
@@ -125,7 +129,7 @@ pub async fn upgrade_catalog(settings: &Settings) -> Result<ExitCode> {
 fn exit_for(error: Option<&str>) -> Result<ExitCode> {
     match error {
         Some(e) => {
-            eprintln!("ecops: error: {e}");
+            say_err!("ecops: error: {e}");
             Ok(ExitCode::from(1))
         }
         None => Ok(ExitCode::SUCCESS),

@@ -159,7 +159,7 @@ pub async fn ingest(settings: &Settings, args: &IngestArgs) -> Result<ExitCode> 
     let catalog = match EarthCatalog::open(base, &settings.open).await {
         Ok(c) => c,
         Err(CatalogError::NoCatalog { .. } | CatalogError::NoTable { .. }) => {
-            eprintln!(
+            say_err!(
                 "ecops: no catalog at {base}; creating one (H3 resolution {})",
                 args.h3_resolution
             );
@@ -255,7 +255,7 @@ fn progress_bar(
 
 fn print_summary(s: &IngestProgress) {
     if s.already_complete {
-        println!(
+        say!(
             "job {} already completed (snapshot {}); nothing to do. Use --job NAME to ingest the same inventory again.",
             s.job_id,
             s.snapshot_id.unwrap_or_default()
@@ -268,52 +268,54 @@ fn print_summary(s: &IngestProgress) {
         Phase::Failed => "FAILED",
         _ => "stopped",
     };
-    println!("ingest {} — job {}", verb, s.job_id);
+    say!("ingest {} — job {}", verb, s.job_id);
     if s.resumed_from > 0 {
-        println!("  resumed from     inventory position {}", s.resumed_from);
+        say!("  resumed from     inventory position {}", s.resumed_from);
     }
-    println!("  items listed     {}", s.items);
-    println!(
+    say!("  items listed     {}", s.items);
+    say!(
         "  rows written     {} ({} without geometry in __none__)",
-        s.rows, s.no_geometry
+        s.rows,
+        s.no_geometry
     );
-    println!(
+    say!(
         "  files            {} ({})",
         s.files,
         human_bytes(s.bytes_out)
     );
-    println!("  commits          {} (position {})", s.commits, s.position);
-    println!(
+    say!("  commits          {} (position {})", s.commits, s.position);
+    say!(
         "  fetched          {} ({})",
         s.fetched,
         human_bytes(s.bytes_in)
     );
-    println!("  failed           {}", s.failed);
+    say!("  failed           {}", s.failed);
     if s.skipped_known > 0 {
-        println!(
+        say!(
             "  skipped known    {} (ids already in the hash index)",
             s.skipped_known
         );
     }
     if s.outside_regions > 0 {
-        println!(
+        say!(
             "  outside regions  {} items (partition __outside__)",
             s.outside_regions
         );
     }
     if s.skipped_suffix + s.skipped_since > 0 {
-        println!(
+        say!(
             "  skipped          {} by suffix, {} by --since",
-            s.skipped_suffix, s.skipped_since
+            s.skipped_suffix,
+            s.skipped_since
         );
     }
     if s.since_unknown > 0 {
-        println!(
+        say!(
             "  no date          {} rows kept by --since without a last_modified_date",
             s.since_unknown
         );
     }
-    println!(
+    say!(
         "  time             {:.1} s ({:.0} items/s)",
         s.seconds,
         if s.seconds > 0.0 {
@@ -325,9 +327,9 @@ fn print_summary(s: &IngestProgress) {
     if s.failed > 0
         && let Some(d) = &s.dead_letters
     {
-        println!("  dead letters     {d} (retry: ecops ingest --retry-dead-letters)");
+        say!("  dead letters     {d} (retry: ecops ingest --retry-dead-letters)");
     }
     if let Some(e) = &s.error {
-        println!("  error            {e}");
+        say!("  error            {e}");
     }
 }

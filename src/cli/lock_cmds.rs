@@ -119,7 +119,7 @@ fn refuse(settings: &Settings, error: &str, lock: Option<Value>) -> Result<ExitC
     if settings.json {
         print_json(&json!({"ok": false, "error": error, "lock": lock}))?;
     }
-    eprintln!("ecops: {error}");
+    say_err!("ecops: {error}");
     Ok(ExitCode::from(1))
 }
 
@@ -169,23 +169,23 @@ pub async fn status(settings: &Settings) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     match &state {
-        LockState::Free { .. } => println!("lock {} is {}", store.uri(LOCK_FILE), state.describe()),
+        LockState::Free { .. } => say!("lock {} is {}", store.uri(LOCK_FILE), state.describe()),
         LockState::Held {
             record, assessment, ..
         } => {
             let age = assessment
                 .age_seconds
                 .map_or("unknown".to_string(), crate::fmt::format_age);
-            println!("held by {}", crate::lock::holder_identity(record));
-            println!(
+            say!("held by {}", crate::lock::holder_identity(record));
+            say!(
                 "acquired {}, last heartbeat {age} ago, TTL {} h",
                 record.held_since.as_deref().unwrap_or(&record.acquired),
                 record.ttl_hours
             );
             if assessment.stale {
-                println!("STALE: {}", assessment.why);
+                say!("STALE: {}", assessment.why);
             } else {
-                println!("live: {}", assessment.why);
+                say!("live: {}", assessment.why);
             }
         }
         LockState::Unreadable {
@@ -194,12 +194,8 @@ pub async fn status(settings: &Settings) -> Result<ExitCode> {
             fingerprint,
             ..
         } => {
-            println!(
-                "the lock object is not a lock record ({reason}); content starts: {preview:?}"
-            );
-            println!(
-                "fingerprint {fingerprint}: `ecops lock steal --force {fingerprint}` replaces it"
-            );
+            say!("the lock object is not a lock record ({reason}); content starts: {preview:?}");
+            say!("fingerprint {fingerprint}: `ecops lock steal --force {fingerprint}` replaces it");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -249,7 +245,7 @@ fn print_taken(
         }
         print_json(&out)?;
     } else {
-        println!(
+        say!(
             "{verb} the catalog lock {} for {}: generation {}, nonce {}; stale at {} unless released",
             store.uri(LOCK_FILE),
             record.owner,
@@ -257,7 +253,7 @@ fn print_taken(
             lease.nonce(),
             stale_at.to_rfc3339()
         );
-        println!("release it with: {release}");
+        say!("release it with: {release}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -287,7 +283,7 @@ pub async fn release(settings: &Settings, token: Option<&str>) -> Result<ExitCod
                     "owner": record.owner, "generation": record.generation,
                 }))?;
             } else {
-                println!(
+                say!(
                     "released the catalog lock {} (owner {}, generation {})",
                     store.uri(LOCK_FILE),
                     record.owner,
@@ -350,10 +346,10 @@ pub async fn steal(
                 Err(e) => (None, Some(e.clone())),
             };
             if !settings.json {
-                println!("took over from {}", stolen.previous.describe());
+                say!("took over from {}", stolen.previous.describe());
                 match &audit {
-                    Some(uri) => println!("recorded in {uri}"),
-                    None => eprintln!(
+                    Some(uri) => say!("recorded in {uri}"),
+                    None => say_err!(
                         "ecops: warning: the steal could not be audited: {}",
                         audit_error.as_deref().unwrap_or("?")
                     ),
@@ -378,7 +374,7 @@ async fn confirm(state: &LockState) -> Result<bool> {
         .map_or(1, |g| g + 1);
     eprint!(
         "The catalog lock is {}.\nSteal it (new generation {next})? [y/N] ",
-        state.describe()
+        crate::fmt::terminal_safe(&state.describe())
     );
     let answer = tokio::task::spawn_blocking(|| {
         let mut line = String::new();

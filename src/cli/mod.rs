@@ -1,5 +1,25 @@
 //! The headless front end: clap commands that drive the engine and print
 //! human text or `--json`. Errors become one line on stderr and a non-zero exit.
+//!
+//! Human text goes out through `say!` and `say_err!`: whatever item data
+//! or error text a line carries, nothing in it reaches the terminal as a
+//! control character (see [`crate::fmt::terminal_safe`]). JSON goes out as
+//! is (it escapes control characters itself).
+
+/// `println!` for human text: control characters in the line are shown
+/// escaped (newlines stay), never sent to the terminal.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        println!("{}", $crate::fmt::terminal_safe_lines(&format!($($arg)*)))
+    };
+}
+
+/// `say!` on stderr.
+macro_rules! say_err {
+    ($($arg:tt)*) => {
+        eprintln!("{}", $crate::fmt::terminal_safe_lines(&format!($($arg)*)))
+    };
+}
 
 mod backfill_cmds;
 pub mod bench;
@@ -266,7 +286,7 @@ pub(crate) fn stop_on_ctrl_c(message: &'static str) -> crate::runs::Stop {
     let tripped = stop.clone();
     tokio::spawn(async move {
         let by = wait_for_interrupt().await;
-        eprintln!("\necops: {message}");
+        say_err!("\necops: {message}");
         tripped.request(crate::runs::Request::Cancel, by, None);
     });
     stop
@@ -331,7 +351,7 @@ pub fn main() -> ExitCode {
             if json {
                 println!("{}", serde_json::json!({ "error": message }));
             }
-            eprintln!("ecops: error: {}", message);
+            say_err!("ecops: error: {}", message);
             ExitCode::from(1)
         }
     }

@@ -147,7 +147,7 @@ pub async fn run(settings: &Settings, args: &QueryArgs) -> Result<ExitCode> {
     };
     if format == Format::Table {
         let scan = hits.stats.snapshot();
-        eprintln!(
+        say_err!(
             "{written} items; read {} of {} files ({} of {} rows), {:.1} ms planning + {:.1} ms scanning",
             scan["files_read"],
             plan.files_total,
@@ -184,7 +184,7 @@ pub async fn export(
             "seconds": started.elapsed().as_secs_f64(),
         }))?;
     } else {
-        println!(
+        say!(
             "{} items → {} (stac-geoparquet {}, {} columns, {})",
             report.items,
             out.display(),
@@ -193,7 +193,7 @@ pub async fn export(
             human_bytes(report.bytes)
         );
         if report.without_geometry > 0 {
-            println!(
+            say!(
                 "{} items without a geometry left out (stac-geoparquet requires one)",
                 report.without_geometry
             );
@@ -240,14 +240,14 @@ fn explain(settings: &Settings, plan: &Plan) -> Result<ExitCode> {
             }
         ),
     };
-    println!(
+    say!(
         "snapshot        {}",
         plan.snapshot_id.map_or("none".into(), |s| s.to_string())
     );
-    println!("grid            {}", plan.grid);
-    println!("cells           {cells}");
-    println!("years           {years}");
-    println!(
+    say!("grid            {}", plan.grid);
+    say!("cells           {cells}");
+    say!("years           {years}");
+    say!(
         "files           {} of {} kept (pruned: {} by cell, {} by year, {} by datetime bounds)",
         plan.files.len(),
         plan.files_total,
@@ -255,13 +255,13 @@ fn explain(settings: &Settings, plan: &Plan) -> Result<ExitCode> {
         plan.pruned_by_year,
         plan.pruned_by_stats
     );
-    println!(
+    say!(
         "bytes           {} of {}",
         human_bytes(plan.bytes_kept),
         human_bytes(plan.bytes_total)
     );
-    println!("rows            {} (before de-duplication)", plan.rows_kept);
-    println!(
+    say!("rows            {} (before de-duplication)", plan.rows_kept);
+    say!(
         "planning        {:.1} ms (cells {:.1} ms; file list {})",
         plan.planning_time.as_secs_f64() * 1000.0,
         plan.cells_time.as_secs_f64() * 1000.0,

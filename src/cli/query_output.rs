@@ -5,6 +5,7 @@ use std::io::Write;
 
 use serde_json::{Value, json};
 
+use crate::fmt::{csv_record, terminal_safe};
 use crate::query::scan::{Fields, Hit};
 
 /// Output formats of `ecops query`.
@@ -53,14 +54,6 @@ pub struct HitWriter<W: Write> {
     format: Format,
     record: Record,
     count: u64,
-}
-
-/// One CSV record (quoted as needed), with its line end.
-fn csv_line(fields: &[&str]) -> std::io::Result<Vec<u8>> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(fields).map_err(std::io::Error::other)?;
-    w.into_inner()
-        .map_err(|e| std::io::Error::other(e.to_string()))
 }
 
 fn rfc3339(t: &chrono::DateTime<chrono::Utc>) -> String {
@@ -122,7 +115,7 @@ impl<W: Write> HitWriter<W> {
                     Record::Uri(_) => &["id", "href"],
                     Record::Item => &["id", "datetime", "platform", "collection", "grid_partition"],
                 };
-                out.write_all(&csv_line(header)?)?;
+                out.write_all(crate::fmt::csv_record(header).as_bytes())?;
             }
             Format::Table => {
                 let header = match record {
@@ -175,27 +168,33 @@ impl<W: Write> HitWriter<W> {
                 };
                 write!(self.out, "{}", crate::fmt::markdown_row(&cells))?;
             }
-            (Format::Table, Some(h)) => writeln!(self.out, "{:<48} {h}", hit.id)?,
+            // Item data goes to a terminal: nothing in it may drive the terminal.
+            (Format::Table, Some(h)) => writeln!(
+                self.out,
+                "{:<48} {}",
+                terminal_safe(&hit.id),
+                terminal_safe(h)
+            )?,
             (Format::Table, None) => writeln!(
                 self.out,
                 "{:<48} {:<27} {:<8} {}",
-                hit.id,
+                terminal_safe(&hit.id),
                 hit.datetime.as_ref().map(rfc3339).unwrap_or_default(),
-                hit.platform.as_deref().unwrap_or(""),
-                hit.grid_partition
+                terminal_safe(hit.platform.as_deref().unwrap_or("")),
+                terminal_safe(&hit.grid_partition)
             )?,
             (Format::Csv, _) => {
                 let line = match &href {
-                    Some(h) => csv_line(&[hit.id.as_str(), h])?,
-                    None => csv_line(&[
+                    Some(h) => csv_record(&[hit.id.as_str(), h]),
+                    None => csv_record(&[
                         hit.id.as_str(),
                         &hit.datetime.as_ref().map(rfc3339).unwrap_or_default(),
                         hit.platform.as_deref().unwrap_or(""),
                         hit.collection.as_deref().unwrap_or(""),
                         &hit.grid_partition,
-                    ])?,
+                    ]),
                 };
-                self.out.write_all(&line)?;
+                self.out.write_all(line.as_bytes())?;
             }
             (Format::Json | Format::Ndjson, Some(h)) => {
                 let v = json!({"id": hit.id, "href": h});

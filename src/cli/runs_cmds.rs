@@ -91,7 +91,7 @@ async fn list(settings: &Settings, all: bool) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if runs.is_empty() {
-        println!(
+        say!(
             "no runs{}",
             if all {
                 ""
@@ -100,12 +100,19 @@ async fn list(settings: &Settings, all: bool) -> Result<ExitCode> {
             }
         );
     }
-    println!(
+    say!(
         "{:<36} {:<16} {:<9} {:>10} {:>10} {:>7} {:>9} {:>7}  WHERE",
-        "RUN", "KIND", "STATE", "ITEMS", "ROWS", "FAILED", "ITEMS/S", "BEAT"
+        "RUN",
+        "KIND",
+        "STATE",
+        "ITEMS",
+        "ROWS",
+        "FAILED",
+        "ITEMS/S",
+        "BEAT"
     );
     for r in &runs {
-        println!(
+        say!(
             "{:<36} {:<16} {:<9} {:>10} {:>10} {:>7} {:>9} {:>7}  {}",
             r.id,
             r.kind.label(),
@@ -119,7 +126,7 @@ async fn list(settings: &Settings, all: bool) -> Result<ExitCode> {
         );
     }
     for u in &snapshot.unreadable {
-        println!("unreadable: {} ({})", u.key, u.reason);
+        say!("unreadable: {} ({})", u.key, u.reason);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -159,8 +166,8 @@ async fn show(settings: &Settings, id: &str) -> Result<ExitCode> {
 }
 
 fn print_run(r: &RunView) {
-    println!("run {} — {} {}", r.id, r.kind.label(), r.state.label());
-    println!(
+    say!("run {} — {} {}", r.id, r.kind.label(), r.state.label());
+    say!(
         "  started      {} by {}@{} (pid {})",
         r.started.to_rfc3339(),
         r.user,
@@ -168,13 +175,13 @@ fn print_run(r: &RunView) {
         r.pid
     );
     if let Some(ended) = r.ended {
-        println!(
+        say!(
             "  ended        {} (exit {})",
             ended.to_rfc3339(),
             r.exit_code.unwrap_or_default()
         );
     }
-    println!(
+    say!(
         "  counters     {} items, {} rows, {} files ({}), {} commits, {} dead letters",
         thousands(r.items),
         thousands(r.rows),
@@ -183,20 +190,20 @@ fn print_run(r: &RunView) {
         r.commits,
         thousands(r.failed)
     );
-    println!(
+    say!(
         "  rate         {} items/s, {} rows/s",
         rate(r.items_per_second),
         rate(r.rows_per_second)
     );
     if let Some(stop) = &r.stop_request {
-        println!("  stop         {stop}");
+        say!("  stop         {stop}");
     }
     if let Some(e) = &r.error {
-        println!("  error        {e}");
+        say!("  error        {e}");
     }
-    println!("  inputs       {}", r.record.inputs);
+    say!("  inputs       {}", r.record.inputs);
     for w in &r.workers {
-        println!(
+        say!(
             "  worker {:<28} {:<10} {:<14} beat {:>7} ago · {} items · {} items/s{}",
             w.engine_task,
             w.state.label(),
@@ -232,7 +239,7 @@ async fn request(settings: &Settings, id: &str, request: Request) -> Result<Exit
     if settings.json {
         print_json(&json!({"ok": true, "run": id, "request": request.label(), "by": control.by}))?;
     } else {
-        println!(
+        say!(
             "asked run {id} to {}: it stops at its next commit (exit 130)",
             request.label()
         );
@@ -265,7 +272,7 @@ async fn resume(settings: &Settings, id: &str, wait: bool) -> Result<ExitCode> {
             if params.job.is_none() {
                 params.job = run.record.inputs["job_id"].as_str().map(str::to_string);
             }
-            eprintln!(
+            say_err!(
                 "ecops: resuming ingest {} (run {id}) from its checkpoint",
                 params.label()
             );
@@ -294,7 +301,7 @@ async fn prune(settings: &Settings, keep: Option<usize>) -> Result<ExitCode> {
     if settings.json {
         print_json(&json!({"removed": removed, "keep": keep}))?;
     } else {
-        println!("removed {} runs (keeping the newest {keep})", removed.len());
+        say!("removed {} runs (keeping the newest {keep})", removed.len());
     }
     Ok(ExitCode::SUCCESS)
 }

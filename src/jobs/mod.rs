@@ -11,9 +11,11 @@
 //! - [`lock`]: one task owns the [`crate::lock::LockWatcher`] and the
 //!   console's own lease, so a steal is judged on the watcher's history.
 //! - [`query`], [`compact`]: front ends of the query and compaction engines.
+//! - [`backfill`]: backfill runs followed from the ledger; start, retry, commit.
 //! - [`demo`], [`feed`]: the embedded demo catalog and its throttled item server.
 //! - [`throughput`]: rate history for the throughput pane.
 
+pub mod backfill;
 pub mod compact;
 pub mod demo;
 pub mod feed;
@@ -39,6 +41,7 @@ use crate::ingest::{IngestProgress, LockSettings};
 use crate::lock::Watched;
 use crate::runs::{JobError, LedgerOptions, Stop};
 
+pub use backfill::{BackfillRequest, BackfillSpec};
 pub use compact::{CompactOutcome, CompactRequest};
 pub use ingest::IngestSpec;
 pub use lock::{LockAction, LockCommand, LockOutcome};
@@ -95,6 +98,8 @@ pub enum Request {
     },
     /// Read the dead letters of a run's ingest job.
     RunDeadLetters { run: String, job_id: String },
+    /// Start, retry or commit a backfill.
+    Backfill(BackfillRequest),
 }
 
 /// What the background reports.
@@ -146,6 +151,8 @@ pub enum Event {
     LockOutcome(LockOutcome),
     /// Every run in the ledger, as of one refresh.
     Runs(Result<Arc<crate::runs::Snapshot>, JobError>),
+    /// Every backfill run's status, newest first, after each ledger refresh.
+    Backfills(Vec<crate::backfill::Status>),
     RunDeadLetters {
         run: String,
         result: Result<Vec<DeadLetter>, JobError>,
@@ -174,6 +181,8 @@ pub struct JobsConfig {
     pub ledger: Option<LedgerOptions>,
     /// Run ledger re-read period.
     pub runs_every: Duration,
+    /// The `ecops` binary backfill workers run (None: this executable).
+    pub ecops: Option<std::path::PathBuf>,
 }
 
 impl Default for JobsConfig {
@@ -188,6 +197,7 @@ impl Default for JobsConfig {
             presence: true,
             presence_every: Duration::from_secs(5),
             runs_every: Duration::from_secs(2),
+            ecops: None,
         }
     }
 }
@@ -326,6 +336,7 @@ impl Jobs {
             Request::RefreshStats => self.inner.stats.refresh(),
             Request::RunControl { run, request } => self.request_run(run, request),
             Request::RunDeadLetters { run, job_id } => self.run_dead_letters(run, job_id),
+            Request::Backfill(request) => self.backfill(request),
         }
         None
     }

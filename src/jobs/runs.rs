@@ -1,7 +1,8 @@
 //! The run ledger as the console sees it: a task re-reads it every few
 //! seconds (one LIST plus a GET per changed record) and reports every run on
 //! the catalog — the console's own and external ones (headless, cron, a
-//! cluster) — as [`Event::Runs`]. Operator requests to external runs
+//! cluster) — as [`Event::Runs`], and the backfill runs' phases and chunks
+//! (from their markers: new ones only) as [`Event::Backfills`]. Operator requests to external runs
 //! (cancel, pause) are written here, never by a read-only console.
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ pub(super) fn spawn(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut reader = RunsReader::new(&store);
+        let mut backfills = super::backfill::Follower::default();
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -31,7 +33,17 @@ pub(super) fn spawn(
                 .await
                 .map(Arc::new)
                 .map_err(JobError::failed);
+            // Backfill runs: their phase and chunks from their markers.
+            let statuses = match &snapshot {
+                Ok(s) => Some(backfills.statuses(&store, s).await),
+                Err(_) => None,
+            };
             if events.send(Event::Runs(snapshot)).is_err() {
+                return;
+            }
+            if let Some(statuses) = statuses
+                && events.send(Event::Backfills(statuses)).is_err()
+            {
                 return;
             }
         }

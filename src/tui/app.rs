@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 
-use super::command::Command;
+use super::command::{BackfillCommand, Command};
 use super::equivalent;
 use super::export::ExportFormat;
 use super::keymap::{self, Action, Keymap};
@@ -356,8 +356,23 @@ impl App {
                 &mut fx,
             ),
             Command::Export { format, path } => return self.export(format, path),
+            Command::Backfill(command) => self.backfill_command(command, &mut fx),
         }
         self.apply(fx);
+    }
+
+    /// `:backfill …`: each asks first (start, retry, commit).
+    fn backfill_command(&self, command: BackfillCommand, fx: &mut Effects) {
+        let view = &self.views.backfill;
+        match command {
+            BackfillCommand::Start(spec) => views::backfill::start(*spec, &self.data, fx),
+            BackfillCommand::Retry(run) => {
+                views::backfill::retry(view.run(run.as_deref(), &self.data), fx)
+            }
+            BackfillCommand::Commit(run) => {
+                views::backfill::commit(view.run(run.as_deref(), &self.data), &self.data, fx)
+            }
+        }
     }
 
     /// Writes the current view's table to `path` (default

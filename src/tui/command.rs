@@ -32,10 +32,21 @@ pub enum Command {
         format: crate::tui::export::ExportFormat,
         path: Option<String>,
     },
+    Backfill(BackfillCommand),
+}
+
+/// `:backfill …`: start one, or retry / commit a run (None: the one
+/// selected in the Backfill view).
+#[derive(Debug, Clone, PartialEq)]
+pub enum BackfillCommand {
+    Start(Box<crate::jobs::BackfillSpec>),
+    Retry(Option<String>),
+    Commit(Option<String>),
 }
 
 /// The commands, for the error on an unknown one.
-const KNOWN: &str = "ingest, compact, query, steal, acquire, release, history, export, refresh, q";
+const KNOWN: &str =
+    "ingest, backfill, compact, query, steal, acquire, release, history, export, refresh, q";
 
 impl Command {
     /// Parses a command line (without the `:`); None for an empty line.
@@ -67,6 +78,7 @@ impl Command {
                     .map_err(|e| format!("orphans: {e}"))?,
             }),
             "export" => parse_export(rest)?,
+            "backfill" => Command::Backfill(parse_backfill(rest)?),
             other => return Err(format!("unknown command '{other}' (try {KNOWN})")),
         }))
     }
@@ -81,6 +93,7 @@ impl Command {
             Command::Release => Some("release"),
             Command::Expire(..) => Some("expire-snapshots"),
             Command::Orphans(_) => Some("remove-orphans"),
+            Command::Backfill(_) => Some("backfill"),
             _ => None,
         }
     }
@@ -175,6 +188,104 @@ pub fn parse_ingest(args: &str) -> Result<IngestSpec, String> {
     Ok(IngestSpec::new(params))
 }
 
+/// How to write `:backfill`.
+const BACKFILL_USAGE: &str = "usage: backfill INVENTORY [--items-root URL] [--tasks N] [--engine local|slurm|k8s|batch] [--chunk-size N] [--mode full|delta] · backfill retry [RUN] · backfill commit [RUN]";
+
+/// `retry [RUN]`, `commit [RUN]`, or `INVENTORY [ITEMS_ROOT] [--items-root URL]
+/// [--since D] [--chunk-size N] [--concurrency N] [--tasks N] [--partitions N]
+/// [--mode full|delta] [--engine E] [--max-parallel M] [--target-file-size-mb N]`:
+/// the options and defaults of `ecops backfill submit`.
+pub fn parse_backfill(args: &str) -> Result<BackfillCommand, String> {
+    // `--run RUN` as the CLI writes it, or just RUN.
+    let words: Vec<&str> = args.split_whitespace().filter(|w| *w != "--run").collect();
+    let run = |rest: &[&str]| match rest {
+        [] => Ok(None),
+        [run] => Ok(Some(run.to_string())),
+        [_, extra, ..] => Err(format!("backfill: unexpected '{extra}'")),
+    };
+    match words.as_slice() {
+        ["retry", rest @ ..] => run(rest).map(BackfillCommand::Retry),
+        ["commit", rest @ ..] => run(rest).map(BackfillCommand::Commit),
+        _ => parse_backfill_start(args).map(|spec| BackfillCommand::Start(Box::new(spec))),
+    }
+}
+
+fn parse_backfill_start(args: &str) -> Result<crate::jobs::BackfillSpec, String> {
+    use crate::backfill::plan::{DEFAULT_TARGET_FILE_SIZE_MB, DEFAULT_TASKS};
+    use crate::ingest::{DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, Mode};
+    let mut params = crate::ingest::IngestParams {
+        suffix: Some(crate::ingest::params::DEFAULT_SUFFIX.to_string()),
+        chunk_size: Some(DEFAULT_CHUNK_SIZE),
+        concurrency: Some(DEFAULT_CONCURRENCY),
+        mode: Some(Mode::Delta),
+        ..Default::default()
+    };
+    let (mut tasks, mut partitions, mut target_mb) =
+        (DEFAULT_TASKS, None, DEFAULT_TARGET_FILE_SIZE_MB);
+    let (mut engine, mut max_parallel) = (crate::backfill::schedulers::Engine::Local, 4u32);
+    let mut words = args.split_whitespace();
+    while let Some(w) = words.next() {
+        let mut value = |name: &str| {
+            words
+                .next()
+                .map(str::to_string)
+                .ok_or_else(|| format!("backfill: {name} needs a value"))
+        };
+        let number = |name: &str, v: String| {
+            v.parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("backfill: {name} takes a positive number"))
+        };
+        match w {
+            "--items-root" => params.items_root = Some(value(w)?),
+            "--since" => params.since = Some(value(w)?),
+            "--chunk-size" => params.chunk_size = Some(number(w, value(w)?)?),
+            "--concurrency" => params.concurrency = Some(number(w, value(w)?)?),
+            "--tasks" => tasks = number(w, value(w)?)? as u32,
+            "--partitions" => partitions = Some(number(w, value(w)?)? as u32),
+            "--max-parallel" => max_parallel = number(w, value(w)?)? as u32,
+            "--target-file-size-mb" => target_mb = number(w, value(w)?)?,
+            "--mode" => {
+                params.mode = Some(match value(w)?.as_str() {
+                    "full" => Mode::Full,
+                    "delta" => Mode::Delta,
+                    other => return Err(format!("backfill: --mode full or delta, not '{other}'")),
+                })
+            }
+            "--engine" => {
+                let name = value(w)?;
+                engine = crate::backfill::schedulers::Engine::parse(&name).ok_or_else(|| {
+                    format!("backfill: unknown engine '{name}' (local, slurm, k8s, batch)")
+                })?
+            }
+            flag if flag.starts_with("--") => {
+                return Err(format!("backfill: unknown option {flag}"));
+            }
+            path if params.inventory.is_none() => params.inventory = Some(path.to_string()),
+            path if params.items_root.is_none() => params.items_root = Some(path.to_string()),
+            extra => return Err(format!("backfill: unexpected '{extra}'")),
+        }
+    }
+    if params.inventory.is_none() {
+        return Err(BACKFILL_USAGE.into());
+    }
+    // The engine's builder checks the rest as the CLI's plan does.
+    params
+        .build(&Default::default())
+        .map_err(|e| format!("backfill: {e}"))?;
+    Ok(crate::jobs::BackfillSpec {
+        plan: crate::backfill::PlanOptions {
+            params,
+            tasks,
+            partitions: partitions.unwrap_or(tasks),
+            target_file_size: target_mb * 1024 * 1024,
+        },
+        engine,
+        max_parallel,
+    })
+}
+
 /// `key=value …` for `:query`: geometry (also bbox, point, g), datetime (dt,
 /// d), filter (f), limit (n). A value runs up to the next `key=`.
 pub fn parse_query_args(args: &str) -> Result<[Option<String>; 4], String> {
@@ -225,6 +336,33 @@ mod tests {
         assert_eq!(f[3].as_deref(), Some("5"));
         assert!(f[1].is_none());
         assert!(parse_query_args("oops").is_err());
+    }
+
+    #[test]
+    fn backfill_args_take_the_submit_options_or_retry_and_commit() {
+        let BackfillCommand::Start(spec) = parse_backfill(
+            "/inv.csv --items-root http://h --tasks 3 --engine slurm --chunk-size 50",
+        )
+        .unwrap() else {
+            panic!("a start")
+        };
+        assert_eq!(spec.plan.params.inventory.as_deref(), Some("/inv.csv"));
+        assert_eq!(spec.plan.params.items_root.as_deref(), Some("http://h"));
+        assert_eq!((spec.plan.tasks, spec.plan.partitions), (3, 3));
+        assert_eq!(spec.plan.params.chunk_size, Some(50));
+        assert_eq!(spec.engine, crate::backfill::schedulers::Engine::Slurm);
+        assert_eq!(
+            parse_backfill("retry").unwrap(),
+            BackfillCommand::Retry(None)
+        );
+        assert_eq!(
+            parse_backfill("commit --run r1").unwrap(),
+            BackfillCommand::Commit(Some("r1".into()))
+        );
+        assert!(parse_backfill("").is_err());
+        assert!(parse_backfill("retry a b").is_err());
+        assert!(parse_backfill("/inv.csv --engine moon").is_err());
+        assert!(parse_backfill("/inv.csv --tasks 0").is_err());
     }
 
     #[test]

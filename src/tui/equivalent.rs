@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 
 use crate::ingest::Mode;
 use crate::jobs::{
-    CompactRequest, IngestSpec, LockCommand, MaintenanceRequest, QueryRequest, Request,
+    BackfillRequest, CompactRequest, IngestSpec, LockCommand, MaintenanceRequest, QueryRequest,
+    Request,
 };
 
 /// One console action and its equivalents.
@@ -49,6 +50,7 @@ pub fn of(request: &Request, cx: &Context) -> Option<Equivalent> {
         ),
         Request::Lock(cmd) => lock(cmd, &ecops, cx)?,
         Request::Maintenance(m) => maintenance(m, &ecops),
+        Request::Backfill(b) => backfill(b, &ecops),
         Request::Cancel { .. }
         | Request::DeadLetters { .. }
         | Request::RunDeadLetters { .. }
@@ -107,6 +109,58 @@ fn ingest(spec: &IngestSpec, ecops: &str) -> Option<Lines> {
         None => format!("ingest of {}", spec.label),
     };
     Some((what, vec![("ecops", cmd)]))
+}
+
+fn backfill(req: &BackfillRequest, ecops: &str) -> Lines {
+    match req {
+        BackfillRequest::Start(spec) => {
+            let (plan, p) = (&spec.plan, &spec.plan.params);
+            let mut cmd = format!("{ecops} backfill submit");
+            if let Some(inv) = &p.inventory {
+                cmd.push_str(&format!(" --inventory {}", quote(inv)));
+            }
+            if let Some(root) = &p.items_root {
+                cmd.push_str(&format!(" --items-root {}", quote(root)));
+            }
+            if let Some(since) = &p.since {
+                cmd.push_str(&format!(" --since {}", quote(since)));
+            }
+            if let Some(n) = p.chunk_size {
+                cmd.push_str(&format!(" --chunk-size {n}"));
+            }
+            if let Some(n) = p.concurrency {
+                cmd.push_str(&format!(" --concurrency {n}"));
+            }
+            let mode = if p.mode == Some(Mode::Full) {
+                "full"
+            } else {
+                "delta"
+            };
+            cmd.push_str(&format!(
+                " --mode {mode} --tasks {} --partitions {} --target-file-size-mb {} --engine {} --max-parallel {}",
+                plan.tasks,
+                plan.partitions,
+                plan.target_file_size / (1024 * 1024),
+                spec.engine.label(),
+                spec.max_parallel
+            ));
+            ("backfill".into(), vec![("ecops", cmd)])
+        }
+        BackfillRequest::Retry { run } => (
+            format!("retry of backfill {run}"),
+            vec![(
+                "ecops",
+                format!("{ecops} backfill retry --run {}", quote(run)),
+            )],
+        ),
+        BackfillRequest::Commit { run } => (
+            format!("commit of backfill {run}"),
+            vec![(
+                "ecops",
+                format!("{ecops} backfill commit --run {}", quote(run)),
+            )],
+        ),
+    }
 }
 
 fn compact(req: &CompactRequest, ecops: &str) -> Lines {

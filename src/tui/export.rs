@@ -58,6 +58,10 @@ pub fn selection(app: &App) -> Option<(&'static str, String)> {
                 command.to_string(),
             ))
         }
+        View::Backfill => {
+            let s = views.backfill.selected_run(data)?;
+            Some(("the backfill run id", s.run.clone()))
+        }
         View::Logs => None,
     }
 }
@@ -129,6 +133,7 @@ pub fn table(app: &App) -> Option<(&'static str, TextTable)> {
             }
             Some(("history", t))
         }
+        View::Backfill => Some(("backfills", crate::fmt::backfills_table(&data.backfills))),
         _ => None,
     }
 }

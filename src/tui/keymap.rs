@@ -33,6 +33,12 @@ pub enum Action {
     Expire,
     RemoveOrphans,
     RetryDeadLetters,
+    /// Start a backfill (opens the command line with `backfill `).
+    NewBackfill,
+    /// Run again what the selected backfill has not done.
+    RetryBackfill,
+    /// Commit the selected backfill.
+    CommitBackfill,
     Filter,
     Sort,
     SortReverse,
@@ -78,6 +84,9 @@ impl Action {
                 | Action::Expire
                 | Action::RemoveOrphans
                 | Action::RetryDeadLetters
+                | Action::NewBackfill
+                | Action::RetryBackfill
+                | Action::CommitBackfill
         )
     }
 }
@@ -96,6 +105,7 @@ pub const GLOBAL: &[Action] = &[
     Action::GoView(View::Query),
     Action::GoView(View::Logs),
     Action::GoView(View::History),
+    Action::GoView(View::Backfill),
     Action::RefreshStats,
     Action::Copy,
     Action::Export,
@@ -165,7 +175,7 @@ pub const BINDINGS: &[Binding] = &[
         ":",
         Action::CommandLine,
         "command",
-        "command line: ingest PATH [--items-root URL] [--job NAME] · compact · query k=v… · steal · acquire [TTL] · release · refresh · q",
+        "command line: ingest PATH [--items-root URL] [--job NAME] · backfill INVENTORY [--tasks N] [--engine E] | retry | commit · compact · query k=v… · steal · acquire [TTL] · release · refresh · q",
         true
     ),
     bind!(
@@ -246,6 +256,14 @@ pub const BINDINGS: &[Binding] = &[
         Action::GoView(View::History),
         "history",
         "what the console did, as equivalent commands",
+        false
+    ),
+    bind!(
+        [k('9')],
+        "9",
+        Action::GoView(View::Backfill),
+        "backfill",
+        "backfills: phase, chunks, workers and their engine tasks, stragglers, failures",
         false
     ),
     bind!(
@@ -399,6 +417,30 @@ pub const BINDINGS: &[Binding] = &[
         "orphans",
         "remove orphan files: a dry-run plan (:orphans AGE), then a typed confirmation",
         false
+    ),
+    bind!(
+        [k('n')],
+        "n",
+        Action::NewBackfill,
+        "new backfill",
+        "start a backfill: opens the command line with `backfill ` (INVENTORY --items-root URL --tasks N --engine local|slurm|k8s|batch)",
+        true
+    ),
+    bind!(
+        [k('r')],
+        "r",
+        Action::RetryBackfill,
+        "retry",
+        "run again the chunks and partitions the selected backfill has not done, through its engine (asks first)",
+        true
+    ),
+    bind!(
+        [k('c')],
+        "c",
+        Action::CommitBackfill,
+        "commit",
+        "commit the selected backfill once reduced: one snapshot under the catalog lock (asks first)",
+        true
     ),
     bind!(
         [k('/')],

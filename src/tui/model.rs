@@ -29,6 +29,8 @@ pub struct Model {
     pub others: crate::jobs::presence::Others,
     /// Every run on the catalog, from the run ledger.
     pub runs: RunsData,
+    /// Every backfill run's status (phase, chunks, workers), newest first.
+    pub backfills: Vec<crate::backfill::Status>,
 }
 
 /// The run ledger as the console last read it.
@@ -64,6 +66,7 @@ impl Default for Model {
             history: vec![],
             others: Default::default(),
             runs: RunsData::default(),
+            backfills: vec![],
         }
     }
 }
@@ -75,6 +78,11 @@ impl Model {
 
     pub fn job_mut(&mut self, id: JobId) -> Option<&mut JobView> {
         self.jobs.iter_mut().find(|j| j.id == id)
+    }
+
+    /// The status of backfill run `run`, when it has been read.
+    pub fn backfill(&self, run: &str) -> Option<&crate::backfill::Status> {
+        self.backfills.iter().find(|b| b.run == run)
     }
 
     /// The History view's lines, newest entry first: (entry, tool, command).

@@ -52,8 +52,8 @@ fn draw_modals(frame: &mut Frame, area: Rect, body: Rect, app: &App) {
 fn draw_header(frame: &mut Frame, area: Rect, app: &App) {
     let mut spans = vec![Span::styled(" ecops ", app.theme.selected())];
     let place = match &app.init.demo {
-        Some(_) => format!(" demo {} ", app.init.base),
-        None => format!(" {} ", app.init.base),
+        Some(_) => format!(" demo {} ", panes::safe(&app.init.base)),
+        None => format!(" {} ", panes::safe(&app.init.base)),
     };
     spans.push(Span::raw(place));
     if let Some(s) = &app.data.stats {
@@ -81,7 +81,7 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App) {
     }
     if !others.writers.is_empty() {
         spans.push(Span::styled(
-            format!(" │ running: {}", others.writers.join(", ")),
+            format!(" │ running: {}", panes::safe(&others.writers.join(", "))),
             app.theme.warn(),
         ));
     }
@@ -208,6 +208,7 @@ fn draw_view(frame: &mut Frame, area: Rect, app: &App) {
         View::Query => panes::query::draw(frame, area, app),
         View::Logs => panes::logs::draw(frame, area, app),
         View::History => panes::history::draw(frame, area, app),
+        View::Backfill => panes::backfill::draw(frame, area, app),
     }
 }
 
@@ -247,7 +248,7 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App) {
         ])
     } else if let Some((text, error)) = &app.status {
         Line::styled(
-            text.clone(),
+            panes::safe(text).into_owned(),
             if *error {
                 app.theme.bad()
             } else {

@@ -22,6 +22,7 @@ impl App {
             Event::Lock(Ok(w)) => self.same_lock(w),
             Event::Runs(Ok(s)) => self.same_runs(s),
             Event::Presence(o) => *o == self.data.others,
+            Event::Backfills(b) => *b == self.data.backfills,
             _ => false,
         };
         if quiet {
@@ -81,6 +82,7 @@ impl App {
             }
             Event::Notice(text) => self.set_status(text, false),
             Event::Presence(others) => self.data.others = others,
+            Event::Backfills(statuses) => self.data.backfills = statuses,
         }
     }
 

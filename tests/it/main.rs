@@ -20,6 +20,7 @@ mod ingest;
 mod lock;
 mod lock_cli;
 mod lock_lease;
+mod outputs;
 mod pyiceberg_interop;
 mod query;
 mod read_only;

@@ -1537,3 +1537,148 @@ async fn writer_consoles_see_each_other_and_a_read_only_one_writes_nothing() {
         .count();
     assert_eq!(left, 0);
 }
+
+/// Crafted items (formula ids, an OSC sequence as platform) through the
+/// console's query: the results pane shows them escaped and sends no control
+/// character to the terminal; `:export csv` neutralises the formulas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crafted_items_show_escaped_in_the_query_pane_and_export_neutralised() {
+    use crate::outputs::{CRAFTED_IDS, PWNED_SHOWN, crafted_catalog};
+    let dir = tempfile::tempdir().unwrap();
+    let base = tokio::task::block_in_place(|| crafted_catalog(dir.path()));
+    let catalog = Arc::new(
+        EarthCatalog::open(&base, &OpenOptions::default())
+            .await
+            .unwrap(),
+    );
+    let (jobs, mut events) = start_jobs(catalog);
+    let mut app = App::new(AppInit {
+        base,
+        demo: None,
+        read_only: false,
+        theme: Theme::mono(),
+    });
+    app.run_command("query bbox=-180,-90,180,90");
+    pump(&mut app, &jobs, &mut events, Duration::from_secs(60), |a| {
+        a.views.query.run == QueryRun::Idle && a.views.query.result.is_some()
+    })
+    .await;
+    let rows = app.views.query.result.clone().unwrap().unwrap().rows;
+    assert_eq!(rows.len(), CRAFTED_IDS.len());
+    let screen = render(&app, 160, 48);
+    // The platform column is 8 wide: the escape shows, cut.
+    assert_eq!(
+        screen.matches("\\x1b]0;p").count(),
+        CRAFTED_IDS.len(),
+        "{screen}"
+    );
+    assert!(screen.contains("@SUM(A1)"), "{screen}");
+    assert!(
+        !screen.chars().any(|c| c.is_control() && c != '\n'),
+        "{screen}"
+    );
+    // The bytes that would go to a real terminal.
+    let bytes = render_bytes(&mut app, 160, 48);
+    assert!(!bytes.contains(&0x07), "BEL reached the terminal");
+    assert!(
+        !bytes.windows(2).any(|w| w == b"\x1b]"),
+        "an OSC sequence reached the terminal"
+    );
+    // Plain mode too.
+    app.on_key(key('y'));
+    let plain = render(&app, 160, 48);
+    assert!(plain.contains(PWNED_SHOWN), "{plain}");
+    app.on_key(key('y'));
+    // The exported table: no live formula, no control character.
+    let csv_path = dir.path().join("results.csv");
+    app.run_command(&format!("export csv {}", csv_path.display()));
+    let text = std::fs::read_to_string(&csv_path).unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let cells: Vec<String> = reader
+        .records()
+        .flat_map(|r| r.unwrap().iter().map(str::to_string).collect::<Vec<_>>())
+        .collect();
+    assert!(cells.contains(&"'+1+1".to_string()), "{text}");
+    assert!(cells.contains(&"'-2+3".to_string()), "{text}");
+    assert!(
+        !cells.iter().any(|c| c.starts_with(['=', '+', '-', '@'])),
+        "{text}"
+    );
+    assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text}");
+    jobs.shutdown(Duration::from_secs(10)).await;
+}
+
+/// The real console binary in a pseudo-terminal (`script`), with every read
+/// of the hash index failing by `ECOPS_FAULTS` and stderr sent to a file:
+/// the faults are reported in the Logs view, and nothing reaches stderr
+/// (which would draw over the screen).
+#[test]
+fn injected_faults_show_in_the_logs_view_and_never_on_stderr() {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: script(1) (util-linux) is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let base = crate::outputs::crafted_catalog(dir.path());
+    let stderr = dir.path().join("stderr.txt");
+    let console = format!(
+        "stty cols 120 rows 40; exec '{}' --base '{base}' --no-presence 2>'{}'",
+        env!("CARGO_BIN_EXE_ecops"),
+        stderr.display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qfec", &console, "/dev/null"])
+        .env_remove("ECOPS_BASE")
+        .env(
+            "ECOPS_FAULTS",
+            "seed=3,error_rate=1,only=warehouse_id_hashes.parquet",
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let screen = Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let mut out = child.stdout.take().unwrap();
+    let sink = screen.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = out.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    let shown = |text: &str| String::from_utf8_lossy(&screen.lock().unwrap()).contains(text);
+    let wait_for = |text: &str| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !shown(text) {
+            assert!(
+                Instant::now() < deadline,
+                "'{text}' never shown; screen: {}",
+                String::from_utf8_lossy(&screen.lock().unwrap())
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let mut keys = child.stdin.take().unwrap();
+    wait_for("Overview");
+    keys.write_all(b"7").unwrap();
+    keys.flush().unwrap();
+    wait_for("fault injected");
+    keys.write_all(b"q").unwrap();
+    keys.flush().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the console did not quit");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    reader.join().unwrap();
+    let written = std::fs::read_to_string(&stderr).unwrap();
+    assert!(written.is_empty(), "the console wrote to stderr: {written}");
+}

@@ -13,7 +13,11 @@ use crate::tui::theme::Theme;
 pub fn draw(frame: &mut Frame, area: Rect, c: &Confirm, theme: &Theme, keys: &Keymap) {
     let extra = if c.typed.is_some() { 6 } else { 4 };
     let height = (c.lines.len() as u16 + extra).min(area.height);
-    let mut lines: Vec<Line> = c.lines.iter().map(|l| Line::raw(l.as_str())).collect();
+    let mut lines: Vec<Line> = c
+        .lines
+        .iter()
+        .map(|l| Line::raw(crate::fmt::terminal_safe(l).into_owned()))
+        .collect();
     lines.push(Line::raw(""));
     match &c.typed {
         None => lines.push(Line::from(vec![

@@ -7,7 +7,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState, Wrap};
 
-use super::{bar, block, bytes, rate, thousands};
+use super::{bar, block, bytes, rate, safe, thousands};
 use crate::runs::{RunState, RunView};
 use crate::tui::app::{App, JobState, JobView};
 use crate::tui::keymap::Action;
@@ -106,7 +106,7 @@ fn own_cells<'a>(app: &App, j: &'a JobView, wide: bool) -> Vec<Cell<'a>> {
     let mut cells = vec![
         Cell::from(j.id.to_string()),
         Cell::from(j.kind.label()),
-        Cell::from(j.label.clone()),
+        Cell::from(safe(&j.label).into_owned()),
         Cell::from(Span::styled(j.state.label(), state_style(app, j.state))),
         Cell::from(progress),
         Cell::from(thousands(t.items)),
@@ -135,9 +135,14 @@ fn external_cells<'a>(app: &App, r: &'a RunView, wide: bool) -> Vec<Cell<'a>> {
     let mut cells = vec![
         Cell::from(Span::styled("ext", app.theme.dim())),
         Cell::from(r.kind.label()),
-        Cell::from(format!("{} · {}", where_it_runs(r), r.id)),
+        Cell::from(safe(&format!("{} · {}", where_it_runs(r), r.id)).into_owned()),
         Cell::from(Span::styled(r.state.label(), run_state_style(app, r.state))),
-        Cell::from(if r.is_live() { beat } else { String::new() }),
+        Cell::from(match app.data.backfill(&r.id) {
+            // A backfill: its phase's progress (chunks, then partitions).
+            Some(b) => super::backfill::progress(b).1,
+            None if r.is_live() => beat,
+            None => String::new(),
+        }),
         Cell::from(thousands(r.items)),
         Cell::from(thousands(r.rows)),
         failed_cell(app, r.failed),
@@ -197,7 +202,10 @@ pub fn draw_detail(frame: &mut Frame, area: Rect, app: &App) {
         frame.render_widget(
             Paragraph::new(lines)
                 .wrap(Wrap { trim: false })
-                .block(block(app, format!("Run {} — {}", r.id, r.kind.label()))),
+                .block(block(
+                    app,
+                    format!("Run {} — {}", safe(&r.id), r.kind.label()),
+                )),
             area,
         );
         return;
@@ -217,18 +225,13 @@ pub fn draw_detail(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
-            .block(block(app, format!("Job {} — {}", j.id, j.label))),
+            .block(block(app, format!("Job {} — {}", j.id, safe(&j.label)))),
         area,
     );
 }
 
 fn detail_lines<'a>(app: &App, j: &'a JobView) -> Vec<Line<'a>> {
-    let kv = |k: &str, v: String| {
-        Line::from(vec![
-            Span::styled(format!("{k:<13}"), app.theme.dim()),
-            Span::raw(v),
-        ])
-    };
+    let kv = |k: &str, v: String| key_value(app, k, &v);
     let mut lines = vec![];
     if let Some(p) = &j.progress {
         lines.push(kv(
@@ -272,12 +275,12 @@ fn detail_lines<'a>(app: &App, j: &'a JobView) -> Vec<Line<'a>> {
         }
     }
     for l in &j.lines {
-        lines.push(Line::raw(l.as_str()));
+        lines.push(Line::raw(safe(l).into_owned()));
     }
     if let Some(e) = &j.error {
         lines.push(Line::from(vec![
             Span::styled(format!("{:<13}", "error"), app.theme.bad()),
-            Span::raw(e.as_str()),
+            Span::raw(safe(e).into_owned()),
         ]));
     }
     match &j.dead_letters {
@@ -288,7 +291,10 @@ fn detail_lines<'a>(app: &App, j: &'a JobView) -> Vec<Line<'a>> {
             ),
             app.theme.dim(),
         )),
-        Some(Err(e)) => lines.push(Line::styled(format!("dead letters: {e}"), app.theme.bad())),
+        Some(Err(e)) => lines.push(Line::styled(
+            safe(&format!("dead letters: {e}")).into_owned(),
+            app.theme.bad(),
+        )),
         Some(Ok(letters)) if letters.is_empty() => {
             lines.push(Line::styled("no dead letters", app.theme.ok()))
         }
@@ -305,8 +311,8 @@ fn detail_lines<'a>(app: &App, j: &'a JobView) -> Vec<Line<'a>> {
                     "{:>7} {:<9} {} · {}",
                     l.position,
                     format!("{:?}", l.stage).to_lowercase(),
-                    l.reason,
-                    l.key.as_deref().unwrap_or("-")
+                    safe(&l.reason),
+                    safe(l.key.as_deref().unwrap_or("-"))
                 )));
             }
         }
@@ -314,14 +320,17 @@ fn detail_lines<'a>(app: &App, j: &'a JobView) -> Vec<Line<'a>> {
     lines
 }
 
+/// A detail line: the key dimmed, then the value (data: drawn [`safe`]).
+pub fn key_value<'a>(app: &App, key: &str, value: &str) -> Line<'a> {
+    Line::from(vec![
+        Span::styled(format!("{key:<13}"), app.theme.dim()),
+        Span::raw(safe(value).into_owned()),
+    ])
+}
+
 /// An external run: who started it where, its workers, counters and outcome.
 fn run_lines<'a>(app: &App, r: &'a RunView) -> Vec<Line<'a>> {
-    let kv = |k: &str, v: String| {
-        Line::from(vec![
-            Span::styled(format!("{k:<13}"), app.theme.dim()),
-            Span::raw(v),
-        ])
-    };
+    let kv = |k: &str, v: String| key_value(app, k, &v);
     let mut lines = vec![
         kv(
             "state",
@@ -370,7 +379,7 @@ fn run_lines<'a>(app: &App, r: &'a RunView) -> Vec<Line<'a>> {
     if let Some(e) = &r.error {
         lines.push(Line::from(vec![
             Span::styled(format!("{:<13}", "error"), app.theme.bad()),
-            Span::raw(e.as_str()),
+            Span::raw(safe(e).into_owned()),
         ]));
     }
     for w in &r.workers {
@@ -393,6 +402,21 @@ fn run_lines<'a>(app: &App, r: &'a RunView) -> Vec<Line<'a>> {
             ),
         ));
     }
+    if let Some(b) = app.data.backfill(&r.id) {
+        lines.push(kv(
+            "backfill",
+            format!(
+                "{} · chunks {}/{} ({} failed) · partitions {}/{} — details in the Backfill view ({})",
+                b.state.label(),
+                b.chunks.done,
+                b.chunks.total,
+                b.chunks.failed,
+                b.partitions_reduced,
+                b.partitions,
+                app.keys.label(Action::GoView(crate::tui::views::View::Backfill))
+            ),
+        ));
+    }
     lines.push(kv("inputs", r.record.inputs.to_string()));
     match app.data.runs.dead_letters.get(&r.id) {
         None => lines.push(Line::styled(
@@ -402,7 +426,10 @@ fn run_lines<'a>(app: &App, r: &'a RunView) -> Vec<Line<'a>> {
             ),
             app.theme.dim(),
         )),
-        Some(Err(e)) => lines.push(Line::styled(format!("dead letters: {e}"), app.theme.bad())),
+        Some(Err(e)) => lines.push(Line::styled(
+            safe(&format!("dead letters: {e}")).into_owned(),
+            app.theme.bad(),
+        )),
         Some(Ok(letters)) => {
             lines.push(Line::styled(
                 format!("{} dead letters", letters.len()),
@@ -412,8 +439,8 @@ fn run_lines<'a>(app: &App, r: &'a RunView) -> Vec<Line<'a>> {
                 lines.push(Line::raw(format!(
                     "{:>7} {} · {}",
                     l.position,
-                    l.reason,
-                    l.key.as_deref().unwrap_or("-")
+                    safe(&l.reason),
+                    safe(l.key.as_deref().unwrap_or("-"))
                 )));
             }
         }

@@ -36,8 +36,8 @@ pub fn summary(app: &App) -> (String, ratatui::style::Style) {
             format!(
                 "lock: {} {} by {}{}",
                 if stale { "STALE" } else { "held" },
-                record.operation.as_deref().unwrap_or("-"),
-                record.owner,
+                super::safe(record.operation.as_deref().unwrap_or("-")),
+                super::safe(&record.owner),
                 record
                     .generation
                     .map(|g| format!(" gen {g}"))
@@ -55,7 +55,9 @@ pub fn summary(app: &App) -> (String, ratatui::style::Style) {
 
 /// The lock's detail lines (also used by the overview's lock box).
 pub fn lines(app: &App) -> Vec<Line<'static>> {
+    // Lock records are written by other machines and tools: data.
     let kv = |k: &str, v: Span<'static>| {
+        let v = Span::styled(super::safe(&v.content).into_owned(), v.style);
         Line::from(vec![Span::styled(format!("{k:<12}"), app.theme.dim()), v])
     };
     let Some(w) = app.data.lock.watched.as_deref() else {
@@ -162,7 +164,9 @@ fn held_lines(
     assessment: &Assessment,
     since: f64,
 ) -> Vec<Line<'static>> {
+    // Lock records are written by other machines and tools: data.
     let kv = |k: &str, v: Span<'static>| {
+        let v = Span::styled(super::safe(&v.content).into_owned(), v.style);
         Line::from(vec![Span::styled(format!("{k:<12}"), app.theme.dim()), v])
     };
     let mut out = vec![];

@@ -1,6 +1,10 @@
 //! One file per pane. Each `draw` renders from [`App`] state only: no I/O,
-//! no waiting — the background tasks keep that state current.
+//! no waiting — the background tasks keep that state current. Text that
+//! comes from data (item ids and properties, run and lock records, error
+//! text) is drawn through [`safe`], so control characters in it show
+//! escaped instead of vanishing or reaching the terminal.
 
+pub mod backfill;
 pub mod cells;
 pub mod history;
 pub mod jobs;
@@ -28,7 +32,7 @@ pub fn block<'a>(app: &App, title: impl Into<String>) -> Block<'a> {
         ))
 }
 
-pub use crate::fmt::{human_bytes as bytes, rate, thousands};
+pub use crate::fmt::{human_bytes as bytes, rate, terminal_safe as safe, thousands};
 
 /// Records where a table's data rows were drawn (`area`: the table's
 /// area; `inset`: 1 inside a border, 0 without) so mouse clicks find rows.

@@ -8,7 +8,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState, Wrap};
 
-use super::{block, thousands};
+use super::{block, safe, thousands};
 use crate::jobs::QueryOutcome;
 use crate::tui::app::App;
 use crate::tui::keymap::Action;
@@ -35,7 +35,11 @@ pub fn plain_lines(o: &QueryOutcome) -> Vec<String> {
     for r in &o.rows {
         out.push(format!(
             "{} {} {} {} {}",
-            r.id, r.datetime, r.platform, r.cell, r.href
+            safe(&r.id),
+            safe(&r.datetime),
+            safe(&r.platform),
+            safe(&r.cell),
+            safe(&r.href)
         ));
     }
     out
@@ -61,7 +65,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let status_line = match (&q.run, &q.result) {
         (QueryRun::Queued | QueryRun::Running(_), _) => Line::styled("running…", app.theme.warn()),
         (QueryRun::Idle, Some(Ok(o))) => Line::styled(plan_line(o), app.theme.ok()),
-        (QueryRun::Idle, Some(Err(e))) => Line::styled(format!("error: {e}"), app.theme.bad()),
+        (QueryRun::Idle, Some(Err(e))) => {
+            Line::styled(format!("error: {}", safe(&e.to_string())), app.theme.bad())
+        }
         (QueryRun::Idle, None) => Line::styled("no query run yet", app.theme.dim()),
     };
     frame.render_widget(
@@ -73,13 +79,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             .rows
             .iter()
             .map(|r| {
-                Row::new(vec![
-                    Cell::from(r.id.clone()),
-                    Cell::from(r.datetime.clone()),
-                    Cell::from(r.platform.clone()),
-                    Cell::from(r.cell.clone()),
-                    Cell::from(r.href.clone()),
-                ])
+                Row::new(
+                    [&r.id, &r.datetime, &r.platform, &r.cell, &r.href]
+                        .map(|text| Cell::from(safe(text).into_owned())),
+                )
             })
             .collect(),
         _ => vec![],
@@ -87,7 +90,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     // Ids are what operators copy: give them their full width (up to half
     // the pane) and let the href take what is left.
     let longest_id = match &q.result {
-        Some(Ok(o)) => o.rows.iter().map(|r| r.id.chars().count()).max(),
+        Some(Ok(o)) => o.rows.iter().map(|r| safe(&r.id).chars().count()).max(),
         _ => None,
     }
     .unwrap_or(2)
@@ -132,7 +135,7 @@ fn draw_form(frame: &mut Frame, area: Rect, app: &App, editing: bool) {
         if value.is_empty() && !(focused && editing) {
             spans.push(Span::styled(QueryView::PLACEHOLDERS[i], app.theme.dim()));
         } else {
-            spans.push(Span::raw(value.clone()));
+            spans.push(Span::raw(safe(value).into_owned()));
         }
         if focused && editing {
             spans.push(Span::styled("█", app.theme.key()));

@@ -9,6 +9,7 @@
 //! [`super::model::Model`]; a view's own state is its selection, sort,
 //! form and the like.
 
+pub mod backfill;
 pub mod cells;
 pub mod history;
 pub mod jobs;
@@ -33,10 +34,11 @@ pub enum View {
     Query,
     Logs,
     History,
+    Backfill,
 }
 
 impl View {
-    pub const ALL: [View; 8] = [
+    pub const ALL: [View; 9] = [
         View::Overview,
         View::Jobs,
         View::Partitions,
@@ -45,6 +47,7 @@ impl View {
         View::Query,
         View::Logs,
         View::History,
+        View::Backfill,
     ];
 
     pub fn title(self) -> &'static str {
@@ -57,6 +60,7 @@ impl View {
             View::Query => "Query",
             View::Logs => "Logs",
             View::History => "History",
+            View::Backfill => "Backfill",
         }
     }
 
@@ -81,6 +85,7 @@ pub fn commands(view: View) -> &'static [Action] {
         View::Query => query::COMMANDS,
         View::Logs => logs::COMMANDS,
         View::History => history::COMMANDS,
+        View::Backfill => backfill::COMMANDS,
     }
 }
 
@@ -127,6 +132,7 @@ pub struct Views {
     pub query: query::QueryView,
     pub logs: logs::LogsView,
     pub history: history::HistoryView,
+    pub backfill: backfill::BackfillView,
 }
 
 impl Default for Views {
@@ -139,6 +145,7 @@ impl Default for Views {
             query: query::QueryView::default(),
             logs: logs::LogsView::default(),
             history: history::HistoryView::default(),
+            backfill: backfill::BackfillView::default(),
         }
     }
 }
@@ -154,6 +161,7 @@ impl Views {
             View::Query => self.query.act(action, fx),
             View::Logs => self.logs.act(action),
             View::History => self.history.act(action, data),
+            View::Backfill => self.backfill.act(action, data, fx),
         }
     }
 }
