@@ -29,3 +29,4 @@ mod runs;
 mod s3_catalog;
 mod secrets;
 mod tui;
+mod tui_backfill;
