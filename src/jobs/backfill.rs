@@ -23,6 +23,8 @@ pub struct BackfillSpec {
     pub engine: Engine,
     /// At most this many array tasks at once.
     pub max_parallel: u32,
+    /// Scripts, manifests and task logs (None: `./ecops-backfill/<run>`).
+    pub workdir: Option<PathBuf>,
 }
 
 /// What the console asks of backfills.
@@ -125,7 +127,7 @@ impl Jobs {
     /// Plans, then hands the phases to the engine (local: returns when they end).
     async fn start_backfill(&self, spec: &BackfillSpec) -> Result<String, JobError> {
         let catalog = self.catalog();
-        let ledger = self.inner.config.ledger.clone();
+        let ledger = self.inner.config.ledger;
         let plan = crate::backfill::plan(catalog, &spec.plan, ledger).await?;
         let base = catalog.base().location().to_uri();
         let mut launch = Launch::new(
@@ -136,6 +138,9 @@ impl Jobs {
             self.ecops_binary()?,
         );
         launch.max_parallel = spec.max_parallel.max(1);
+        if let Some(dir) = &spec.workdir {
+            launch.workdir = dir.clone();
+        }
         self.notice(format!(
             "backfill {} planned: {} chunks, {} tasks; handing it to {}",
             plan.run,
@@ -187,7 +192,7 @@ impl Jobs {
         let opts = CommitOptions {
             run: Some(run.to_string()),
             lock: self.inner.config.lock.clone(),
-            ledger: self.inner.config.ledger.clone(),
+            ledger: self.inner.config.ledger,
             wait: false,
         };
         let report = crate::backfill::commit(self.catalog().clone(), &opts, &Stop::new()).await?;

@@ -193,7 +193,8 @@ const BACKFILL_USAGE: &str = "usage: backfill INVENTORY [--items-root URL] [--ta
 
 /// `retry [RUN]`, `commit [RUN]`, or `INVENTORY [ITEMS_ROOT] [--items-root URL]
 /// [--since D] [--chunk-size N] [--concurrency N] [--tasks N] [--partitions N]
-/// [--mode full|delta] [--engine E] [--max-parallel M] [--target-file-size-mb N]`:
+/// [--mode full|delta] [--engine E] [--max-parallel M] [--target-file-size-mb N]
+/// [--workdir DIR]`:
 /// the options and defaults of `ecops backfill submit`.
 pub fn parse_backfill(args: &str) -> Result<BackfillCommand, String> {
     // `--run RUN` as the CLI writes it, or just RUN.
@@ -223,6 +224,7 @@ fn parse_backfill_start(args: &str) -> Result<crate::jobs::BackfillSpec, String>
     let (mut tasks, mut partitions, mut target_mb) =
         (DEFAULT_TASKS, None, DEFAULT_TARGET_FILE_SIZE_MB);
     let (mut engine, mut max_parallel) = (crate::backfill::schedulers::Engine::Local, 4u32);
+    let mut workdir = None;
     let mut words = args.split_whitespace();
     while let Some(w) = words.next() {
         let mut value = |name: &str| {
@@ -246,6 +248,7 @@ fn parse_backfill_start(args: &str) -> Result<crate::jobs::BackfillSpec, String>
             "--partitions" => partitions = Some(number(w, value(w)?)? as u32),
             "--max-parallel" => max_parallel = number(w, value(w)?)? as u32,
             "--target-file-size-mb" => target_mb = number(w, value(w)?)?,
+            "--workdir" => workdir = Some(std::path::PathBuf::from(value(w)?)),
             "--mode" => {
                 params.mode = Some(match value(w)?.as_str() {
                     "full" => Mode::Full,
@@ -283,6 +286,7 @@ fn parse_backfill_start(args: &str) -> Result<crate::jobs::BackfillSpec, String>
         },
         engine,
         max_parallel,
+        workdir,
     })
 }
 

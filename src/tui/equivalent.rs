@@ -144,6 +144,9 @@ fn backfill(req: &BackfillRequest, ecops: &str) -> Lines {
                 spec.engine.label(),
                 spec.max_parallel
             ));
+            if let Some(dir) = &spec.workdir {
+                cmd.push_str(&format!(" --workdir {}", quote(&dir.to_string_lossy())));
+            }
             ("backfill".into(), vec![("ecops", cmd)])
         }
         BackfillRequest::Retry { run } => (

@@ -31,3 +31,4 @@ mod secrets;
 mod spec_evolution;
 mod tui;
 mod url_lists;
+mod tui_backfill;

@@ -37,7 +37,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         return;
     };
     let list_height = (runs.len() as u16 + 3).clamp(4, 8);
-    let detail_height = 6 + detail_extra(selected).min(6);
+    let detail_height = 7 + detail_extra(selected).min(6);
     let [list, detail, workers] = Layout::vertical([
         Constraint::Length(list_height),
         Constraint::Length(detail_height),
@@ -89,6 +89,33 @@ fn eta_text(seconds: Option<f64>) -> String {
     seconds.map_or("—".into(), format_age)
 }
 
+/// Time left in the map and reduce phases, as the phase allows.
+fn etas(s: &Status) -> (String, String) {
+    let map = match s.state {
+        BackfillState::Mapping => eta_text(s.eta_seconds),
+        BackfillState::Planning | BackfillState::Planned => "—".into(),
+        _ => "done".into(),
+    };
+    let reduce = match s.state {
+        BackfillState::Committing | BackfillState::Committed => "done".into(),
+        _ => eta_text(s.reduce_eta_seconds),
+    };
+    (map, reduce)
+}
+
+/// Workers in phase order (plan, map, reduce, commit), then by engine task.
+fn in_phase_order(workers: &[WorkerView]) -> Vec<&WorkerView> {
+    let rank = |phase: &str| match phase {
+        "map" => 1,
+        "reduce" => 2,
+        "commit" => 3,
+        _ => 0,
+    };
+    let mut out: Vec<&WorkerView> = workers.iter().collect();
+    out.sort_by(|a, b| (rank(&a.phase), &a.engine_task).cmp(&(rank(&b.phase), &b.engine_task)));
+    out
+}
+
 fn draw_runs(frame: &mut Frame, area: Rect, app: &App, runs: &[Status]) {
     let wide = area.width >= 110;
     let rows = runs.iter().map(|s| {
@@ -96,7 +123,7 @@ fn draw_runs(frame: &mut Frame, area: Rect, app: &App, runs: &[Status]) {
         let mut cells = vec![
             Cell::from(safe(&s.run).into_owned()),
             Cell::from(Span::styled(s.state.label(), state_style(app, s.state))),
-            Cell::from(format!("{} {text}", bar(share, 6))),
+            Cell::from(format!("{} {text}", bar(share, 4))),
             Cell::from(Span::styled(
                 thousands(s.chunks.failed),
                 if s.chunks.failed > 0 {
@@ -111,16 +138,19 @@ fn draw_runs(frame: &mut Frame, area: Rect, app: &App, runs: &[Status]) {
             cells.extend([
                 Cell::from(thousands(s.items)),
                 Cell::from(thousands(s.rows)),
-                Cell::from(eta_text(s.eta_seconds.or(s.reduce_eta_seconds))),
+                Cell::from(match etas(s) {
+                    (map, _) if s.state == BackfillState::Mapping => map,
+                    (_, reduce) => reduce,
+                }),
             ]);
         }
         Row::new(cells)
     });
     let mut header = vec!["run", "phase", "progress", "failed", "items/s"];
     let mut widths = vec![
-        Constraint::Min(20),
+        Constraint::Length(32),
         Constraint::Length(10),
-        Constraint::Length(20),
+        Constraint::Length(16),
         Constraint::Length(6),
         Constraint::Length(8),
     ];
@@ -158,7 +188,7 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, s: &Status) {
         kv(
             "reduce",
             format!(
-                "{}/{} partitions · {} buckets reduced · {} final files · {} snapshots added",
+                "{}/{} partitions · {} buckets · {} files · {} snapshots added",
                 s.partitions_reduced,
                 s.partitions,
                 thousands(s.buckets_reduced),
@@ -169,35 +199,28 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, s: &Status) {
         kv(
             "items",
             format!(
-                "{} items · {} rows · {} failed · Σ {} items/s over {} live workers",
+                "{} items · {} rows · {} failed",
                 thousands(s.items),
                 thousands(s.rows),
                 thousands(s.failed_items),
+            ),
+        ),
+        kv(
+            "rate",
+            format!(
+                "Σ {} items/s over {} live workers · median chunk {}",
                 rate(s.items_per_second),
                 s.workers
                     .iter()
                     .filter(|w| w.state == RunState::Running)
-                    .count()
-            ),
-        ),
-        kv(
-            "eta",
-            format!(
-                "map {} · reduce {} · median chunk {}",
-                match s.state {
-                    BackfillState::Mapping => eta_text(s.eta_seconds),
-                    BackfillState::Planning | BackfillState::Planned => "—".into(),
-                    _ => "done".into(),
-                },
-                match s.state {
-                    BackfillState::Committing | BackfillState::Committed => "done".into(),
-                    _ => eta_text(s.reduce_eta_seconds),
-                },
+                    .count(),
                 s.median_chunk_seconds
                     .map_or("—".into(), |m| format!("{m:.1} s"))
             ),
         ),
     ];
+    let (map_eta, reduce_eta) = etas(s);
+    lines.push(kv("eta", format!("map {map_eta} · reduce {reduce_eta}")));
     for straggler in &s.stragglers {
         lines.push(Line::from(vec![
             Span::styled(format!("{:<13}", "straggler"), app.theme.warn()),
@@ -233,7 +256,9 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, s: &Status) {
 
 fn draw_workers(frame: &mut Frame, area: Rect, app: &App, s: &Status) {
     let wide = area.width >= 110;
-    let rows = s.workers.iter().map(|w| worker_row(app, w, wide));
+    let rows = in_phase_order(&s.workers)
+        .into_iter()
+        .map(|w| worker_row(app, w, wide));
     let mut header = vec!["engine task", "phase", "state", "chunk", "items", "items/s"];
     let mut widths = vec![
         Constraint::Min(16),
