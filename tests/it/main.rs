@@ -30,5 +30,5 @@ mod s3_catalog;
 mod secrets;
 mod spec_evolution;
 mod tui;
-mod url_lists;
 mod tui_backfill;
+mod url_lists;
