@@ -30,9 +30,70 @@ pub async fn run(
     catalog: Arc<EarthCatalog>,
     opts: CompactOptions,
     progress: watch::Sender<CompactProgress>,
-    mut cancel: watch::Receiver<bool>,
+    cancel: watch::Receiver<bool>,
 ) -> Result<CompactProgress, CompactError> {
     let started = Instant::now();
+    check_options(&catalog, &opts)?;
+    let mut state = TableState::load(&catalog).await?;
+    let planned = plan(&state, &opts);
+    tracing::debug!(
+        "planned {} buckets; peak RSS {:?}",
+        planned.buckets.len(),
+        crate::metrics::peak_rss_bytes()
+    );
+    if opts.dry_run {
+        let mut p = planned.summary();
+        finish(&progress, &mut p, started);
+        return Ok(p);
+    }
+    let mut p = CompactProgress {
+        phase: CompactPhase::Running,
+        dry_run: false,
+        files_after: planned.files_before,
+        ..planned.summary()
+    };
+    progress.send_replace(p.clone());
+    let mut pending = commit_order(&planned, &state);
+    let mut groups = Groups {
+        catalog: &catalog,
+        opts: &opts,
+        schema: table_arrow_schema()?,
+        run_tag: uuid::Uuid::now_v7().simple().to_string()[..12].to_string(),
+        progress: &progress,
+        started,
+        last_publish: Instant::now(),
+        cancel: CancelWatch::new(cancel),
+    };
+    let mut failure: Option<String> = None;
+    let mut group_no = 0u64;
+    while !pending.is_empty() && !groups.cancel.cancelled && failure.is_none() {
+        group_no += 1;
+        let group = next_group(&mut pending, &state, &opts);
+        let (outcomes, failed) = groups.rewrite(&state, group, group_no, &mut p).await;
+        failure = failed;
+        if outcomes.is_empty() {
+            continue;
+        }
+        if let Err(e) = groups
+            .commit(&mut state, outcomes, &mut pending, &mut p, group_no)
+            .await
+        {
+            failure = Some(e.to_string());
+        }
+    }
+    p.phase = match (&failure, groups.cancel.cancelled) {
+        (Some(_), _) => CompactPhase::Failed,
+        (None, true) => CompactPhase::Cancelled,
+        (None, false) => CompactPhase::Done,
+    };
+    // Errors can carry store URLs: never let credentials reach the summary.
+    p.error = failure.map(|e| crate::store::redact_secrets(&e));
+    finish(&progress, &mut p, started);
+    Ok(p)
+}
+
+/// Refuses options that cannot run, and a read-only catalog unless dry.
+fn check_options(catalog: &EarthCatalog, opts: &CompactOptions) -> Result<(), CompactError> {
     if !opts.dry_run {
         catalog.ensure_writable()?;
     }
@@ -41,32 +102,14 @@ pub async fn run(
             "group size, concurrency and target file size must be at least 1".into(),
         ));
     }
-    let mut state = TableState::load(&catalog).await?;
-    let planned = plan(&state, &opts);
-    tracing::debug!(
-        "planned {} buckets; peak RSS {:?}",
-        planned.buckets.len(),
-        crate::metrics::peak_rss_bytes()
-    );
-    let mut p = CompactProgress {
-        phase: CompactPhase::Running,
-        dry_run: opts.dry_run,
-        files_after: planned.files_before,
-        ..planned.summary()
-    };
-    if opts.dry_run {
-        p = planned.summary();
-        finish(&progress, &mut p, started);
-        return Ok(p);
-    }
-    progress.send_replace(p.clone());
+    Ok(())
+}
 
-    let schema = table_arrow_schema()?;
-    let run_tag = uuid::Uuid::now_v7().simple().to_string()[..12].to_string();
-    // Buckets in the order of the first manifest listing their files: a
-    // group then touches fewer manifests (ingest writes one per chunk), so
-    // its commit rewrites less metadata. On the benchmark table a group of
-    // 2 000 files touches about half of the manifests instead of all.
+/// Buckets in the order of the first manifest listing their files: a group
+/// then touches fewer manifests (ingest writes one per chunk), so its commit
+/// rewrites less metadata. On the benchmark table a group of 2 000 files
+/// touches about half of the manifests instead of all.
+fn commit_order(planned: &super::plan::Plan, state: &TableState) -> VecDeque<Bucket> {
     let mut order: Vec<(usize, Bucket)> = planned
         .buckets
         .iter()
@@ -81,47 +124,95 @@ pub async fn run(
         })
         .collect();
     order.sort();
-    let mut pending: VecDeque<Bucket> = order.into_iter().map(|(_, b)| b).collect();
-    let mut cancelled = false;
-    let mut cancel_live = true;
-    let mut failure: Option<String> = None;
-    let mut group_no = 0u64;
-    let mut last_publish = Instant::now();
-    while !pending.is_empty() && !cancelled && failure.is_none() {
-        group_no += 1;
-        // The next group, against the table as it is now.
-        let mut group: Vec<(Bucket, Vec<LiveFile>)> = Vec::new();
-        let mut group_files = 0;
-        while group_files < opts.group_files
-            && let Some(bucket) = pending.pop_front()
+    order.into_iter().map(|(_, b)| b).collect()
+}
+
+/// The next group of up to `group_files` input files, against the table as
+/// it is now (buckets compacted or emptied by someone else are dropped).
+fn next_group(
+    pending: &mut VecDeque<Bucket>,
+    state: &TableState,
+    opts: &CompactOptions,
+) -> Vec<(Bucket, Vec<LiveFile>)> {
+    let mut group = Vec::new();
+    let mut files_in_group = 0;
+    while files_in_group < opts.group_files
+        && let Some(bucket) = pending.pop_front()
+    {
+        if let Some(files) = state.buckets.get(&bucket)
+            && selects(files, opts)
         {
-            match state.buckets.get(&bucket) {
-                Some(files) if selects(files, &opts) => {
-                    group_files += files.len();
-                    group.push((bucket, files.clone()));
-                }
-                _ => {} // compacted or emptied by someone else meanwhile
-            }
+            files_in_group += files.len();
+            group.push((bucket, files.clone()));
         }
+    }
+    group
+}
+
+/// The caller's cancel switch, followed while buckets are rewritten.
+struct CancelWatch {
+    rx: watch::Receiver<bool>,
+    /// False once nobody can cancel any more (the sender is gone).
+    live: bool,
+    cancelled: bool,
+}
+
+impl CancelWatch {
+    fn new(rx: watch::Receiver<bool>) -> Self {
+        Self {
+            rx,
+            live: true,
+            cancelled: false,
+        }
+    }
+}
+
+/// What every group of one compaction run shares.
+struct Groups<'a> {
+    catalog: &'a Arc<EarthCatalog>,
+    opts: &'a CompactOptions,
+    schema: arrow_schema::SchemaRef,
+    run_tag: String,
+    progress: &'a watch::Sender<CompactProgress>,
+    started: Instant,
+    last_publish: Instant,
+    cancel: CancelWatch,
+}
+
+impl Groups<'_> {
+    /// Rewrites a group's buckets, `concurrency` at a time. A cancel stops
+    /// starting buckets (the running ones finish and are committed); a
+    /// failure too, and is returned beside the buckets that completed.
+    async fn rewrite(
+        &mut self,
+        state: &TableState,
+        group: Vec<(Bucket, Vec<LiveFile>)>,
+        group_no: u64,
+        p: &mut CompactProgress,
+    ) -> (Vec<BucketOutcome>, Option<String>) {
         let write = WriteOptions {
-            target_file_size: opts.target_file_size,
-            tag: format!("compact-{run_tag}-g{group_no}"),
+            target_file_size: self.opts.target_file_size,
+            tag: format!("compact-{}-g{group_no}", self.run_tag),
         };
         let mut queue = group.into_iter();
         let mut running = FuturesUnordered::new();
         let mut outcomes: Vec<BucketOutcome> = Vec::new();
+        let mut failure = None;
         loop {
-            while running.len() < opts.concurrency && !cancelled && failure.is_none() {
+            while running.len() < self.opts.concurrency
+                && !self.cancel.cancelled
+                && failure.is_none()
+            {
                 let Some((bucket, files)) = queue.next() else {
                     break;
                 };
                 let (catalog, table, schema, write) = (
-                    catalog.clone(),
+                    self.catalog.clone(),
                     state.table.clone(),
-                    schema.clone(),
+                    self.schema.clone(),
                     write.clone(),
                 );
-                let reads = opts.read_concurrency;
+                let reads = self.opts.read_concurrency;
                 running.push(tokio::spawn(async move {
                     rewrite_bucket(&catalog, &table, &schema, &bucket, files, &write, reads).await
                 }));
@@ -129,31 +220,40 @@ pub async fn run(
             if running.is_empty() {
                 break;
             }
+            let cancel = &mut self.cancel;
             tokio::select! {
                 done = running.next() => match done {
                     Some(Ok(Ok(outcome))) => {
                         outcomes.push(outcome);
                         p.buckets_pending_commit = outcomes.len() as u64;
-                        if last_publish.elapsed() >= Duration::from_millis(100) {
-                            publish(&progress, &mut p, started);
-                            last_publish = Instant::now();
+                        if self.last_publish.elapsed() >= Duration::from_millis(100) {
+                            publish(self.progress, p, self.started);
+                            self.last_publish = Instant::now();
                         }
                     }
                     Some(Ok(Err(e))) => failure = Some(e.to_string()),
                     Some(Err(e)) => failure = Some(format!("bucket task failed: {e}")),
                     None => {}
                 },
-                changed = cancel.changed(), if cancel_live && !cancelled => match changed {
-                    // Nobody can cancel any more.
-                    Err(_) => cancel_live = false,
-                    // Stop starting buckets; the running ones finish and commit.
-                    Ok(()) => cancelled = *cancel.borrow(),
+                changed = cancel.rx.changed(), if cancel.live && !cancel.cancelled => match changed {
+                    Err(_) => cancel.live = false,
+                    Ok(()) => cancel.cancelled = *cancel.rx.borrow(),
                 },
             }
         }
-        if outcomes.is_empty() {
-            continue;
-        }
+        (outcomes, failure)
+    }
+
+    /// Commits a group's rewritten buckets as one replace snapshot and
+    /// publishes the progress.
+    async fn commit(
+        &mut self,
+        state: &mut TableState,
+        outcomes: Vec<BucketOutcome>,
+        pending: &mut VecDeque<Bucket>,
+        p: &mut CompactProgress,
+        group_no: u64,
+    ) -> Result<(), CompactError> {
         tracing::debug!(
             "group {group_no}: {} buckets rewritten; peak RSS {:?}",
             outcomes.len(),
@@ -161,35 +261,24 @@ pub async fn run(
         );
         crate::testkit::pause_before_commit().await;
         p.buckets_pending_commit = 0;
-        if let Err(e) = commit_group(
-            &catalog,
-            &mut state,
+        let committed = commit_group(
+            self.catalog,
+            state,
             outcomes,
-            &mut pending,
-            &mut p,
-            &opts,
+            pending,
+            p,
+            self.opts,
             group_no,
-            &run_tag,
+            &self.run_tag,
         )
-        .await
-        {
-            failure = Some(e.to_string());
-        }
+        .await;
         tracing::debug!(
             "group {group_no} committed; peak RSS {:?}",
             crate::metrics::peak_rss_bytes()
         );
-        publish(&progress, &mut p, started);
+        publish(self.progress, p, self.started);
+        committed
     }
-    p.phase = match (&failure, cancelled) {
-        (Some(_), _) => CompactPhase::Failed,
-        (None, true) => CompactPhase::Cancelled,
-        (None, false) => CompactPhase::Done,
-    };
-    // Errors can carry store URLs: never let credentials reach the summary.
-    p.error = failure.map(|e| crate::store::redact_secrets(&e));
-    finish(&progress, &mut p, started);
-    Ok(p)
 }
 
 /// Commits one group's outcomes, re-planning on conflicts (bounded).

@@ -75,102 +75,11 @@ pub async fn commit_replace(
     let parent = metadata
         .current_snapshot_id()
         .ok_or_else(|| CompactError::Conflict("the table has no snapshot any more".into()))?;
-    let file_io = state.table.file_io().clone();
-    let schema = metadata.current_schema().clone();
-    let spec = metadata.default_partition_spec().as_ref().clone();
-    let snapshot_id = new_snapshot_id(&state.table);
-    let sequence_number = metadata.next_sequence_number();
-    let commit_uuid = uuid::Uuid::now_v7();
-    let meta_dir = format!("{}/metadata", metadata.location());
-    let manifest_path = |n: usize| format!("{meta_dir}/{commit_uuid}-m{n}.avro");
-
-    // Which manifests list a removed file.
-    let mut touched: HashMap<usize, HashSet<String>> = HashMap::new();
-    for f in &change.removed {
-        touched
-            .entry(f.manifest)
-            .or_default()
-            .insert(f.path.clone());
-    }
-    tracing::debug!(
-        "replace: {} removed files in {} of {} manifests",
-        change.removed.len(),
-        touched.len(),
-        state.manifests.len()
-    );
-    let rewrites: Vec<Rewritten> = futures::stream::iter(touched.into_iter().enumerate())
-        .map(|(n, (index, paths))| {
-            let job = RewriteJob {
-                manifest: state.manifests[index].clone(),
-                index,
-                paths,
-                output: manifest_path(n + 2),
-                snapshot_id,
-                schema: schema.clone(),
-                spec: spec.clone(),
-                file_io: file_io.clone(),
-            };
-            tokio::spawn(job.run())
-        })
-        .buffer_unordered(4)
-        .map(|j| j.map_err(|e| CompactError::Task(format!("manifest rewrite failed: {e}")))?)
-        .try_collect()
-        .await?;
-
-    let removed_rows: u64 = change.removed.iter().map(|f| f.rows).sum();
-    let removed_bytes: u64 = change.removed.iter().map(|f| f.bytes).sum();
-    let added_rows: u64 = change.added.iter().map(|f| f.file.record_count()).sum();
-    let added_bytes: u64 = change
-        .added
-        .iter()
-        .map(|f| f.file.file_size_in_bytes())
-        .sum();
-    let added_files = change.added.len() as u64;
-    let removed_files = change.removed.len() as u64;
-
-    // Deleted entries keep both original sequence numbers.
-    let mut deletes = ManifestWriterBuilder::new(
-        output(&file_io, &manifest_path(0))?,
-        Some(snapshot_id),
-        schema.clone(),
-        spec.clone(),
-    )
-    .build_v2_data();
-    let mut rewritten: HashMap<usize, Option<ManifestFile>> = HashMap::new();
-    for r in rewrites {
-        for (file, seq, file_seq) in r.deleted {
-            deletes
-                .add_delete_file(file, seq, file_seq)
-                .map_err(|e| CompactError::iceberg("record a removed file", e))?;
-        }
-        rewritten.insert(r.index, r.manifest);
-    }
-    let deletes = deletes
-        .write_manifest_file()
-        .await
-        .map_err(|e| CompactError::iceberg("write the deleted-files manifest", e))?;
-    let added_manifest = if change.added.is_empty() {
-        None
-    } else {
-        let mut writer = ManifestWriterBuilder::new(
-            output(&file_io, &manifest_path(1))?,
-            Some(snapshot_id),
-            schema.clone(),
-            spec.clone(),
-        )
-        .build_v2_data();
-        for added in change.added {
-            writer
-                .add_file(added.file, added.data_sequence)
-                .map_err(|e| CompactError::iceberg("record an added file", e))?;
-        }
-        Some(
-            writer
-                .write_manifest_file()
-                .await
-                .map_err(|e| CompactError::iceberg("write the added-files manifest", e))?,
-        )
-    };
+    let ctx = ReplaceCtx::new(&state.table);
+    let counts = Counts::of(&change);
+    let rewrites = ctx.rewrite_touched(state, &change.removed).await?;
+    let (deletes, mut rewritten) = ctx.write_deletes(rewrites).await?;
+    let added = ctx.write_added(change.added).await?;
 
     let mut manifests = Vec::with_capacity(state.manifests.len() + 2);
     let mut remap = vec![None; state.manifests.len()];
@@ -185,57 +94,20 @@ pub async fn commit_replace(
             manifests.push(next);
         }
     }
-    manifests.extend(added_manifest);
+    manifests.extend(added);
     manifests.push(deletes);
-
-    let list_path = format!("{meta_dir}/snap-{snapshot_id}-0-{commit_uuid}.avro");
-    let writer = output(&file_io, &list_path)?
-        .writer()
-        .await
-        .map_err(|e| CompactError::iceberg(format!("create {list_path}"), e))?;
-    let mut list = ManifestListWriter::v2(writer, snapshot_id, Some(parent), sequence_number);
-    list.add_manifests(manifests.iter().cloned())
-        .map_err(|e| CompactError::iceberg("build the manifest list", e))?;
-    list.close()
-        .await
-        .map_err(|e| CompactError::iceberg(format!("write {list_path}"), e))?;
-    // The list writer assigned our sequence number to the new manifests.
-    for m in manifests.iter_mut() {
-        if m.added_snapshot_id == snapshot_id {
-            m.sequence_number = sequence_number;
-            if m.min_sequence_number < 0 {
-                m.min_sequence_number = sequence_number;
-            }
-        }
-    }
+    let list_path = ctx.write_manifest_list(&mut manifests, parent).await?;
 
     let totals = Totals {
-        files: state.totals.files - removed_files + added_files,
-        rows: state.totals.rows - removed_rows + added_rows,
-        bytes: state.totals.bytes - removed_bytes + added_bytes,
+        files: state.totals.files - counts.removed_files + counts.added_files,
+        rows: state.totals.rows - counts.removed_rows + counts.added_rows,
+        bytes: state.totals.bytes - counts.removed_bytes + counts.added_bytes,
     };
-    let mut props = change.properties;
-    for (k, v) in [
-        ("added-data-files", added_files),
-        ("deleted-data-files", removed_files),
-        ("added-records", added_rows),
-        ("deleted-records", removed_rows),
-        ("added-files-size", added_bytes),
-        ("removed-files-size", removed_bytes),
-        ("changed-partition-count", change.partitions),
-        ("total-data-files", totals.files),
-        ("total-records", totals.rows),
-        ("total-files-size", totals.bytes),
-        ("total-delete-files", 0),
-        ("total-position-deletes", 0),
-        ("total-equality-deletes", 0),
-    ] {
-        props.insert(k.to_string(), v.to_string());
-    }
+    let props = summary_properties(change.properties, &counts, change.partitions, &totals);
     let snapshot = Snapshot::builder()
-        .with_snapshot_id(snapshot_id)
+        .with_snapshot_id(ctx.snapshot_id)
         .with_parent_snapshot_id(Some(parent))
-        .with_sequence_number(sequence_number)
+        .with_sequence_number(ctx.sequence_number)
         .with_timestamp_ms(chrono::Utc::now().timestamp_millis())
         .with_manifest_list(list_path)
         .with_summary(Summary {
@@ -261,8 +133,218 @@ pub async fn commit_replace(
         manifests,
         remap,
         totals,
-        snapshot_id,
+        snapshot_id: ctx.snapshot_id,
     })
+}
+
+/// Files, rows and bytes a replace removes and adds.
+struct Counts {
+    removed_files: u64,
+    removed_rows: u64,
+    removed_bytes: u64,
+    added_files: u64,
+    added_rows: u64,
+    added_bytes: u64,
+}
+
+impl Counts {
+    fn of(change: &Replace<'_>) -> Self {
+        Self {
+            removed_files: change.removed.len() as u64,
+            removed_rows: change.removed.iter().map(|f| f.rows).sum(),
+            removed_bytes: change.removed.iter().map(|f| f.bytes).sum(),
+            added_files: change.added.len() as u64,
+            added_rows: change.added.iter().map(|f| f.file.record_count()).sum(),
+            added_bytes: change
+                .added
+                .iter()
+                .map(|f| f.file.file_size_in_bytes())
+                .sum(),
+        }
+    }
+}
+
+/// The snapshot summary: our `ecops.*` properties and Iceberg's counts.
+fn summary_properties(
+    mut props: HashMap<String, String>,
+    c: &Counts,
+    partitions: u64,
+    totals: &Totals,
+) -> HashMap<String, String> {
+    for (k, v) in [
+        ("added-data-files", c.added_files),
+        ("deleted-data-files", c.removed_files),
+        ("added-records", c.added_rows),
+        ("deleted-records", c.removed_rows),
+        ("added-files-size", c.added_bytes),
+        ("removed-files-size", c.removed_bytes),
+        ("changed-partition-count", partitions),
+        ("total-data-files", totals.files),
+        ("total-records", totals.rows),
+        ("total-files-size", totals.bytes),
+        ("total-delete-files", 0),
+        ("total-position-deletes", 0),
+        ("total-equality-deletes", 0),
+    ] {
+        props.insert(k.to_string(), v.to_string());
+    }
+    props
+}
+
+/// What every file of one replace commit is written with.
+struct ReplaceCtx {
+    file_io: iceberg::io::FileIO,
+    schema: SchemaRef,
+    spec: PartitionSpec,
+    snapshot_id: i64,
+    sequence_number: i64,
+    meta_dir: String,
+    commit_uuid: uuid::Uuid,
+}
+
+impl ReplaceCtx {
+    fn new(table: &Table) -> Self {
+        let metadata = table.metadata();
+        Self {
+            file_io: table.file_io().clone(),
+            schema: metadata.current_schema().clone(),
+            spec: metadata.default_partition_spec().as_ref().clone(),
+            snapshot_id: new_snapshot_id(table),
+            sequence_number: metadata.next_sequence_number(),
+            meta_dir: format!("{}/metadata", metadata.location()),
+            commit_uuid: uuid::Uuid::now_v7(),
+        }
+    }
+
+    fn manifest_path(&self, n: usize) -> String {
+        format!("{}/{}-m{n}.avro", self.meta_dir, self.commit_uuid)
+    }
+
+    fn manifest_writer(&self, n: usize) -> Result<iceberg::spec::ManifestWriter, CompactError> {
+        Ok(ManifestWriterBuilder::new(
+            output(&self.file_io, &self.manifest_path(n))?,
+            Some(self.snapshot_id),
+            self.schema.clone(),
+            self.spec.clone(),
+        )
+        .build_v2_data())
+    }
+
+    /// Rewrites, four at a time, every manifest that lists a removed file.
+    async fn rewrite_touched(
+        &self,
+        state: &TableState,
+        removed: &[&LiveFile],
+    ) -> Result<Vec<Rewritten>, CompactError> {
+        let mut touched: HashMap<usize, HashSet<String>> = HashMap::new();
+        for f in removed {
+            touched
+                .entry(f.manifest)
+                .or_default()
+                .insert(f.path.clone());
+        }
+        tracing::debug!(
+            "replace: {} removed files in {} of {} manifests",
+            removed.len(),
+            touched.len(),
+            state.manifests.len()
+        );
+        futures::stream::iter(touched.into_iter().enumerate())
+            .map(|(n, (index, paths))| {
+                let job = RewriteJob {
+                    manifest: state.manifests[index].clone(),
+                    index,
+                    paths,
+                    output: self.manifest_path(n + 2),
+                    snapshot_id: self.snapshot_id,
+                    schema: self.schema.clone(),
+                    spec: self.spec.clone(),
+                    file_io: self.file_io.clone(),
+                };
+                tokio::spawn(job.run())
+            })
+            .buffer_unordered(4)
+            .map(|j| j.map_err(|e| CompactError::Task(format!("manifest rewrite failed: {e}")))?)
+            .try_collect()
+            .await
+    }
+
+    /// The manifest of removed files (deleted entries keep both original
+    /// sequence numbers), and each rewritten manifest by its old index.
+    async fn write_deletes(
+        &self,
+        rewrites: Vec<Rewritten>,
+    ) -> Result<(ManifestFile, HashMap<usize, Option<ManifestFile>>), CompactError> {
+        let mut deletes = self.manifest_writer(0)?;
+        let mut rewritten = HashMap::new();
+        for r in rewrites {
+            for (file, seq, file_seq) in r.deleted {
+                deletes
+                    .add_delete_file(file, seq, file_seq)
+                    .map_err(|e| CompactError::iceberg("record a removed file", e))?;
+            }
+            rewritten.insert(r.index, r.manifest);
+        }
+        let deletes = deletes
+            .write_manifest_file()
+            .await
+            .map_err(|e| CompactError::iceberg("write the deleted-files manifest", e))?;
+        Ok((deletes, rewritten))
+    }
+
+    /// The manifest of added files, each with its own data sequence number.
+    async fn write_added(
+        &self,
+        added: Vec<AddedFile>,
+    ) -> Result<Option<ManifestFile>, CompactError> {
+        if added.is_empty() {
+            return Ok(None);
+        }
+        let mut writer = self.manifest_writer(1)?;
+        for a in added {
+            writer
+                .add_file(a.file, a.data_sequence)
+                .map_err(|e| CompactError::iceberg("record an added file", e))?;
+        }
+        writer
+            .write_manifest_file()
+            .await
+            .map(Some)
+            .map_err(|e| CompactError::iceberg("write the added-files manifest", e))
+    }
+
+    /// Writes the snapshot's manifest list; gives the new manifests the
+    /// sequence number the list writer assigned them.
+    async fn write_manifest_list(
+        &self,
+        manifests: &mut [ManifestFile],
+        parent: i64,
+    ) -> Result<String, CompactError> {
+        let list_path = format!(
+            "{}/snap-{}-0-{}.avro",
+            self.meta_dir, self.snapshot_id, self.commit_uuid
+        );
+        let writer = output(&self.file_io, &list_path)?
+            .writer()
+            .await
+            .map_err(|e| CompactError::iceberg(format!("create {list_path}"), e))?;
+        let mut list =
+            ManifestListWriter::v2(writer, self.snapshot_id, Some(parent), self.sequence_number);
+        list.add_manifests(manifests.iter().cloned())
+            .map_err(|e| CompactError::iceberg("build the manifest list", e))?;
+        list.close()
+            .await
+            .map_err(|e| CompactError::iceberg(format!("write {list_path}"), e))?;
+        for m in manifests.iter_mut() {
+            if m.added_snapshot_id == self.snapshot_id {
+                m.sequence_number = self.sequence_number;
+                if m.min_sequence_number < 0 {
+                    m.min_sequence_number = self.sequence_number;
+                }
+            }
+        }
+        Ok(list_path)
+    }
 }
 
 /// Compare-and-swap of the catalog pointer; a moved pointer is a [`CompactError::Conflict`].
