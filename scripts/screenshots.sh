@@ -180,3 +180,25 @@ shot jobs-external 160 48
 quit
 kill "$EXT_PID" 2>/dev/null || true
 wait "$EXT_PID" 2>/dev/null || true
+
+# 9. Backfill: a local-engine backfill of freshly generated items onto the demo
+# catalog (the demo ingest paused first, so the commit finds the lock free):
+# the Backfill view mid-map with its workers, then committed.
+start 160 48
+wait_for 'demo-live +running' 240
+keys 1 j p
+wait_for 'demo-live +paused' 60
+"$BIN" demo-data --items "${ECOPS_BACKFILL_ITEMS:-6000}" --out "$WORK/bf-data" >/dev/null
+"$BIN" --base "$DEMO/catalog" backfill submit --engine local --skip-known \
+    --inventory "$WORK/bf-data/inventory/inventory.csv" --items-root "$WORK/bf-data/items" \
+    --chunk-size 200 --tasks 4 --max-parallel 2 --workdir "$WORK/bf-work" --json \
+    >"$WORK/backfill.json" 2>"$WORK/backfill.log" &
+BACKFILL_PID=$!
+keys 9
+wait_for 'mapping|reducing|committ' 120
+sleep 2
+shot backfill 160 48
+wait_for 'committed' 300
+shot backfill-committed 160 48
+wait "$BACKFILL_PID" || { echo "screenshots: the backfill failed:" >&2; cat "$WORK/backfill.log" >&2; exit 1; }
+quit

@@ -345,6 +345,35 @@ mod tests {
     }
 
     #[test]
+    fn backfills_are_backfill_submit_retry_and_commit() {
+        let cx = Context {
+            base: "/c",
+            held_generation: None,
+        };
+        let crate::tui::command::BackfillCommand::Start(spec) =
+            crate::tui::command::parse_backfill(
+                "/inv.csv --items-root /it --tasks 2 --engine slurm",
+            )
+            .unwrap()
+        else {
+            panic!("a start")
+        };
+        let e = of(&Request::Backfill(BackfillRequest::Start(spec)), &cx).unwrap();
+        assert_eq!(
+            e.commands[0].1,
+            "ecops --base /c backfill submit --inventory /inv.csv --items-root /it \
+             --chunk-size 20000 --concurrency 64 --mode delta --tasks 2 --partitions 2 \
+             --target-file-size-mb 128 --engine slurm --max-parallel 4"
+        );
+        let retry = BackfillRequest::Retry { run: "r1".into() };
+        let e = of(&Request::Backfill(retry), &cx).unwrap();
+        assert_eq!(e.commands[0].1, "ecops --base /c backfill retry --run r1");
+        let commit = BackfillRequest::Commit { run: "r1".into() };
+        let e = of(&Request::Backfill(commit), &cx).unwrap();
+        assert_eq!(e.commands[0].1, "ecops --base /c backfill commit --run r1");
+    }
+
+    #[test]
     fn a_compaction_plan_is_compact_dry_run() {
         let req = Request::Compact(CompactRequest {
             dry_run: true,

@@ -326,3 +326,110 @@ async fn a_local_backfill_started_in_the_console_shows_its_chunks_and_workers() 
     assert_eq!(stats["unique_items"], 400, "{stats}");
     jobs.shutdown(Duration::from_secs(10)).await;
 }
+
+/// A backfill run by Slurm array tasks (scripts/test.sh's cluster), submitted
+/// headless: a console on the catalog shows it with one row per array task
+/// (`slurm:<job>_<index>`), and the Jobs view lists it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_run_by_slurm_shows_one_row_per_array_task() {
+    let Some(conf) = crate::common::slurm_conf() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let made = crate::common::ecops(&["demo-data", "--items", "600", "--out", s(&data)]);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let base = dir.path().join("catalog");
+    let init = crate::common::ecops(&["init", "--base", s(&base)]);
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let done = crate::common::ecops_json_with(
+        &[
+            "backfill",
+            "submit",
+            "--base",
+            s(&base),
+            "--inventory",
+            s(&data.join("inventory/inventory.csv")),
+            "--items-root",
+            s(&data.join("items")),
+            "--chunk-size",
+            "100",
+            "--tasks",
+            "3",
+            "--engine",
+            "slurm",
+            "--workdir",
+            s(&dir.path().join("wd")),
+            "--wait",
+            "--json",
+        ],
+        &[("SLURM_CONF", conf.as_str())],
+    );
+    assert_eq!(done["state"], "committed", "{done}");
+    let run = done["run"].as_str().unwrap().to_string();
+    let catalog = Arc::new(
+        EarthCatalog::open(s(&base), &OpenOptions::default())
+            .await
+            .unwrap(),
+    );
+    let (jobs, mut events) = Jobs::start(
+        catalog,
+        JobsConfig {
+            runs_every: Duration::from_millis(300),
+            presence: false,
+            ..JobsConfig::default()
+        },
+    );
+    let mut app = App::new(AppInit {
+        base: s(&base).into(),
+        demo: None,
+        read_only: true,
+        theme: Theme::mono(),
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while app.data.backfill(&run).is_none() {
+        assert!(Instant::now() < deadline, "the run never showed");
+        if let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(200), events.recv()).await
+        {
+            app.on_event(ev);
+        }
+    }
+    let status = app.data.backfill(&run).unwrap().clone();
+    assert_eq!(status.state, BackfillState::Committed);
+    assert_eq!((status.chunks.done, status.chunks.total), (6, 6));
+    let tasks: Vec<&str> = status
+        .workers
+        .iter()
+        .filter(|w| w.phase == "map")
+        .map(|w| w.engine_task.as_str())
+        .collect();
+    assert_eq!(tasks.len(), 3, "{:?}", status.workers);
+    app.on_key(key('9'));
+    let screen = render(&app, 160, 48);
+    for task in &tasks {
+        assert!(task.starts_with("slurm:"), "{task}");
+        assert!(
+            screen.contains(task),
+            "array task {task} missing:\n{screen}"
+        );
+    }
+    assert!(
+        screen.contains("6 planned · 0 running · 6 done · 0 failed"),
+        "{screen}"
+    );
+    app.on_key(key('2'));
+    let screen = render(&app, 160, 48);
+    assert!(
+        screen.contains(&run[..20]) && screen.contains("committed"),
+        "{screen}"
+    );
+    jobs.shutdown(Duration::from_secs(10)).await;
+}
