@@ -55,3 +55,9 @@ export ECOPS_TEST_PYTHON="$venv/bin/python"
 export ECOPS_REQUIRE_EXTERNAL=1
 
 cargo test --all-targets "$@"
+
+# Smoke bench (whole-suite runs only): CPU time per part file written and per
+# item ingested, against tests/bench/smoke-baseline.json; fails only above 3×.
+if [ "$#" -eq 0 ]; then
+  cargo run --quiet -- bench smoke
+fi

@@ -10,18 +10,22 @@
 //! either whole or absent. Column stats come straight from the Arrow arrays.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{Array, RecordBatch};
-use arrow_schema::{DataType, TimeUnit};
+use arrow_schema::{DataType, SchemaRef, TimeUnit};
 use bytes::Bytes;
 use iceberg::spec::{DataContentType, DataFile, DataFileBuilder, DataFileFormat, Datum, Struct};
-use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::ArrowWriterOptions;
+use parquet::arrow::{
+    ARROW_SCHEMA_META_KEY, ArrowSchemaConverter, ArrowWriter, encode_arrow_schema,
+};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::schema::types::ColumnPath;
+use parquet::schema::types::{ColumnPath, SchemaDescriptor};
 
 use super::CatalogError;
 use crate::stac::geoparquet;
@@ -72,19 +76,69 @@ pub struct EncodedPart {
     pub rows: u64,
 }
 
+/// Parts whose rows take less memory than this are compressed with Snappy,
+/// larger ones with zstd. A zstd codec costs a compression and a
+/// decompression context per column chunk (29 per file), which for a part of
+/// a few rows cost more than everything else it took to write it; Snappy's
+/// codec is a few words. Compaction rewrites small parts into large ones,
+/// and large parts get zstd.
+pub const SMALL_PART_BYTES: usize = 1 << 20;
+
+/// The codec for a part of `batch`'s rows (see [`SMALL_PART_BYTES`]).
+fn compression_for(batch: &RecordBatch) -> Result<Compression, parquet::errors::ParquetError> {
+    Ok(if batch.get_array_memory_size() < SMALL_PART_BYTES {
+        Compression::SNAPPY
+    } else {
+        Compression::ZSTD(ZstdLevel::try_new(3)?)
+    })
+}
+
+/// What every part of one Arrow schema shares: its Parquet schema and the
+/// encoded `ARROW:schema` footer entry, derived once rather than per file.
+struct SchemaPlan {
+    arrow: SchemaRef,
+    parquet: SchemaDescriptor,
+    arrow_schema_meta: String,
+}
+
+/// The plan for `schema`, reusing the last one when the schema is the same
+/// (ingest and compaction write every part with one schema).
+fn schema_plan(schema: &SchemaRef) -> Result<Arc<SchemaPlan>, parquet::errors::ParquetError> {
+    static LAST: Mutex<Option<Arc<SchemaPlan>>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(plan) = last.as_ref()
+        && (Arc::ptr_eq(&plan.arrow, schema) || plan.arrow == *schema)
+    {
+        return Ok(plan.clone());
+    }
+    let plan = Arc::new(SchemaPlan {
+        arrow: schema.clone(),
+        parquet: ArrowSchemaConverter::new().convert(schema)?,
+        arrow_schema_meta: encode_arrow_schema(schema),
+    });
+    *last = Some(plan.clone());
+    Ok(plan)
+}
+
 /// Encodes `batch` (already sorted, one bucket) as a GeoParquet file:
-/// zstd, field ids from the schema's `PARQUET:field_id` metadata, the `geo`
-/// and layout keys. CPU-bound: call it off the async workers.
+/// Snappy or zstd by size, field ids from the schema's `PARQUET:field_id`
+/// metadata, the `geo` and layout keys and the Arrow schema. CPU-bound:
+/// call it off the async workers.
 pub fn encode(batch: &RecordBatch) -> Result<EncodedPart, CatalogError> {
     let err = |e: parquet::errors::ParquetError| {
         CatalogError::Invalid(format!("encoding a Parquet part: {e}"))
     };
+    let plan = schema_plan(batch.schema_ref()).map_err(err)?;
     let kv = geoparquet::file_metadata(std::slice::from_ref(batch))
         .into_iter()
         .map(|(k, v)| KeyValue::new(k, v))
+        .chain([KeyValue::new(
+            ARROW_SCHEMA_META_KEY.to_string(),
+            plan.arrow_schema_meta.clone(),
+        )])
         .collect();
     let mut props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(err)?))
+        .set_compression(compression_for(batch).map_err(err)?)
         .set_key_value_metadata(Some(kv))
         .set_statistics_enabled(EnabledStatistics::Chunk)
         // Dictionaries cost a hash table per column and pay off only in
@@ -95,9 +149,14 @@ pub fn encode(batch: &RecordBatch) -> Result<EncodedPart, CatalogError> {
         props =
             props.set_column_statistics_enabled(ColumnPath::from(*name), EnabledStatistics::None);
     }
+    let options = ArrowWriterOptions::new()
+        .with_properties(props.build())
+        .with_parquet_schema(plan.parquet.clone())
+        // Added above from the plan, not re-encoded per file.
+        .with_skip_arrow_metadata(true);
     let mut buffer = Vec::with_capacity(batch.get_array_memory_size() / 3 + 4096);
     let mut writer =
-        ArrowWriter::try_new(&mut buffer, batch.schema(), Some(props.build())).map_err(err)?;
+        ArrowWriter::try_new_with_options(&mut buffer, batch.schema(), options).map_err(err)?;
     writer.write(batch).map_err(err)?;
     writer.close().map_err(err)?;
     Ok(EncodedPart {
@@ -230,6 +289,51 @@ mod tests {
             "links": []
         });
         crate::stac::parse_item(body.to_string().as_bytes()).expect("valid item")
+    }
+
+    #[test]
+    fn small_parts_are_snappy_large_ones_zstd_and_both_read_back_whole() {
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        let schema = arrow_schema().expect("schema");
+        let items: Vec<_> = (0..3000)
+            .map(|i| item(&format!("item-{i:05}"), "2021-03-01T00:00:00Z", i % 100))
+            .collect();
+        let mut codecs = Vec::new();
+        for n in [1, 2, 3000] {
+            let pairs: Vec<_> = items[..n].iter().map(|i| (i, "8001fffffffffff")).collect();
+            let batch = rows_to_batch(&schema, &pairs).expect("batch");
+            let part = encode(&batch).expect("encode");
+            let reader =
+                ParquetRecordBatchReaderBuilder::try_new(part.bytes.clone()).expect("parquet");
+            let chunk = reader.metadata().row_group(0).column(0);
+            let small = batch.get_array_memory_size() < SMALL_PART_BYTES;
+            assert_eq!(
+                matches!(chunk.compression(), Compression::SNAPPY),
+                small,
+                "{n} rows: {:?}",
+                chunk.compression()
+            );
+            codecs.push(chunk.compression());
+            let kv = reader.metadata().file_metadata().key_value_metadata();
+            let keys: Vec<&str> = kv.into_iter().flatten().map(|k| k.key.as_str()).collect();
+            assert!(
+                keys.contains(&"geo") && keys.contains(&ARROW_SCHEMA_META_KEY),
+                "{keys:?}"
+            );
+            // The embedded Arrow schema gives back the very schema and rows.
+            let read: Vec<RecordBatch> = reader
+                .build()
+                .expect("reader")
+                .collect::<Result<_, _>>()
+                .expect("rows");
+            let read =
+                arrow_select::concat::concat_batches(&read[0].schema(), &read).expect("concat");
+            assert_eq!(read, batch, "{n} rows");
+        }
+        assert!(
+            matches!(codecs[2], Compression::ZSTD(_)),
+            "a 3000-row part is large: {codecs:?}"
+        );
     }
 
     #[test]

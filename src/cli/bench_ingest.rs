@@ -15,7 +15,7 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use super::{Settings, print_json};
-use crate::demo::{DemoOptions, generate};
+use crate::demo::{DemoOptions, InventoryOrder, generate};
 use crate::testkit::http_server::{Faults, HttpServer};
 
 /// Arguments of `ecops bench ingest`.
@@ -24,9 +24,15 @@ pub struct BenchIngestArgs {
     /// Items to generate and ingest.
     #[arg(long, default_value_t = 100_000)]
     pub items: u64,
-    /// Working folder (demo data is generated once per item count and reused).
+    /// Working folder (demo data is generated once per item count and order
+    /// and reused; default target/ecops-bench/ingest-ITEMS[-shuffled]).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Inventory order: time (consecutive rows share a region, few files per
+    /// chunk) or shuffled (what an S3 Inventory gives: a file for nearly
+    /// every bucket a chunk's items fall in).
+    #[arg(long, default_value_t = InventoryOrder::Time)]
+    pub order: InventoryOrder,
     /// Sources to measure: local, http, s3 (needs --s3-prefix).
     #[arg(long, value_delimiter = ',', default_value = "local,http")]
     pub sources: Vec<String>,
@@ -46,12 +52,15 @@ pub struct BenchIngestArgs {
 }
 
 pub async fn ingest(settings: &Settings, args: &BenchIngestArgs) -> Result<ExitCode> {
-    let dir = args
-        .dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("target/ecops-bench/ingest-{}", args.items)));
+    let dir = args.dir.clone().unwrap_or_else(|| {
+        let suffix = match args.order {
+            InventoryOrder::Time => String::new(),
+            order => format!("-{order}"),
+        };
+        PathBuf::from(format!("target/ecops-bench/ingest-{}{suffix}", args.items))
+    });
     let data = dir.join("data");
-    ensure_demo_data(&data, args.items).await?;
+    ensure_demo_data(&data, args.items, args.order).await?;
     let inventory = data.join("inventory/inventory.csv");
     let mut results = Vec::new();
     for source in &args.sources {
@@ -93,18 +102,24 @@ pub async fn ingest(settings: &Settings, args: &BenchIngestArgs) -> Result<ExitC
             other => bail!("unknown source '{other}' (local, http, s3)"),
         };
         if !settings.json {
+            let num = |k: &str| result[k].as_f64().unwrap_or(0.0);
             println!(
-                "{:<6} {:>9.0} items/s {:>9.0} rows/s {:>7.1} MB/s in  peak RSS {:>6.0} MiB  ({} items, {} rows, {} files, {} commits, {:.1} s){}",
+                "{:<6} {:>9.0} items/s {:>8.0} files/s {:>9.0} rows/s {:>7.1} MB/s in  CPU {:.3} ms/file {:.3} ms/item  peak RSS {:>6.0} MiB  ({} items, {} rows, {} files, {} commits, {:.1} s, {:.1} s CPU, load {}){}",
                 source,
-                result["items_per_second"].as_f64().unwrap_or(0.0),
-                result["rows_per_second"].as_f64().unwrap_or(0.0),
-                result["mb_per_second_in"].as_f64().unwrap_or(0.0),
-                result["peak_rss_bytes"].as_f64().unwrap_or(0.0) / 1048576.0,
+                num("items_per_second"),
+                num("files_per_second"),
+                num("rows_per_second"),
+                num("mb_per_second_in"),
+                num("cpu_ms_per_file"),
+                num("cpu_ms_per_item"),
+                num("peak_rss_bytes") / 1048576.0,
                 result["items"],
                 result["rows"],
                 result["files"],
                 result["commits"],
-                result["seconds"].as_f64().unwrap_or(0.0),
+                num("seconds"),
+                num("cpu_seconds"),
+                result["load_average"].as_str().unwrap_or("?"),
                 result["bare_fetch_items_per_second"]
                     .as_f64()
                     .map(|b| format!(
@@ -121,21 +136,37 @@ pub async fn ingest(settings: &Settings, args: &BenchIngestArgs) -> Result<ExitC
         results.push(result);
     }
     if settings.json {
-        print_json(&json!({"items": args.items, "results": results}))?;
+        print_json(&json!({
+            "items": args.items,
+            "order": args.order,
+            "chunk_size": args.chunk_size,
+            "results": results,
+        }))?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn ensure_demo_data(data: &Path, items: u64) -> Result<()> {
+/// Demo data of `items` items in `order` at `data`, generated unless an
+/// earlier run left exactly that there.
+pub(super) async fn ensure_demo_data(data: &Path, items: u64, order: InventoryOrder) -> Result<()> {
     let meta: Option<Value> = std::fs::read(data.join("meta.json"))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
-    if meta.as_ref().and_then(|m| m["items"].as_u64()) == Some(items) {
+    let same = meta.as_ref().is_some_and(|m| {
+        m["items"].as_u64() == Some(items) && m["order"].as_str() == Some(&order.to_string())
+    });
+    if same {
         return Ok(());
     }
     let _ = std::fs::remove_dir_all(data);
-    eprintln!("bench: generating {items} demo items in {}", data.display());
-    let opts = DemoOptions::new(items, data);
+    eprintln!(
+        "bench: generating {items} demo items ({order} order) in {}",
+        data.display()
+    );
+    let opts = DemoOptions {
+        order,
+        ..DemoOptions::new(items, data)
+    };
     tokio::task::spawn_blocking(move || generate(&opts))
         .await?
         .context("generating demo data")?;
@@ -165,7 +196,12 @@ fn run_ingest(
     for (k, v) in envs {
         cmd.env(k, v);
     }
+    let load_average = crate::metrics::load_average();
+    let cpu_before = crate::metrics::children_cpu_seconds();
     let out = cmd.output().context("running ecops ingest")?;
+    let cpu = crate::metrics::children_cpu_seconds()
+        .zip(cpu_before)
+        .map(|(after, before)| after - before);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let mut summary: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
         .with_context(|| {
@@ -175,12 +211,25 @@ fn run_ingest(
             )
         })?;
     let secs = summary["seconds"].as_f64().unwrap_or(0.0).max(1e-9);
-    let per = |k: &str| summary[k].as_f64().unwrap_or(0.0) / secs;
-    let (items, rows, mb) = (per("items"), per("rows"), per("bytes_in") / 1e6);
+    let count = |k: &str| summary[k].as_f64().unwrap_or(0.0);
+    let (items, rows, files, bytes_in) = (
+        count("items"),
+        count("rows"),
+        count("files"),
+        count("bytes_in"),
+    );
     summary["source"] = json!(name);
-    summary["items_per_second"] = json!(items);
-    summary["rows_per_second"] = json!(rows);
-    summary["mb_per_second_in"] = json!(mb);
+    summary["load_average"] = json!(load_average);
+    summary["items_per_second"] = json!(items / secs);
+    summary["files_per_second"] = json!(files / secs);
+    summary["rows_per_second"] = json!(rows / secs);
+    summary["mb_per_second_in"] = json!(bytes_in / 1e6 / secs);
+    if let Some(cpu) = cpu {
+        let per = |n: f64| (n > 0.0).then(|| 1000.0 * cpu / n);
+        summary["cpu_seconds"] = json!(cpu);
+        summary["cpu_ms_per_file"] = json!(per(files));
+        summary["cpu_ms_per_item"] = json!(per(items));
+    }
     if let Some(fetch) = summary["fetch_seconds"].as_f64() {
         summary["fetch_phase_items_per_second"] =
             json!(summary["items"].as_f64().unwrap_or(0.0) / fetch.max(1e-9));
@@ -298,7 +347,8 @@ async fn upload_items(settings: &Settings, data: &Path, prefix: &str) -> Result<
     results.into_iter().collect()
 }
 
-fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+/// Every file below `dir`, recursively.
+pub(super) fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         if path.is_dir() {

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use serde_json::json;
 
 use super::{Settings, human_bytes, print_json};
-use crate::demo::{DemoOptions, generate};
+use crate::demo::{DemoOptions, InventoryOrder, generate};
 
 /// Arguments of `ecops demo-data`.
 #[derive(Debug, Clone, clap::Args)]
@@ -34,6 +34,11 @@ pub struct DemoDataArgs {
     /// Worker threads writing item files (0 = one per core); never changes the output.
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Inventory row order: time (key order; consecutive rows share a region)
+    /// or shuffled (seeded, like an S3 Inventory whose keys follow neither
+    /// space nor time).
+    #[arg(long, default_value_t = InventoryOrder::Time)]
+    pub order: InventoryOrder,
 }
 
 /// Generates the data set; prints a short summary, or with `--json` one line
@@ -47,6 +52,7 @@ pub async fn demo_data(settings: &Settings, args: &DemoDataArgs) -> Result<ExitC
         parts: args.parts,
         invalid: args.invalid,
         threads: args.threads,
+        order: args.order,
     };
     // Blocking file I/O on all cores: keep it off the async workers.
     let summary = tokio::task::spawn_blocking(move || generate(&opts))
@@ -58,6 +64,7 @@ pub async fn demo_data(settings: &Settings, args: &DemoDataArgs) -> Result<ExitC
     if settings.json {
         print_json(&json!({
             "items": m.items,
+            "order": m.order,
             "invalid": m.invalid.len(),
             "rows": m.inventory_rows,
             "bytes": summary.bytes,

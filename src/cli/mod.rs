@@ -23,10 +23,12 @@ macro_rules! say_err {
 
 mod backfill_cmds;
 pub mod bench;
+mod bench_all;
 mod bench_backfill;
 mod bench_compact;
 mod bench_console;
 mod bench_ingest;
+mod bench_parts;
 mod catalog_cmds;
 mod compact_cmds;
 mod demo_cmds;
@@ -209,6 +211,18 @@ pub enum BenchCommand {
     },
     /// Ingest throughput and peak memory from local files, loopback HTTP and S3.
     Ingest(bench_ingest::BenchIngestArgs),
+    /// CPU time per small part file written (sort, encode, store, describe).
+    Parts(bench_parts::BenchPartsArgs),
+    /// Every bench at the performance goals' scales (or --scale quick), into one results JSON.
+    All(bench_all::BenchAllArgs),
+    /// README's performance tables (Markdown) from a `bench all` results JSON.
+    Report {
+        /// The results JSON.
+        #[arg(long, default_value = "assets/bench/results.json")]
+        results: PathBuf,
+    },
+    /// A few seconds of CPU-time figures checked against a committed baseline (fails above 3×).
+    Smoke(bench_all::BenchSmokeArgs),
     /// Compaction time and peak memory on a demo catalog ingested in small chunks.
     Compact(bench_compact::BenchCompactArgs),
     /// Query latency (planning, end to end) of seven shapes on a demo catalog, checked by brute force.
@@ -401,6 +415,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::UpgradeCatalog) => index_cmds::upgrade_catalog(&settings).await,
         Some(Command::Export { output }) => query_cmds::export_table(&settings, output).await,
         Some(Command::Bench(BenchCommand::Query(args))) => bench_query::run(&settings, args).await,
+        Some(Command::Bench(BenchCommand::Parts(args))) => bench_parts::run(&settings, args).await,
+        Some(Command::Bench(BenchCommand::All(args))) => bench_all::all(&settings, args).await,
+        Some(Command::Bench(BenchCommand::Report { results })) => bench_all::report(results),
+        Some(Command::Bench(BenchCommand::Smoke(args))) => bench_all::smoke(&settings, args).await,
         Some(Command::Bench(BenchCommand::Console(args))) => {
             bench_console::run(&settings, args).await
         }

@@ -25,8 +25,10 @@
 //! items per tile for small N, a few hundred at a million), sorting each
 //! tile's items by key. This mimics real inventories, and it matters for
 //! benchmarks: an ingest chunk of consecutive rows touches few H3 cells, so it
-//! writes few (cell, year) files; a shuffled inventory would make every chunk
-//! write a file for nearly every cell.
+//! writes few (cell, year) files; a shuffled inventory makes every chunk
+//! write a file for nearly every cell. [`InventoryOrder::Shuffled`] writes
+//! exactly that: the same rows in a seeded random order, as an S3 Inventory
+//! whose key order follows neither space nor time gives them.
 //!
 //! # Scale
 //! Items are generated tile by tile in batches of about [`BATCH_ITEMS`], in
@@ -35,9 +37,11 @@
 //! its own thread; memory is bounded by a batch, never by N.
 //!
 //! # last_modified_date
-//! Increases with the row (2016-01-01 to 2026-01-01, jittered within each
-//! row's slot), so `--since` keeps a suffix of the inventory; `meta.json`
-//! gives a `since_cutoff` date that keeps about the last 10% of rows.
+//! Increases with the row of the key-ordered inventory (2016-01-01 to
+//! 2026-01-01, jittered within each row's slot), so `--since` keeps a suffix
+//! of it; `meta.json` gives a `since_cutoff` date that keeps about the last
+//! 10% of rows. A shuffled inventory keeps each row's date, so the same
+//! `--since` keeps the same rows, scattered.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -91,6 +95,47 @@ pub struct DemoOptions {
     pub invalid: usize,
     /// Worker threads; 0 = available parallelism. Does not change the output.
     pub threads: usize,
+    /// Order of the inventory rows.
+    pub order: InventoryOrder,
+}
+
+/// Order of the inventory rows (the item files are the same either way).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InventoryOrder {
+    /// Key order, which here follows platform, region and last_modified_date
+    /// (consecutive rows share a region: few buckets per ingest chunk).
+    #[default]
+    Time,
+    /// A seeded shuffle of those rows, like a real S3 Inventory whose keys
+    /// follow neither space nor time (every chunk touches many buckets).
+    Shuffled,
+}
+
+impl std::str::FromStr for InventoryOrder {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "time" => Ok(Self::Time),
+            "shuffled" => Ok(Self::Shuffled),
+            other => Err(format!("unknown order '{other}' (time, shuffled)")),
+        }
+    }
+}
+
+impl std::fmt::Display for InventoryOrder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Time => "time",
+            Self::Shuffled => "shuffled",
+        })
+    }
+}
+
+/// Sort key of key-ordered row `row` in a shuffled inventory: sorting by it
+/// is a seeded uniform permutation (ties, vanishingly rare, keep row order).
+fn shuffle_key(seed: u64, row: u64) -> (u64, u64) {
+    (mix(seed ^ 0x5eed_5bff ^ mix(row.wrapping_add(1))), row)
 }
 
 impl DemoOptions {
@@ -105,6 +150,7 @@ impl DemoOptions {
             parts: 4,
             invalid: 0,
             threads: 0,
+            order: InventoryOrder::Time,
         }
     }
 }
@@ -153,6 +199,8 @@ pub struct DemoMeta {
     pub seed: u64,
     pub bucket: String,
     pub collection: String,
+    /// Order of the inventory rows.
+    pub order: InventoryOrder,
     /// Valid items (item files written, excluding invalid ones).
     pub items: u64,
     /// Inventory rows: items + invalid.
@@ -876,7 +924,9 @@ pub fn generate(opts: &DemoOptions) -> Result<DemoSummary, DemoError> {
     };
 
     let mut stats = Stats::default();
+    // Bad rows with their shuffle keys; `row` counts rows in key order.
     let mut invalid_rows = Vec::new();
+    let mut row = 0u64;
     let (inventory, since_rows, since_items) = std::thread::scope(|s| {
         // The inventory writer (CSV, gzip, Parquet) runs beside the item workers.
         let (tx, rx) = sync_channel::<Vec<Row>>(2);
@@ -884,6 +934,8 @@ pub fn generate(opts: &DemoOptions) -> Result<DemoSummary, DemoError> {
             let mut inv =
                 InventoryWriter::create(&inventory_dir, &opts.bucket, clock.rows, opts.parts)?;
             let (mut row, mut since_rows, mut since_items) = (0u64, 0u64, 0u64);
+            // A shuffle needs every row first (about 150 bytes each).
+            let mut held = Vec::new();
             for batch in rx {
                 for r in batch {
                     let ms = clock.at(row);
@@ -891,9 +943,18 @@ pub fn generate(opts: &DemoOptions) -> Result<DemoSummary, DemoError> {
                         since_rows += 1;
                         since_items += u64::from(r.invalid.is_none());
                     }
-                    inv.push(&r.key, r.size, ms)?;
+                    match opts.order {
+                        InventoryOrder::Time => inv.push(&r.key, r.size, ms)?,
+                        InventoryOrder::Shuffled => {
+                            held.push((shuffle_key(opts.seed, row), r.key, r.size, ms));
+                        }
+                    }
                     row += 1;
                 }
+            }
+            held.sort_unstable_by_key(|h| h.0);
+            for (_, key, size, ms) in held {
+                inv.push(&key, size, ms)?;
             }
             Ok((inv.finish(Clock::END_MS)?, since_rows, since_items))
         });
@@ -926,12 +987,14 @@ pub fn generate(opts: &DemoOptions) -> Result<DemoSummary, DemoError> {
                 stats.merge(&o.stats);
                 for r in o.rows {
                     if let Some(class) = r.invalid {
-                        invalid_rows.push(InvalidItem {
+                        let item = InvalidItem {
                             key: r.key.clone(),
                             class,
-                        });
+                        };
+                        invalid_rows.push((shuffle_key(opts.seed, row), item));
                     }
                     rows.push(r);
+                    row += 1;
                 }
             }
             // A send error means the writer stopped; its own error is reported below.
@@ -952,6 +1015,7 @@ pub fn generate(opts: &DemoOptions) -> Result<DemoSummary, DemoError> {
         seed: opts.seed,
         bucket: opts.bucket.clone(),
         collection: COLLECTION.to_string(),
+        order: opts.order,
         items: stats.items,
         inventory_rows: clock.rows,
         bytes_items: stats.bytes_items,
@@ -978,7 +1042,7 @@ pub fn generate(opts: &DemoOptions) -> Result<DemoSummary, DemoError> {
         items_at_or_after_since: since_items,
         parts: inventory.parts,
         inventory_files: inventory.files.clone(),
-        invalid: invalid_rows,
+        invalid: in_inventory_order(invalid_rows, opts.order),
     };
     let meta_path = opts.out.join("meta.json");
     let text =
@@ -995,6 +1059,17 @@ pub fn generate(opts: &DemoOptions) -> Result<DemoSummary, DemoError> {
         seconds: started.elapsed().as_secs_f64(),
         meta,
     })
+}
+
+/// The bad rows in the order the inventory lists them.
+fn in_inventory_order(
+    mut rows: Vec<((u64, u64), InvalidItem)>,
+    order: InventoryOrder,
+) -> Vec<InvalidItem> {
+    if order == InventoryOrder::Shuffled {
+        rows.sort_unstable_by_key(|r| r.0);
+    }
+    rows.into_iter().map(|r| r.1).collect()
 }
 
 fn millis_string(ms: i64) -> String {
@@ -1297,6 +1372,53 @@ mod tests {
             .flat_map(|f| read(dir.join("inventory").join(f["key"].as_str().unwrap())))
             .collect();
         assert_eq!(parts, rows);
+    }
+
+    #[test]
+    fn a_shuffled_inventory_lists_the_same_rows_in_a_seeded_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (time_dir, a, b) = (
+            tmp.path().join("time"),
+            tmp.path().join("a"),
+            tmp.path().join("b"),
+        );
+        let shuffled = |dir: &Path| DemoOptions {
+            order: InventoryOrder::Shuffled,
+            ..opts(dir, 2000)
+        };
+        let time = generate(&opts(&time_dir, 2000)).unwrap().meta;
+        let meta = generate(&shuffled(&a)).unwrap().meta;
+        generate(&shuffled(&b)).unwrap();
+        let (time_rows, rows) = (csv_rows(&time_dir), csv_rows(&a));
+        assert_eq!(rows, csv_rows(&b), "the same seed, the same order");
+        assert_ne!(rows, time_rows);
+        // Not merely rotated or reversed: prefixes no longer form runs.
+        let prefix_changes = rows
+            .windows(2)
+            .filter(|w| {
+                w[0].0[..w[0].0.rfind('/').unwrap()] != w[1].0[..w[1].0.rfind('/').unwrap()]
+            })
+            .count();
+        assert!(
+            prefix_changes > 1500,
+            "{prefix_changes} prefix changes in 2006 rows"
+        );
+        // The same rows, each with its own size and date.
+        let sorted = |mut r: Vec<(String, u64, String)>| {
+            r.sort();
+            r
+        };
+        assert_eq!(sorted(rows.clone()), sorted(time_rows));
+        assert_eq!(meta.order, InventoryOrder::Shuffled);
+        assert_eq!(meta.rows_at_or_after_since, time.rows_at_or_after_since);
+        // Bad rows are listed in the order the inventory has them.
+        let position = |key: &str| rows.iter().position(|r| r.0 == key).unwrap();
+        let positions: Vec<usize> = meta.invalid.iter().map(|i| position(&i.key)).collect();
+        assert_eq!(positions.len(), 6);
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
+        let mut classes: Vec<_> = meta.invalid.iter().map(|i| i.class as u8).collect();
+        classes.sort_unstable();
+        assert_eq!(classes, vec![0, 1, 2, 3, 4, 5]);
     }
 
     #[test]

@@ -32,7 +32,9 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-pub use generate::{DemoMeta, DemoOptions, DemoSummary, InvalidClass, InvalidItem, generate};
+pub use generate::{
+    DemoMeta, DemoOptions, DemoSummary, InvalidClass, InvalidItem, InventoryOrder, generate,
+};
 
 /// Why demo data could not be written.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,511 @@
+//! `ecops bench all`, `ecops bench report` and `ecops bench smoke`: every
+//! performance figure README quotes comes from one run of `bench all`
+//! (`scripts/bench.sh`), which writes one JSON with the commit, the build
+//! profile and the machine's load average beside each result; `bench report`
+//! renders README's tables from that JSON; `bench smoke` is the few-second
+//! check CI runs, failing only when CPU time per unit of work is more than
+//! [`SMOKE_RATIO`] times a committed baseline.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use serde_json::{Value, json};
+
+use super::bench_parts::{self, BenchPartsArgs};
+use super::{Settings, print_json};
+
+/// Arguments of `ecops bench all`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchAllArgs {
+    /// full: the scales the performance goals name (100k shuffled and 1M
+    /// time-ordered ingest, 100k/200k-item compaction, 46k- and 1M-file
+    /// stats; hours); quick: small versions of the same (minutes).
+    #[arg(long, env = "ECOPS_BENCH_SCALE", default_value = "full")]
+    pub scale: Scale,
+    /// Only these benches (comma-separated names as listed by the run).
+    #[arg(long, env = "ECOPS_BENCH_ONLY", value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Where to write the results JSON.
+    #[arg(long, default_value = "assets/bench/results.json")]
+    pub out: PathBuf,
+}
+
+/// How big `bench all` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scale {
+    Full,
+    Quick,
+}
+
+/// One bench of the suite: a name and the `ecops bench` arguments.
+struct Step {
+    name: &'static str,
+    args: Vec<String>,
+}
+
+fn step(name: &'static str, args: &str) -> Step {
+    Step {
+        name,
+        args: args.split_whitespace().map(str::to_string).collect(),
+    }
+}
+
+/// The suite at `scale`. Names are stable: `bench report` looks them up.
+fn suite(scale: Scale) -> Vec<Step> {
+    match scale {
+        Scale::Full => vec![
+            step("parts", "parts --parts 5000 --rows 2"),
+            step(
+                "ingest-shuffled",
+                "ingest --items 100000 --order shuffled --sources local",
+            ),
+            step(
+                "ingest-time",
+                "ingest --items 1000000 --order time --sources local",
+            ),
+            step("compact-small", "compact --items 20000 --chunk-size 500"),
+            step("compact-half", "compact --items 100000 --chunk-size 5000"),
+            step("compact", "compact --items 200000 --chunk-size 5000"),
+            step("stats", "stats --files 46000 --runs 10"),
+            step("stats-1m", "stats --files 1000000 --runs 3"),
+            step("query", "query --items 20000 --runs 20"),
+            step("console", "console --seconds 30"),
+        ],
+        Scale::Quick => vec![
+            step("parts", "parts --parts 1000 --rows 2"),
+            step(
+                "ingest-shuffled",
+                "ingest --items 5000 --order shuffled --sources local --chunk-size 2000",
+            ),
+            step(
+                "ingest-time",
+                "ingest --items 20000 --order time --sources local",
+            ),
+            step("compact-small", "compact --items 4000 --chunk-size 500"),
+            step("compact-half", "compact --items 5000 --chunk-size 1000"),
+            step("compact", "compact --items 10000 --chunk-size 1000"),
+            step("stats", "stats --files 2000 --runs 5"),
+            step("query", "query --items 2000 --runs 5"),
+            step("console", "console --seconds 3"),
+        ],
+    }
+}
+
+/// The three load averages of /proc/loadavg ("1.02 0.87 0.55"), or "?".
+fn load_averages() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// The checked-out commit, with `-dirty` when the tree has changes; None outside git.
+fn git_commit() -> Option<String> {
+    let run = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let head = run(&["rev-parse", "HEAD"])?;
+    let dirty =
+        run(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    Some(if dirty { format!("{head}-dirty") } else { head })
+}
+
+/// "release" or "debug": figures are comparable only within one profile.
+pub fn build_profile() -> &'static str {
+    if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    }
+}
+
+/// Runs `ecops bench <args> --json` as a child and returns its last JSON line.
+fn run_child(args: &[String]) -> Result<Value> {
+    let exe = std::env::current_exe().context("locating the ecops binary")?;
+    let out = Command::new(exe)
+        .arg("--json")
+        .arg("bench")
+        .args(args)
+        .env_remove("ECOPS_BASE")
+        .output()
+        .with_context(|| format!("running ecops bench {}", args.join(" ")))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let parsed = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str::<Value>(l).ok());
+    match parsed {
+        Some(v) if out.status.success() => Ok(v),
+        _ => bail!(
+            "ecops bench {} failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+    }
+}
+
+pub async fn all(settings: &Settings, args: &BenchAllArgs) -> Result<ExitCode> {
+    let steps: Vec<Step> = suite(args.scale)
+        .into_iter()
+        .filter(|s| args.only.is_empty() || args.only.iter().any(|o| o == s.name))
+        .collect();
+    if steps.is_empty() {
+        bail!("--only names no bench of this suite");
+    }
+    let mut results = json!({
+        "ecops_bench": 1,
+        "commit": git_commit(),
+        "profile": build_profile(),
+        "scale": format!("{:?}", args.scale).to_lowercase(),
+        "started": chrono::Utc::now().to_rfc3339(),
+        "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()),
+        "load_average_start": load_averages(),
+        "benches": {},
+    });
+    for s in &steps {
+        eprintln!("bench all: {} (ecops bench {})", s.name, s.args.join(" "));
+        let (load_before, started) = (load_averages(), Instant::now());
+        let result = run_child(&s.args)?;
+        results["benches"][s.name] = json!({
+            "command": format!("ecops bench {}", s.args.join(" ")),
+            "wall_seconds": started.elapsed().as_secs_f64(),
+            "load_average_before": load_before,
+            "load_average_after": load_averages(),
+            "result": result,
+        });
+        // Written after every bench: a long run that fails late keeps the rest.
+        results["load_average_end"] = json!(load_averages());
+        write_json(&args.out, &results)?;
+    }
+    if settings.json {
+        print_json(&results)?;
+    } else {
+        println!("wrote {}", args.out.display());
+        print!("{}", render(&results));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_json(path: &Path, value: &Value) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let text = serde_json::to_string_pretty(value)? + "\n";
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+fn read_json(path: &Path) -> Result<Value> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))
+}
+
+/// `ecops bench report`: README's performance tables from a results JSON.
+pub fn report(results: &Path) -> Result<ExitCode> {
+    print!("{}", render(&read_json(results)?));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A number with thin grouping (12 345) and `decimals` places.
+fn num(v: &Value, decimals: usize) -> String {
+    let Some(x) = v.as_f64() else {
+        return "?".into();
+    };
+    let text = format!("{x:.decimals$}");
+    let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
+    let (sign, digits) = int.strip_prefix('-').map_or(("", int), |d| ("-", d));
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(' ');
+        }
+        grouped.push(c);
+    }
+    if frac.is_empty() {
+        format!("{sign}{grouped}")
+    } else {
+        format!("{sign}{grouped}.{frac}")
+    }
+}
+
+fn mib(v: &Value) -> String {
+    num(&json!(v.as_f64().map(|b| b / 1048576.0)), 0)
+}
+
+/// Markdown tables of every bench present in `results`.
+pub fn render(results: &Value) -> String {
+    let b = &results["benches"];
+    let mut out = format!(
+        "Measured by `scripts/bench.sh` ({} scale, {} build) at commit {} on {} CPUs, started {}; load average {} at the start, {} at the end.\n",
+        results["scale"].as_str().unwrap_or("?"),
+        results["profile"].as_str().unwrap_or("?"),
+        results["commit"].as_str().unwrap_or("?"),
+        results["cpus"],
+        results["started"].as_str().unwrap_or("?"),
+        results["load_average_start"].as_str().unwrap_or("?"),
+        results["load_average_end"].as_str().unwrap_or("?"),
+    );
+    let load = |e: &Value| e["load_average_before"].as_str().unwrap_or("?").to_string();
+    let command = |e: &Value| format!("`{}`", e["command"].as_str().unwrap_or("?"));
+
+    let ingest: Vec<_> = ["ingest-shuffled", "ingest-time", "parts"]
+        .into_iter()
+        .filter(|k| b[*k].is_object())
+        .collect();
+    if !ingest.is_empty() {
+        out += "\n### Ingest\n\n| what | items/s | files/s | CPU per file | peak RSS | load | command |\n| --- | --- | --- | --- | --- | --- | --- |\n";
+        for key in ingest {
+            let e = &b[key];
+            let r = &e["result"];
+            if key == "parts" {
+                out += &format!(
+                    "| writing one part of {} rows (sort, encode, store, describe), {} parts | — | {} | **{} ms** ({} ms encoding), {} bytes | {} MiB | {} | {} |\n",
+                    r["rows_per_part"],
+                    r["parts"],
+                    num(&r["parts_per_second"], 0),
+                    num(&r["cpu_ms_per_part"], 3),
+                    num(&r["encode_cpu_ms_per_part"], 3),
+                    num(&r["bytes_per_part"], 0),
+                    mib(&r["peak_rss_bytes"]),
+                    load(e),
+                    command(e),
+                );
+                continue;
+            }
+            let Some(run) = r["results"].as_array().and_then(|a| a.first()) else {
+                continue;
+            };
+            out += &format!(
+                "| {} items, {} order, chunks of {}, from {} files ({} rows → {} files, {} commits, {} s) | **{}** | {} | {} ms ({} ms per item) | {} MiB | {} | {} |\n",
+                num(&r["items"], 0),
+                r["order"].as_str().unwrap_or("?"),
+                num(&r["chunk_size"], 0),
+                run["source"].as_str().unwrap_or("?"),
+                num(&run["rows"], 0),
+                num(&run["files"], 0),
+                run["commits"],
+                num(&run["seconds"], 1),
+                num(&run["items_per_second"], 0),
+                num(&run["files_per_second"], 0),
+                num(&run["cpu_ms_per_file"], 3),
+                num(&run["cpu_ms_per_item"], 3),
+                mib(&run["peak_rss_bytes"]),
+                load(e),
+                command(e),
+            );
+        }
+    }
+
+    let compact: Vec<_> = ["compact-small", "compact-half", "compact"]
+        .into_iter()
+        .filter(|k| b[*k].is_object())
+        .collect();
+    if !compact.is_empty() {
+        out += "\n### Compaction\n\n| what | seconds (wall) | files before → after | commits | peak RSS | load | command |\n| --- | --- | --- | --- | --- | --- | --- |\n";
+        for key in compact {
+            let e = &b[key];
+            let r = &e["result"];
+            let runs = r["runs"].as_array().cloned().unwrap_or_default();
+            let walls: Vec<String> = runs.iter().map(|x| num(&x["wall_seconds"], 1)).collect();
+            let s = runs
+                .first()
+                .map(|x| x["summary"].clone())
+                .unwrap_or_default();
+            out += &format!(
+                "| {} demo items ingested in chunks of {} | **{}** | {} → {} | {} | {} MiB | {} | {} |\n",
+                num(&r["items"], 0),
+                num(&r["chunk_size"], 0),
+                walls.join(" / "),
+                num(&s["files_before"], 0),
+                num(&s["files_after"], 0),
+                s["commits"],
+                mib(&s["peak_rss_bytes"]),
+                load(e),
+                command(e),
+            );
+        }
+    }
+
+    let stats: Vec<_> = ["stats", "stats-1m"]
+        .into_iter()
+        .filter(|k| b[*k].is_object())
+        .collect();
+    if !stats.is_empty() {
+        out += "\n### Stats\n\n| data files | partitions | manifests | open + stats p50 / p95 | peak RSS | load | command |\n| --- | --- | --- | --- | --- | --- | --- |\n";
+        for key in stats {
+            let e = &b[key];
+            let r = &e["result"];
+            out += &format!(
+                "| {} | {} | {} | **{} / {} ms** | {} MiB | {} | {} |\n",
+                num(&r["files"], 0),
+                num(&r["partitions"], 0),
+                num(&r["manifests"], 0),
+                num(&r["open_and_stats_ms_p50"], 0),
+                num(&r["open_and_stats_ms_p95"], 0),
+                mib(&r["peak_rss_bytes"]),
+                load(e),
+                command(e),
+            );
+        }
+    }
+
+    if let Some(e) = b.get("query").filter(|e| e.is_object()) {
+        let r = &e["result"];
+        out += &format!(
+            "\n### Query\n\n{} demo items, {} warm runs per shape; load {}; {}\n\n| shape | items (= brute force) | files kept / total | cold | planning p50 / p95 | end to end p50 / p95 |\n| --- | --- | --- | --- | --- | --- |\n",
+            num(&r["items"], 0),
+            r["runs"],
+            load(e),
+            command(e),
+        );
+        for s in r["shapes"].as_array().into_iter().flatten() {
+            out += &format!(
+                "| {} | {} (= {}) | {} / {} | {} ms | {} / {} ms | {} / {} ms |\n",
+                s["shape"].as_str().unwrap_or("?"),
+                num(&s["items"], 0),
+                num(&s["expected"], 0),
+                num(&s["files_kept"], 0),
+                num(&s["files_total"], 0),
+                num(&s["cold_ms"], 0),
+                num(&s["plan_ms_p50"], 2),
+                num(&s["plan_ms_p95"], 2),
+                num(&s["total_ms_p50"], 1),
+                num(&s["total_ms_p95"], 1),
+            );
+        }
+    }
+
+    if let Some(e) = b.get("console").filter(|e| e.is_object()) {
+        out += &format!(
+            "\n### Console bandwidth\n\n{}\n\n| size | preset | state | bytes/s | load |\n| --- | --- | --- | --- | --- |\n",
+            command(e)
+        );
+        for c in e["result"]["console"].as_array().into_iter().flatten() {
+            out += &format!(
+                "| {}×{} | {} | {} | {} | {} |\n",
+                c["width"],
+                c["height"],
+                c["preset"].as_str().unwrap_or("?"),
+                c["state"].as_str().unwrap_or("?"),
+                num(&c["bytes_per_second"], 0),
+                c["load_average"].as_str().unwrap_or("?"),
+            );
+        }
+    }
+    out
+}
+
+/// A smoke figure may be this many times its baseline before the smoke fails.
+pub const SMOKE_RATIO: f64 = 3.0;
+
+/// Arguments of `ecops bench smoke`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchSmokeArgs {
+    /// Baseline figures, per build profile.
+    #[arg(long, default_value = "tests/bench/smoke-baseline.json")]
+    pub baseline: PathBuf,
+    /// Record this run as the baseline of this build profile instead of checking.
+    #[arg(long)]
+    pub update: bool,
+    /// Working folder (default target/ecops-bench/smoke).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+/// `ecops bench smoke`: a few seconds of the benches that guard the hot
+/// paths, as CPU time per unit of work (what load changes least). Exits 1
+/// when a figure is more than [`SMOKE_RATIO`]× the baseline of this profile.
+pub async fn smoke(settings: &Settings, args: &BenchSmokeArgs) -> Result<ExitCode> {
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("target/ecops-bench/smoke"));
+    let load = load_averages();
+    let parts = bench_parts::measure(&BenchPartsArgs {
+        parts: 400,
+        rows: 2,
+        items: 500,
+        dir: Some(dir.join("parts")),
+    })
+    .await?;
+    let mut ingest_args = step(
+        "smoke",
+        "ingest --items 1500 --order shuffled --sources local --chunk-size 500 --dir",
+    )
+    .args;
+    ingest_args.push(dir.join("ingest").to_string_lossy().into_owned());
+    let ingest = run_child(&ingest_args)?;
+    let run = &ingest["results"][0];
+    let measured = json!({
+        "part_cpu_ms": parts["cpu_ms_per_part"],
+        "ingest_cpu_ms_per_item": run["cpu_ms_per_item"],
+        "ingest_cpu_ms_per_file": run["cpu_ms_per_file"],
+    });
+    let profile = build_profile();
+    let mut baseline = read_json(&args.baseline).unwrap_or_else(|_| json!({}));
+    if args.update {
+        baseline[profile] = json!({
+            "figures": measured,
+            "commit": git_commit(),
+            "load_average": load,
+            "recorded": chrono::Utc::now().to_rfc3339(),
+        });
+        write_json(&args.baseline, &baseline)?;
+        println!(
+            "recorded the {profile} baseline in {}",
+            args.baseline.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some(base) = baseline[profile]["figures"].as_object() else {
+        bail!(
+            "{} has no {profile} baseline; record one with `ecops bench smoke --update`",
+            args.baseline.display()
+        );
+    };
+    let mut failed = Vec::new();
+    let mut rows = Vec::new();
+    for (key, base_value) in base {
+        let (Some(b), Some(m)) = (base_value.as_f64(), measured[key].as_f64()) else {
+            bail!("smoke figure {key} missing from the run or the baseline");
+        };
+        let ratio = m / b.max(1e-9);
+        if ratio > SMOKE_RATIO {
+            failed.push(key.clone());
+        }
+        rows.push(json!({"figure": key, "baseline": b, "measured": m, "ratio": ratio}));
+    }
+    if settings.json {
+        print_json(
+            &json!({"profile": profile, "load_average": load, "figures": rows, "failed": failed}),
+        )?;
+    } else {
+        for r in &rows {
+            println!(
+                "{:<24} {:>8.3} ms (baseline {:>8.3}, ×{:.2})",
+                r["figure"].as_str().unwrap_or("?"),
+                r["measured"].as_f64().unwrap_or(0.0),
+                r["baseline"].as_f64().unwrap_or(0.0),
+                r["ratio"].as_f64().unwrap_or(0.0),
+            );
+        }
+        println!("{profile} build, load average {load}");
+    }
+    if failed.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "bench smoke: more than {SMOKE_RATIO}× the baseline CPU time: {}",
+            failed.join(", ")
+        );
+        Ok(ExitCode::from(1))
+    }
+}
