@@ -5,6 +5,8 @@ mod backfill_cmds;
 pub mod bench;
 mod bench_compact;
 mod bench_console;
+mod bench_fanout;
+mod bench_index;
 mod bench_ingest;
 mod catalog_cmds;
 mod compact_cmds;
@@ -193,6 +195,10 @@ pub enum BenchCommand {
     Query(bench_query::BenchQueryArgs),
     /// Bytes the console writes to the terminal per second (idle, live ingest; 80×24, 160×48; default, low-bandwidth).
     Console(bench_console::BenchConsoleArgs),
+    /// Hash index: update per chunk at N indexed ids, and `index rebuild` over M items.
+    Index(bench_index::BenchIndexArgs),
+    /// Fan-out throughput: a GeoJSON grid of N regions against H3.
+    Fanout(bench_fanout::BenchFanoutArgs),
 }
 
 /// Settings resolved from flags, environment and config file.
@@ -375,6 +381,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::UpgradeCatalog) => index_cmds::upgrade_catalog(&settings).await,
         Some(Command::Export { output }) => query_cmds::export_table(&settings, output).await,
         Some(Command::Bench(BenchCommand::Query(args))) => bench_query::run(&settings, args).await,
+        Some(Command::Bench(BenchCommand::Index(args))) => bench_index::run(&settings, args).await,
+        Some(Command::Bench(BenchCommand::Fanout(args))) => {
+            bench_fanout::run(&settings, args).await
+        }
         Some(Command::Bench(BenchCommand::Console(args))) => {
             bench_console::run(&settings, args).await
         }
