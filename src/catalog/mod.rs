@@ -164,11 +164,14 @@ impl CommitPolicy {
     }
 }
 
-/// Commit retries taken and ambiguous commits settled, since the catalog opened.
+/// Commit retries taken and ambiguous commits settled, since the catalog
+/// opened, and the time spent bringing the hash index up to date after commits.
 #[derive(Debug, Default)]
 pub struct CommitStats {
     pub retries: std::sync::atomic::AtomicU64,
     pub ambiguous: std::sync::atomic::AtomicU64,
+    /// Microseconds in [`EarthCatalog::index_after_commit`].
+    pub index_micros: std::sync::atomic::AtomicU64,
 }
 
 /// An open catalog. Cheap to share behind an `Arc`.

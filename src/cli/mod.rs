@@ -27,6 +27,8 @@ mod bench_all;
 mod bench_backfill;
 mod bench_compact;
 mod bench_console;
+mod bench_fanout;
+mod bench_index;
 mod bench_ingest;
 mod bench_parts;
 mod catalog_cmds;
@@ -233,6 +235,10 @@ pub enum BenchCommand {
     Runs(bench_runs::BenchRunsArgs),
     /// A backfill of N demo items through K tasks (local or Slurm), phase by phase, against a single-process ingest.
     Backfill(bench_backfill::BenchBackfillArgs),
+    /// Hash index: update per chunk at N indexed ids, and `index rebuild` over M items.
+    Index(bench_index::BenchIndexArgs),
+    /// Fan-out throughput: a GeoJSON grid of N regions against H3.
+    Fanout(bench_fanout::BenchFanoutArgs),
 }
 
 /// Settings resolved from flags, environment and config file.
@@ -419,6 +425,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Bench(BenchCommand::All(args))) => bench_all::all(&settings, args).await,
         Some(Command::Bench(BenchCommand::Report { results })) => bench_all::report(results),
         Some(Command::Bench(BenchCommand::Smoke(args))) => bench_all::smoke(&settings, args).await,
+        Some(Command::Bench(BenchCommand::Index(args))) => bench_index::run(&settings, args).await,
+        Some(Command::Bench(BenchCommand::Fanout(args))) => {
+            bench_fanout::run(&settings, args).await
+        }
         Some(Command::Bench(BenchCommand::Console(args))) => {
             bench_console::run(&settings, args).await
         }

@@ -29,8 +29,12 @@ pub struct IngestParams {
     /// Inventory path or URL (None with `urls` or `retry_dead_letters`).
     pub inventory: Option<String>,
     /// `--urls`: URL lists to read instead of an inventory (a file or glob).
+    /// (Absent when unset, so the records and plan keys of inventory
+    /// ingests stay what they were.)
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub urls: Option<String>,
     /// `--url-column`: the URL column of CSV/TSV/Parquet/NDJSON lists (default `url`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub url_column: Option<String>,
     /// Re-run the catalog's dead letters instead of an inventory.
     pub retry_dead_letters: bool,
@@ -234,6 +238,9 @@ mod tests {
             ..IngestParams::inventory("i.csv", None)
         };
         assert!(column.build(&s3).is_err());
+        // Inventory requests serialise as before (plan keys, run records).
+        let plain = serde_json::to_value(IngestParams::inventory("i.csv", None)).unwrap();
+        assert!(plain.get("urls").is_none() && plain.get("url_column").is_none());
         let opts = urls.build(&s3).unwrap();
         assert_eq!(opts.filter.suffix, "", "every listed URL is an item");
         assert!(matches!(

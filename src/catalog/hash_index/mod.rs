@@ -340,7 +340,13 @@ impl EarthCatalog {
     /// records the snapshot it reflects, so the next sync repairs it.
     pub async fn index_after_commit(&self) {
         pause_before_index().await;
-        match self.sync_hash_index().await {
+        let started = Instant::now();
+        let synced = self.sync_hash_index().await;
+        self.commit_stats().index_micros.fetch_add(
+            started.elapsed().as_micros() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        match synced {
             Ok(r) => tracing::debug!(
                 mode = r.mode,
                 rows = r.rows,
