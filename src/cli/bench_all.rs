@@ -73,6 +73,13 @@ fn suite(scale: Scale) -> Vec<Step> {
             step("stats-1m", "stats --files 1000000 --runs 3"),
             step("query", "query --items 20000 --runs 20"),
             step("console", "console --seconds 30"),
+            step(
+                "runs",
+                "runs --workers 1,10,100 --refreshes 10 --items 20000 --runs 3",
+            ),
+            step("backfill", "backfill --items 100000 --tasks 4"),
+            step("index", "index --indexed 10000000 --rebuild-items 1000000"),
+            step("fanout", "fanout --items 200000 --regions 5000"),
         ],
         Scale::Quick => vec![
             step("parts", "parts --parts 1000 --rows 2"),
@@ -90,6 +97,16 @@ fn suite(scale: Scale) -> Vec<Step> {
             step("stats", "stats --files 2000 --runs 5"),
             step("query", "query --items 2000 --runs 5"),
             step("console", "console --seconds 3"),
+            step(
+                "runs",
+                "runs --workers 1,10,100 --refreshes 3 --items 3000 --runs 1",
+            ),
+            step("backfill", "backfill --items 4000 --tasks 2"),
+            step(
+                "index",
+                "index --indexed 200000 --chunks 2 --rebuild-items 20000",
+            ),
+            step("fanout", "fanout --items 5000 --regions 500"),
         ],
     }
 }
@@ -399,6 +416,133 @@ pub fn render(results: &Value) -> String {
                 c["load_average"].as_str().unwrap_or("?"),
             );
         }
+    }
+    out += &render_runs(b);
+    out += &render_backfill(b);
+    out += &render_index_and_fanout(b);
+    out
+}
+
+/// The run ledger's cost per refresh and an ingest's heartbeats.
+fn render_runs(b: &Value) -> String {
+    let Some(e) = b.get("runs").filter(|e| e.is_object()) else {
+        return String::new();
+    };
+    let r = &e["result"];
+    let mut out = format!(
+        "\n### Run ledger\n\nOne console refresh of the ledger with N live workers; load {}; `{}`\n\n| live workers | every worker changed: requests | p50 / p95 | nothing changed: requests | p50 |\n| --- | --- | --- | --- | --- |\n",
+        e["load_average_before"].as_str().unwrap_or("?"),
+        e["command"].as_str().unwrap_or("?"),
+    );
+    for w in r["refresh"].as_array().into_iter().flatten() {
+        let (c, u) = (&w["changed"], &w["unchanged"]);
+        out += &format!(
+            "| {} | {} LIST + {} GET | {} / {} ms | {} LIST + {} GET | {} ms |\n",
+            w["workers"],
+            num(&c["lists_per_refresh"], 0),
+            num(&c["gets_per_refresh"], 0),
+            num(&c["p50_ms"], 1),
+            num(&c["p95_ms"], 1),
+            num(&u["lists_per_refresh"], 0),
+            num(&u["gets_per_refresh"], 0),
+            num(&u["p50_ms"], 1),
+        );
+    }
+    let h = &r["heartbeats"];
+    if h.is_object() {
+        let median = |k: &str| {
+            let mut v: Vec<f64> = h[k]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_f64)
+                .collect();
+            v.sort_by(f64::total_cmp);
+            json!(super::bench::percentile(&v, 50.0))
+        };
+        out += &format!(
+            "\nIngest of {} local demo items with a heartbeat every second against heartbeats off (runs alternating, medians): {} against {} items/s, a cost of **{} %**.\n",
+            num(&h["items"], 0),
+            num(&median("items_per_second_heartbeat_1s"), 0),
+            num(&median("items_per_second_heartbeat_off"), 0),
+            num(&h["median_cost_percent"], 1),
+        );
+    }
+    out
+}
+
+/// A backfill phase by phase against the single-process ingest.
+fn render_backfill(b: &Value) -> String {
+    let Some(e) = b.get("backfill").filter(|e| e.is_object()) else {
+        return String::new();
+    };
+    let r = &e["result"];
+    let (i, f, p) = (&r["ingest"], &r["backfill"], &r["backfill"]["phases"]);
+    format!(
+        "\n### Backfill\n\n{} demo items, {} tasks ({}), chunks of {}; load {}; `{}`\n\n| run | wall | items/s | data files (partitions) | snapshots | peak RSS |\n| --- | --- | --- | --- | --- | --- |\n| single-process ingest | {} s | {} | {} ({}) | {} | {} MiB |\n| backfill: plan {} s, map {} s, reduce {} s, commit {} s | **{} s** ({}× the ingest) | {} | {} ({}) | {} | map {} MiB, reduce {} MiB per worker |\n",
+        num(&r["items"], 0),
+        r["tasks"],
+        r["engine"].as_str().unwrap_or("?"),
+        num(&r["chunk_size"], 0),
+        e["load_average_before"].as_str().unwrap_or("?"),
+        e["command"].as_str().unwrap_or("?"),
+        num(&i["seconds"], 1),
+        num(&i["items_per_second"], 0),
+        num(&i["files"], 0),
+        num(&i["partitions"], 0),
+        i["snapshots"],
+        num(&i["peak_rss_mib"], 0),
+        num(&p["plan"]["seconds"], 1),
+        num(&p["map"]["seconds"], 1),
+        num(&p["reduce"]["seconds"], 1),
+        num(&p["commit"]["seconds"], 1),
+        num(&f["seconds"], 1),
+        num(&r["backfill_over_ingest_wall_time"], 2),
+        num(&f["items_per_second"], 0),
+        num(&f["files"], 0),
+        num(&f["partitions"], 0),
+        f["snapshots"],
+        num(&p["map"]["peak_rss_mib_per_worker"], 0),
+        num(&p["reduce"]["peak_rss_mib_per_worker"], 0),
+    )
+}
+
+/// The hash index's cost per chunk and rebuild; GeoJSON-region fan-out.
+fn render_index_and_fanout(b: &Value) -> String {
+    let mut out = String::new();
+    if let Some(e) = b.get("index").filter(|e| e.is_object()) {
+        let (c, r) = (&e["result"]["chunks"], &e["result"]["rebuild"]);
+        out += &format!(
+            "\n### Hash index\n\nload {}; `{}`\n\n- index update per {}-item chunk at {} indexed ids: p50 {} ms of a {} ms chunk (write + commit + index, no fetch), **{} %** (max {} %)\n- `index rebuild` over {} items ({} ids in {} files): **{} s**, {} ids/s\n",
+            e["load_average_before"].as_str().unwrap_or("?"),
+            e["command"].as_str().unwrap_or("?"),
+            num(&c["chunk_items"], 0),
+            num(&c["indexed_before"], 0),
+            num(&c["index_update_ms_p50"], 0),
+            num(&c["chunk_ms_p50"], 0),
+            num(&json!(c["index_share_p50"].as_f64().map(|x| x * 100.0)), 1),
+            num(&json!(c["index_share_max"].as_f64().map(|x| x * 100.0)), 1),
+            num(&r["items"], 0),
+            num(&r["ids_read"], 0),
+            num(&r["files_read"], 0),
+            num(&r["rebuild_seconds"], 1),
+            num(&r["ids_per_second"], 0),
+        );
+    }
+    if let Some(e) = b.get("fanout").filter(|e| e.is_object()) {
+        let r = &e["result"];
+        out += &format!(
+            "\n### Fan-out\n\n{} footprints; load {}; `{}`: H3 (resolution {}) {} footprints/s; a GeoJSON grid of {} regions (built in {} s) {} footprints/s, **{}×** slower\n",
+            num(&r["footprints"], 0),
+            e["load_average_before"].as_str().unwrap_or("?"),
+            e["command"].as_str().unwrap_or("?"),
+            r["h3"]["resolution"],
+            num(&r["h3"]["per_second"], 0),
+            num(&r["geojson"]["regions"], 0),
+            num(&r["geojson"]["build_seconds"], 2),
+            num(&r["geojson"]["per_second"], 0),
+            num(&r["geojson_slowdown_vs_h3"], 2),
+        );
     }
     out
 }

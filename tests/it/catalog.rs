@@ -126,10 +126,11 @@ async fn append_then_stats_match_what_was_written() {
             .position(|c| c.name() == "geometry")
             .unwrap();
         assert_eq!(schema.column(geometry).self_type().get_basic_info().id(), 3);
-        // The footer records the codec, not the level.
+        // The footer records the codec, not the level: these parts are a few
+        // rows each, below the size where zstd's per-column setup pays off.
         assert!(matches!(
             md.row_group(0).column(0).compression(),
-            parquet::basic::Compression::ZSTD(_)
+            parquet::basic::Compression::SNAPPY
         ));
         assert_eq!(md.file_metadata().num_rows() as u64, f.rows);
     }
