@@ -235,6 +235,8 @@ impl ReduceJob {
         let write = WriteOptions {
             target_file_size: self.target_file_size,
             tag: format!("bf-{}-p{p:04}", short(self.layout.run())),
+            // A bucket's merged file stays, like compaction's output.
+            codec: crate::catalog::part_writer::PartCodec::Zstd,
         };
         let mut marker = ReduceMarker {
             partition: p,

@@ -19,6 +19,7 @@ use iceberg::transaction::{ApplyTransactionAction, Transaction};
 
 use object_store::{ObjectStoreExt, PutPayload};
 
+use super::part_writer::PartCodec;
 use super::{CatalogError, EarthCatalog, part_writer, schema::NO_CELL};
 
 /// Snapshot-summary key with a commit's unique id: after an error that may
@@ -87,6 +88,8 @@ pub struct WriteOptions {
     pub target_file_size: usize,
     /// Distinguishes this writer's files (job and chunk, for example).
     pub tag: String,
+    /// How parts are compressed.
+    pub codec: PartCodec,
 }
 
 impl Default for WriteOptions {
@@ -94,6 +97,7 @@ impl Default for WriteOptions {
         Self {
             target_file_size: 128 * 1024 * 1024,
             tag: uuid::Uuid::now_v7().simple().to_string(),
+            codec: PartCodec::BySize,
         }
     }
 }
@@ -111,6 +115,9 @@ pub fn sort_rows(batch: &RecordBatch) -> Result<RecordBatch, CatalogError> {
         descending: false,
         nulls_first: false,
     });
+    if batch.num_rows() < 2 {
+        return Ok(batch.clone());
+    }
     let indices = lexsort_to_indices(
         &[
             SortColumn {
@@ -125,6 +132,14 @@ pub fn sort_rows(batch: &RecordBatch) -> Result<RecordBatch, CatalogError> {
         None,
     )
     .map_err(arrow)?;
+    if indices
+        .values()
+        .iter()
+        .enumerate()
+        .all(|(i, &v)| v as usize == i)
+    {
+        return Ok(batch.clone()); // already in order: nothing to copy
+    }
     let columns = batch
         .columns()
         .iter()
@@ -152,18 +167,26 @@ impl EarthCatalog {
         }
         // Merging, sorting and encoding are CPU work: one hop to a blocking
         // thread per bucket, off the async workers.
-        let (batches, owned_bucket, target) =
-            (batches.to_vec(), bucket.clone(), opts.target_file_size);
+        let (batches, owned_bucket, target, codec) = (
+            batches.to_vec(),
+            bucket.clone(),
+            opts.target_file_size,
+            opts.codec,
+        );
         let encoded = tokio::task::spawn_blocking(move || {
             let schema = batches[0].schema();
-            let merged = arrow_select::concat::concat_batches(&schema, &batches).map_err(|e| {
-                CatalogError::Invalid(format!("bucket {}: {e}", owned_bucket.dir()))
-            })?;
+            // One batch (ingest's case) needs no copy.
+            let merged = match batches.as_slice() {
+                [one] => one.clone(),
+                _ => arrow_select::concat::concat_batches(&schema, &batches).map_err(|e| {
+                    CatalogError::Invalid(format!("bucket {}: {e}", owned_bucket.dir()))
+                })?,
+            };
             check_cells(&merged, &owned_bucket)?;
             let sorted = sort_rows(&merged)?;
             split_by_size(&sorted, target)
                 .into_iter()
-                .map(|piece| part_writer::encode(&piece).map(|part| (piece, part)))
+                .map(|piece| part_writer::encode(&piece, codec).map(|part| (piece, part)))
                 .collect::<Result<Vec<_>, CatalogError>>()
         })
         .await

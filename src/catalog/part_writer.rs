@@ -84,9 +84,24 @@ pub struct EncodedPart {
 /// and large parts get zstd.
 pub const SMALL_PART_BYTES: usize = 1 << 20;
 
-/// The codec for a part of `batch`'s rows (see [`SMALL_PART_BYTES`]).
-fn compression_for(batch: &RecordBatch) -> Result<Compression, parquet::errors::ParquetError> {
-    Ok(if batch.get_array_memory_size() < SMALL_PART_BYTES {
+/// How a writer compresses its parts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PartCodec {
+    /// Snappy below [`SMALL_PART_BYTES`] of rows, zstd above: for ingest,
+    /// whose many small parts compaction later rewrites.
+    #[default]
+    BySize,
+    /// zstd whatever the size: for files meant to stay (compaction's output).
+    Zstd,
+}
+
+/// The codec for a part of `batch`'s rows.
+fn compression_for(
+    batch: &RecordBatch,
+    codec: PartCodec,
+) -> Result<Compression, parquet::errors::ParquetError> {
+    let small = batch.get_array_memory_size() < SMALL_PART_BYTES;
+    Ok(if codec == PartCodec::BySize && small {
         Compression::SNAPPY
     } else {
         Compression::ZSTD(ZstdLevel::try_new(3)?)
@@ -121,10 +136,10 @@ fn schema_plan(schema: &SchemaRef) -> Result<Arc<SchemaPlan>, parquet::errors::P
 }
 
 /// Encodes `batch` (already sorted, one bucket) as a GeoParquet file:
-/// Snappy or zstd by size, field ids from the schema's `PARQUET:field_id`
+/// compressed as `codec` says, field ids from the schema's `PARQUET:field_id`
 /// metadata, the `geo` and layout keys and the Arrow schema. CPU-bound:
 /// call it off the async workers.
-pub fn encode(batch: &RecordBatch) -> Result<EncodedPart, CatalogError> {
+pub fn encode(batch: &RecordBatch, codec: PartCodec) -> Result<EncodedPart, CatalogError> {
     let err = |e: parquet::errors::ParquetError| {
         CatalogError::Invalid(format!("encoding a Parquet part: {e}"))
     };
@@ -138,7 +153,7 @@ pub fn encode(batch: &RecordBatch) -> Result<EncodedPart, CatalogError> {
         )])
         .collect();
     let mut props = WriterProperties::builder()
-        .set_compression(compression_for(batch).map_err(err)?)
+        .set_compression(compression_for(batch, codec).map_err(err)?)
         .set_key_value_metadata(Some(kv))
         .set_statistics_enabled(EnabledStatistics::Chunk)
         // Dictionaries cost a hash table per column and pay off only in
@@ -302,7 +317,7 @@ mod tests {
         for n in [1, 2, 3000] {
             let pairs: Vec<_> = items[..n].iter().map(|i| (i, "8001fffffffffff")).collect();
             let batch = rows_to_batch(&schema, &pairs).expect("batch");
-            let part = encode(&batch).expect("encode");
+            let part = encode(&batch, PartCodec::BySize).expect("encode");
             let reader =
                 ParquetRecordBatchReaderBuilder::try_new(part.bytes.clone()).expect("parquet");
             let chunk = reader.metadata().row_group(0).column(0);
@@ -334,6 +349,16 @@ mod tests {
             matches!(codecs[2], Compression::ZSTD(_)),
             "a 3000-row part is large: {codecs:?}"
         );
+        // Files meant to stay are zstd however small.
+        let pairs = [(&items[0], "8001fffffffffff")];
+        let batch = rows_to_batch(&schema, &pairs).expect("batch");
+        let part = encode(&batch, PartCodec::Zstd).expect("encode");
+        let reader = parquet::file::reader::SerializedFileReader::new(part.bytes).expect("parquet");
+        use parquet::file::reader::FileReader;
+        assert!(matches!(
+            reader.metadata().row_group(0).column(0).compression(),
+            Compression::ZSTD(_)
+        ));
     }
 
     #[test]
@@ -343,7 +368,7 @@ mod tests {
         let schema = arrow_schema().expect("schema");
         let batch = rows_to_batch(&schema, &[(&a, "8001fffffffffff"), (&b, "8001fffffffffff")])
             .expect("batch");
-        let part = encode(&batch).expect("encode");
+        let part = encode(&batch, PartCodec::BySize).expect("encode");
         let file = data_file(&batch, &part, "/tmp/x.parquet".into(), Struct::empty(), 0)
             .expect("data file");
         assert_eq!(file.record_count(), 2);

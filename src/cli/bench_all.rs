@@ -653,3 +653,56 @@ pub async fn smoke(settings: &Settings, args: &BenchSmokeArgs) -> Result<ExitCod
         Ok(ExitCode::from(1))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_grouped_in_threes() {
+        assert_eq!(num(&json!(1_234_567.891), 1), "1 234 567.9");
+        assert_eq!(num(&json!(-999), 0), "-999");
+        assert_eq!(num(&json!(1000), 0), "1 000");
+        assert_eq!(num(&Value::Null, 0), "?");
+    }
+
+    #[test]
+    fn the_report_shows_each_bench_present_with_its_load_and_command() {
+        let results = json!({
+            "scale": "quick", "profile": "release", "commit": "abc123", "cpus": 2,
+            "started": "2026-01-01T00:00:00Z", "load_average_start": "0.10 0.20 0.30",
+            "load_average_end": "0.40 0.50 0.60",
+            "benches": {
+                "ingest-shuffled": {
+                    "command": "ecops bench ingest --items 5000 --order shuffled",
+                    "load_average_before": "1.25 1.00 0.75",
+                    "result": {"items": 5000, "order": "shuffled", "chunk_size": 2000, "results": [{
+                        "source": "local", "rows": 7400, "files": 4321, "commits": 3,
+                        "seconds": 2.5, "items_per_second": 2000.0, "files_per_second": 1728.4,
+                        "cpu_ms_per_file": 0.456, "cpu_ms_per_item": 0.5, "peak_rss_bytes": 104857600
+                    }]}
+                },
+                "stats": {
+                    "command": "ecops bench stats --files 2000 --runs 5",
+                    "load_average_before": "0.50 0.50 0.50",
+                    "result": {"files": 2345, "partitions": 99, "manifests": 7,
+                        "open_and_stats_ms_p50": 12.4, "open_and_stats_ms_p95": 15.6,
+                        "peak_rss_bytes": 52428800}
+                }
+            }
+        });
+        let text = render(&results);
+        for expected in [
+            "abc123",
+            "0.10 0.20 0.30",
+            "| 5 000 items, shuffled order, chunks of 2 000, from local files (7 400 rows → 4 321 files, 3 commits, 2.5 s) | **2 000** | 1 728 | 0.456 ms (0.500 ms per item) | 100 MiB | 1.25 1.00 0.75 | `ecops bench ingest --items 5000 --order shuffled` |",
+            "| 2 345 | 99 | 7 | **12 / 16 ms** | 50 MiB | 0.50 0.50 0.50 | `ecops bench stats --files 2000 --runs 5` |",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+        }
+        assert!(
+            !text.contains("### Compaction"),
+            "no compaction bench, no table"
+        );
+    }
+}

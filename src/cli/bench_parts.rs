@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use super::bench_ingest::{collect_files, ensure_demo_data};
 use super::{Settings, print_json};
+use crate::catalog::part_writer::PartCodec;
 use crate::catalog::{Bucket, EarthCatalog, OpenOptions, WriteOptions};
 use crate::demo::InventoryOrder;
 
@@ -84,7 +85,7 @@ pub async fn measure(args: &BenchPartsArgs) -> Result<Value> {
     let cpu = || crate::metrics::cpu_seconds().unwrap_or(0.0);
     let before = cpu();
     for batch in &batches {
-        crate::catalog::part_writer::encode(batch)?;
+        crate::catalog::part_writer::encode(batch, PartCodec::BySize)?;
     }
     let encode_cpu = cpu() - before;
 
@@ -100,6 +101,7 @@ pub async fn measure(args: &BenchPartsArgs) -> Result<Value> {
         // costs the file system a flush that ingest never pays).
         let opts = WriteOptions {
             tag: format!("bench{n}"),
+            codec: PartCodec::BySize,
             ..WriteOptions::default()
         };
         let files = catalog

@@ -19,6 +19,7 @@ use super::progress::{CompactPhase, CompactProgress};
 use super::replace::{AddedFile, Replace, commit_replace};
 use super::rewrite::{BucketOutcome, rewrite_bucket, table_arrow_schema};
 use super::{CompactError, CompactOptions, SUMMARY_OPERATION};
+use crate::catalog::part_writer::PartCodec;
 use crate::catalog::{Bucket, EarthCatalog, WriteOptions};
 
 /// Runs a compaction to its end (or cancellation) and returns its summary.
@@ -193,6 +194,8 @@ impl Groups<'_> {
         let write = WriteOptions {
             target_file_size: self.opts.target_file_size,
             tag: format!("compact-{}-g{group_no}", self.run_tag),
+            // Compaction's output stays: worth zstd whatever its size.
+            codec: PartCodec::Zstd,
         };
         let mut queue = group.into_iter();
         let mut running = FuturesUnordered::new();

@@ -36,6 +36,8 @@ pub(super) fn spawn_flush(
     let write = WriteOptions {
         target_file_size,
         tag: format!("{}-c{:06}", short_tag(&ctx.job_id), target.chunks),
+        // Small parts cheap to write; compaction rewrites them with zstd.
+        codec: crate::catalog::part_writer::PartCodec::BySize,
     };
     let inventory = inventory.to_string();
     tokio::spawn(async move { flush(catalog, ctx, write, chunk, target, inventory).await })
