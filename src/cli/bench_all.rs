@@ -22,7 +22,8 @@ use super::{Settings, print_json};
 pub struct BenchAllArgs {
     /// full: the scales the performance goals name (100k shuffled and 1M
     /// time-ordered ingest, 100k/200k-item compaction, 46k- and 1M-file
-    /// stats; hours); quick: small versions of the same (minutes).
+    /// stats; hours); medium: those that run in minutes; quick: small
+    /// versions of the same (minutes).
     #[arg(long, env = "ECOPS_BENCH_SCALE", default_value = "full")]
     pub scale: Scale,
     /// Only these benches (comma-separated names as listed by the run).
@@ -37,6 +38,10 @@ pub struct BenchAllArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Scale {
     Full,
+    /// The goals' scales where they run in minutes: 100k shuffled and 200k
+    /// time-ordered ingest, 20k/100k/200k compaction, stats at 46k files,
+    /// the index rebuild over 200k items (about half an hour on 2 cores).
+    Medium,
     Quick,
 }
 
@@ -79,6 +84,30 @@ fn suite(scale: Scale) -> Vec<Step> {
             ),
             step("backfill", "backfill --items 100000 --tasks 4"),
             step("index", "index --indexed 10000000 --rebuild-items 1000000"),
+            step("fanout", "fanout --items 200000 --regions 5000"),
+        ],
+        Scale::Medium => vec![
+            step("parts", "parts --parts 5000 --rows 2"),
+            step(
+                "ingest-shuffled",
+                "ingest --items 100000 --order shuffled --sources local",
+            ),
+            step(
+                "ingest-time",
+                "ingest --items 200000 --order time --sources local",
+            ),
+            step("compact-small", "compact --items 20000 --chunk-size 500"),
+            step("compact-half", "compact --items 100000 --chunk-size 5000"),
+            step("compact", "compact --items 200000 --chunk-size 5000"),
+            step("stats", "stats --files 46000 --runs 10"),
+            step("query", "query --items 20000 --runs 20"),
+            step("console", "console --seconds 10"),
+            step(
+                "runs",
+                "runs --workers 1,10,100 --refreshes 10 --items 20000 --runs 3",
+            ),
+            step("backfill", "backfill --items 100000 --tasks 4"),
+            step("index", "index --indexed 10000000 --rebuild-items 200000"),
             step("fanout", "fanout --items 200000 --regions 5000"),
         ],
         Scale::Quick => vec![
