@@ -561,7 +561,7 @@ fn render_index_and_fanout(b: &Value) -> String {
     if let Some(e) = b.get("fanout").filter(|e| e.is_object()) {
         let r = &e["result"];
         out += &format!(
-            "\n### Fan-out\n\n{} footprints; load {}; `{}`: H3 (resolution {}) {} footprints/s; a GeoJSON grid of {} regions (built in {} s) {} footprints/s, **{}×** slower\n",
+            "\n### Fan-out\n\n{} footprints; load {}; `{}`: H3 (resolution {}) {} footprints/s; a GeoJSON grid of {} regions (built in {} s) {} footprints/s: **{}×** the time of H3 per footprint\n",
             num(&r["footprints"], 0),
             e["load_average_before"].as_str().unwrap_or("?"),
             e["command"].as_str().unwrap_or("?"),
