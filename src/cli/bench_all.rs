@@ -299,9 +299,30 @@ pub fn render(results: &Value) -> String {
         results["load_average_start"].as_str().unwrap_or("?"),
         results["load_average_end"].as_str().unwrap_or("?"),
     );
-    let load = |e: &Value| e["load_average_before"].as_str().unwrap_or("?").to_string();
-    let command = |e: &Value| format!("`{}`", e["command"].as_str().unwrap_or("?"));
 
+    out += &render_ingest(b);
+    out += &render_compact(b);
+    out += &render_stats(b);
+    out += &render_query(b);
+    out += &render_console(b);
+    out += &render_runs(b);
+    out += &render_backfill(b);
+    out += &render_index_and_fanout(b);
+    out
+}
+
+/// The load average before a bench, and its command in backticks.
+fn load(e: &Value) -> String {
+    e["load_average_before"].as_str().unwrap_or("?").to_string()
+}
+
+fn command(e: &Value) -> String {
+    format!("`{}`", e["command"].as_str().unwrap_or("?"))
+}
+
+/// Ingest and part-write rows.
+fn render_ingest(b: &Value) -> String {
+    let mut out = String::new();
     let ingest: Vec<_> = ["ingest-shuffled", "ingest-time", "parts"]
         .into_iter()
         .filter(|k| b[*k].is_object())
@@ -350,6 +371,12 @@ pub fn render(results: &Value) -> String {
         }
     }
 
+    out
+}
+
+/// Compaction rows.
+fn render_compact(b: &Value) -> String {
+    let mut out = String::new();
     let compact: Vec<_> = ["compact-small", "compact-half", "compact"]
         .into_iter()
         .filter(|k| b[*k].is_object())
@@ -380,6 +407,12 @@ pub fn render(results: &Value) -> String {
         }
     }
 
+    out
+}
+
+/// Stats rows.
+fn render_stats(b: &Value) -> String {
+    let mut out = String::new();
     let stats: Vec<_> = ["stats", "stats-1m"]
         .into_iter()
         .filter(|k| b[*k].is_object())
@@ -403,6 +436,12 @@ pub fn render(results: &Value) -> String {
         }
     }
 
+    out
+}
+
+/// Query shapes.
+fn render_query(b: &Value) -> String {
+    let mut out = String::new();
     if let Some(e) = b.get("query").filter(|e| e.is_object()) {
         let r = &e["result"];
         out += &format!(
@@ -429,6 +468,12 @@ pub fn render(results: &Value) -> String {
         }
     }
 
+    out
+}
+
+/// Console bandwidth.
+fn render_console(b: &Value) -> String {
+    let mut out = String::new();
     if let Some(e) = b.get("console").filter(|e| e.is_object()) {
         out += &format!(
             "\n### Console bandwidth\n\n{}\n\n| size | preset | state | bytes/s | load |\n| --- | --- | --- | --- | --- |\n",
@@ -446,9 +491,6 @@ pub fn render(results: &Value) -> String {
             );
         }
     }
-    out += &render_runs(b);
-    out += &render_backfill(b);
-    out += &render_index_and_fanout(b);
     out
 }
 

@@ -537,60 +537,117 @@ fn build_item(
     stats: &mut Stats,
 ) -> String {
     let p = &PLATFORMS[group.platform];
-    let mut rng = Rng::stream(seed, seq);
-    out.clear();
-
-    // When: a pair of scenes `dt` days apart inside the mission's life.
-    let dt = *rng.pick(p.date_dts);
-    let first = days_from_civil(p.first.0, p.first.1, p.first.2);
-    let last = days_from_civil(p.last.0, p.last.1, p.last.2);
-    let start_day = rng.range_i64(first, (last - dt).max(first));
-    let start_us = start_day * MICROS_PER_DAY + rng.below(MICROS_PER_DAY as u64) as i64;
-    let end_us = start_us + dt * MICROS_PER_DAY;
-    let mid_us = start_us + dt * MICROS_PER_DAY / 2;
-    let created_us = end_us + rng.range_i64(5 * MICROS_PER_DAY, 200 * MICROS_PER_DAY);
-    let updated_us = created_us + rng.range_i64(0, 60 * MICROS_PER_DAY);
-
-    // Where and what shape.
-    let (lat, lon) = group.tile.sample(&mut rng);
-    let ascending = rng.chance(0.5);
-    let shape = SceneShape {
-        center_lat: lat,
-        center_lon: lon,
-        width_km: rng.range_f64(p.width_km.0, p.width_km.1),
-        height_km: rng.range_f64(p.height_km.0, p.height_km.1),
-        // Ascending and descending passes lean opposite ways.
-        rotation_deg: if ascending { 1.0 } else { -1.0 } * rng.range_f64(3.0, 15.0),
-    };
-    let jump = rng.chance(0.25);
+    let d = Draw::new(&mut Rng::stream(seed, seq), p, group);
     let no_geometry = bad.is_none() && seq % NO_GEOMETRY_EVERY == NO_GEOMETRY_EVERY / 2 - 1;
     let fp: Option<Footprint> = match bad {
-        Some(InvalidClass::SelfIntersecting) => Some(footprint::bowtie(lat, lon)),
+        Some(InvalidClass::SelfIntersecting) => Some(footprint::bowtie(d.lat, d.lon)),
         _ if no_geometry => None,
-        _ => Some(footprint::footprint(&shape, jump)),
+        _ => Some(footprint::footprint(&d.shape, d.jump)),
     };
-    let (c_lat, c_lon) = fp
-        .as_ref()
-        .map_or((lat, lon), |f| (f.center_lat, f.center_lon));
-    let pvp = rng.range_i64(0, 100);
-    let frames = [rng.below(1_000_000), rng.below(1_000_000)];
-    let scene_nums = [rng.below(1_000_000), rng.below(1_000_000)];
-    let cloud = (rng.f64() * rng.f64() * 10_000.0).round() / 100.0;
-    let quality = rng.chance(0.25).then(|| {
-        (
-            (rng.f64() * 1000.0).round() / 1000.0,
-            *rng.pick(&["A", "B", "C"]),
-        )
-    });
+    let id = item_id(p, &d, seq);
+    let stem = format!("{KEY_PREFIX}/{}/v02/{}/{id}", p.dir, group.label);
+    out.clear();
+    write_head(out, p, bad, &id);
+    write_geometry(out, fp.as_ref(), bad);
+    write_properties(out, p, &d, fp.as_ref(), bad);
+    write_assets_and_links(out, bucket, &stem);
+    if bad == Some(InvalidClass::NotJson) {
+        out.truncate(out.len() / 2);
+    }
+    if bad.is_none() {
+        count_item(stats, p, &d, fp.as_ref());
+    }
+    stem + ".stac.json"
+}
 
+/// Everything random about one item, drawn in a fixed order (the bytes of
+/// a seed's items depend on it).
+struct Draw {
+    dt: i64,
+    start_us: i64,
+    end_us: i64,
+    mid_us: i64,
+    created_us: i64,
+    updated_us: i64,
+    lat: f64,
+    lon: f64,
+    ascending: bool,
+    shape: SceneShape,
+    jump: bool,
+    pvp: i64,
+    frames: [u64; 2],
+    scene_nums: [u64; 2],
+    cloud: f64,
+    quality: Option<(f64, &'static str)>,
+}
+
+impl Draw {
+    fn new(rng: &mut Rng, p: &Platform, group: &Group) -> Self {
+        // When: a pair of scenes `dt` days apart inside the mission's life.
+        let dt = *rng.pick(p.date_dts);
+        let first = days_from_civil(p.first.0, p.first.1, p.first.2);
+        let last = days_from_civil(p.last.0, p.last.1, p.last.2);
+        let start_day = rng.range_i64(first, (last - dt).max(first));
+        let start_us = start_day * MICROS_PER_DAY + rng.below(MICROS_PER_DAY as u64) as i64;
+        let end_us = start_us + dt * MICROS_PER_DAY;
+        let created_us = end_us + rng.range_i64(5 * MICROS_PER_DAY, 200 * MICROS_PER_DAY);
+        let updated_us = created_us + rng.range_i64(0, 60 * MICROS_PER_DAY);
+        // Where and what shape.
+        let (lat, lon) = group.tile.sample(rng);
+        let ascending = rng.chance(0.5);
+        let shape = SceneShape {
+            center_lat: lat,
+            center_lon: lon,
+            width_km: rng.range_f64(p.width_km.0, p.width_km.1),
+            height_km: rng.range_f64(p.height_km.0, p.height_km.1),
+            // Ascending and descending passes lean opposite ways.
+            rotation_deg: if ascending { 1.0 } else { -1.0 } * rng.range_f64(3.0, 15.0),
+        };
+        let jump = rng.chance(0.25);
+        let pvp = rng.range_i64(0, 100);
+        let frames = [rng.below(1_000_000), rng.below(1_000_000)];
+        let scene_nums = [rng.below(1_000_000), rng.below(1_000_000)];
+        let cloud = (rng.f64() * rng.f64() * 10_000.0).round() / 100.0;
+        let quality = rng.chance(0.25).then(|| {
+            (
+                (rng.f64() * 1000.0).round() / 1000.0,
+                *rng.pick(&["A", "B", "C"]),
+            )
+        });
+        Self {
+            dt,
+            start_us,
+            end_us,
+            mid_us: start_us + dt * MICROS_PER_DAY / 2,
+            created_us,
+            updated_us,
+            lat,
+            lon,
+            ascending,
+            shape,
+            jump,
+            pvp,
+            frames,
+            scene_nums,
+            cloud,
+            quality,
+        }
+    }
+}
+
+/// ITS_LIVE's id layout: `<platform>_X_<start>_<end>_<seq>_G0120V02_P<pvp>`.
+fn item_id(p: &Platform, d: &Draw, seq: u64) -> String {
     let mut id = String::with_capacity(48);
     let _ = write!(id, "{}_X_", p.code);
-    write_compact_date(&mut id, start_us);
+    write_compact_date(&mut id, d.start_us);
     id.push('_');
-    write_compact_date(&mut id, end_us);
-    let _ = write!(id, "_{seq:07}_G0120V02_P{pvp:03}");
-    let stem = format!("{KEY_PREFIX}/{}/v02/{}/{id}", p.dir, group.label);
+    write_compact_date(&mut id, d.end_us);
+    let _ = write!(id, "_{seq:07}_G0120V02_P{:03}", d.pvp);
+    id
+}
 
+/// `{"type", "stac_version", "stac_extensions", "id", "collection",`
+fn write_head(out: &mut String, p: &Platform, bad: Option<InvalidClass>, id: &str) {
     out.push_str(r#"{"type":"Feature","stac_version":"1.0.0","stac_extensions":[""#);
     out.push_str(EXT_PROJ);
     out.push_str(r#"",""#);
@@ -602,13 +659,17 @@ fn build_item(
     out.push_str("\"],");
     if bad != Some(InvalidClass::MissingId) {
         out.push_str(r#""id":""#);
-        out.push_str(&id);
+        out.push_str(id);
         out.push_str("\",");
     }
     out.push_str(r#""collection":""#);
     out.push_str(COLLECTION);
+}
+
+/// `"geometry"` and `"bbox"` (shifted off the geometry for that bad class).
+fn write_geometry(out: &mut String, fp: Option<&Footprint>, bad: Option<InvalidClass>) {
     out.push_str(r#"","geometry":"#);
-    match &fp {
+    match fp {
         None => out.push_str("null"),
         Some(f) => {
             f.write_geometry(out);
@@ -622,56 +683,77 @@ fn build_item(
             footprint::write_numbers(out, &bbox);
         }
     }
+}
+
+/// `"properties": {…}` up to (not including) its closing brace.
+fn write_properties(
+    out: &mut String,
+    p: &Platform,
+    d: &Draw,
+    fp: Option<&Footprint>,
+    bad: Option<InvalidClass>,
+) {
+    let (c_lat, c_lon) = fp.map_or((d.lat, d.lon), |f| (f.center_lat, f.center_lon));
     out.push_str(r#","properties":{"datetime":""#);
     if bad == Some(InvalidClass::BadDatetime) {
         out.push_str("2021-02-30T25:61:00Z");
     } else {
-        write_micros(out, mid_us, true);
+        write_micros(out, d.mid_us, true);
     }
     out.push_str(r#"","start_datetime":""#);
-    write_micros(out, start_us, true);
+    write_micros(out, d.start_us, true);
     out.push_str(r#"","end_datetime":""#);
-    write_micros(out, end_us, true);
+    write_micros(out, d.end_us, true);
     out.push_str(r#"","mid_datetime":""#);
-    write_micros(out, mid_us, false);
+    write_micros(out, d.mid_us, false);
     let _ = write!(
         out,
-        r#"","platform":"{}","percent_valid_pixels":{pvp},"date_dt":{dt},"proj:code":"{}","sat:orbit_state":"{}","version":"002","#,
+        r#"","platform":"{}","percent_valid_pixels":{},"date_dt":{},"proj:code":"{}","sat:orbit_state":"{}","version":"002","#,
         p.code,
+        d.pvp,
+        d.dt,
         proj_code(c_lat, c_lon),
-        if ascending { "ascending" } else { "descending" },
+        if d.ascending {
+            "ascending"
+        } else {
+            "descending"
+        },
     );
     out.push_str(r#""scene_1_id":""#);
     out.push_str(p.code);
     out.push('_');
-    write_compact_date(out, start_us);
-    let _ = write!(out, "_{:06}", scene_nums[0]);
+    write_compact_date(out, d.start_us);
+    let _ = write!(out, "_{:06}", d.scene_nums[0]);
     out.push_str(r#"","scene_2_id":""#);
     out.push_str(p.code);
     out.push('_');
-    write_compact_date(out, end_us);
+    write_compact_date(out, d.end_us);
     let _ = write!(
         out,
         r#"_{:06}","scene_1_frame":"{:06}","scene_2_frame":"{:06}","latitude":{},"longitude":{},"created":""#,
-        scene_nums[1],
-        frames[0],
-        frames[1],
+        d.scene_nums[1],
+        d.frames[0],
+        d.frames[1],
         round2(c_lat),
         round2(c_lon),
     );
-    write_micros(out, created_us, true);
+    write_micros(out, d.created_us, true);
     out.push_str(r#"","updated":""#);
-    write_micros(out, updated_us, true);
+    write_micros(out, d.updated_us, true);
     out.push('"');
     if p.optical {
-        let _ = write!(out, r#","eo:cloud_cover":{cloud}"#);
+        let _ = write!(out, r#","eo:cloud_cover":{}"#, d.cloud);
     }
-    if let Some((score, grade)) = quality {
+    if let Some((score, grade)) = d.quality {
         let _ = write!(
             out,
             r#","custom:quality":{{"score":{score},"grade":"{grade}"}}"#
         );
     }
+}
+
+/// Closes the properties, then `"assets"` and `"links"` as ITS_LIVE writes them.
+fn write_assets_and_links(out: &mut String, bucket: &str, stem: &str) {
     let _ = write!(
         out,
         concat!(
@@ -685,28 +767,25 @@ fn build_item(
         b = bucket,
         s = stem,
     );
-    if bad == Some(InvalidClass::NotJson) {
-        out.truncate(out.len() / 2);
-    }
+}
 
-    if bad.is_none() {
-        stats.items += 1;
-        *stats.years.entry(year_of_micros(mid_us)).or_default() += 1;
-        *stats.platforms.entry(p.code).or_default() += 1;
-        match &fp {
-            None => stats.no_geometry += 1,
-            Some(f) => {
-                stats.polar += u64::from(f.is_polar());
-                match f.kind {
-                    FootprintKind::Plain => {}
-                    FootprintKind::PoleCovering => stats.pole_covering += 1,
-                    FootprintKind::AntimeridianSplit => stats.antimeridian_split += 1,
-                    FootprintKind::AntimeridianJump => stats.antimeridian_jump += 1,
-                }
+/// Counts a valid item in the generation's stats.
+fn count_item(stats: &mut Stats, p: &Platform, d: &Draw, fp: Option<&Footprint>) {
+    stats.items += 1;
+    *stats.years.entry(year_of_micros(d.mid_us)).or_default() += 1;
+    *stats.platforms.entry(p.code).or_default() += 1;
+    match fp {
+        None => stats.no_geometry += 1,
+        Some(f) => {
+            stats.polar += u64::from(f.is_polar());
+            match f.kind {
+                FootprintKind::Plain => {}
+                FootprintKind::PoleCovering => stats.pole_covering += 1,
+                FootprintKind::AntimeridianSplit => stats.antimeridian_split += 1,
+                FootprintKind::AntimeridianJump => stats.antimeridian_jump += 1,
             }
         }
     }
-    stem + ".stac.json"
 }
 
 fn round2(v: f64) -> f64 {
@@ -909,108 +988,154 @@ pub fn generate(opts: &DemoOptions) -> Result<DemoSummary, DemoError> {
     let started = Instant::now();
     check_options(opts)?;
     prepare_out(&opts.out)?;
-    let items_dir = opts.out.join("items");
-    let inventory_dir = opts.out.join("inventory");
     let invalid = opts.invalid as u64;
     let groups = plan(opts.seed, opts.items, invalid);
     let clock = Clock {
         seed: opts.seed,
         rows: opts.items + invalid,
     };
-    let cutoff_ms = clock.since_cutoff_ms();
-    let threads = match opts.threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
-
     let mut stats = Stats::default();
-    // Bad rows with their shuffle keys; `row` counts rows in key order.
+    // Bad rows with their shuffle keys.
     let mut invalid_rows = Vec::new();
-    let mut row = 0u64;
     let (inventory, since_rows, since_items) = std::thread::scope(|s| {
         // The inventory writer (CSV, gzip, Parquet) runs beside the item workers.
         let (tx, rx) = sync_channel::<Vec<Row>>(2);
-        let writer = s.spawn(|| -> Result<(InventoryFiles, u64, u64), DemoError> {
-            let mut inv =
-                InventoryWriter::create(&inventory_dir, &opts.bucket, clock.rows, opts.parts)?;
-            let (mut row, mut since_rows, mut since_items) = (0u64, 0u64, 0u64);
-            // A shuffle needs every row first (about 150 bytes each).
-            let mut held = Vec::new();
-            for batch in rx {
-                for r in batch {
-                    let ms = clock.at(row);
-                    if ms >= cutoff_ms {
-                        since_rows += 1;
-                        since_items += u64::from(r.invalid.is_none());
-                    }
-                    match opts.order {
-                        InventoryOrder::Time => inv.push(&r.key, r.size, ms)?,
-                        InventoryOrder::Shuffled => {
-                            held.push((shuffle_key(opts.seed, row), r.key, r.size, ms));
-                        }
-                    }
-                    row += 1;
-                }
-            }
-            held.sort_unstable_by_key(|h| h.0);
-            for (_, key, size, ms) in held {
-                inv.push(&key, size, ms)?;
-            }
-            Ok((inv.finish(Clock::END_MS)?, since_rows, since_items))
-        });
-
-        let mut result = Ok(());
-        let mut start = 0;
-        while start < groups.len() {
-            let mut end = start;
-            let mut n = 0;
-            while end < groups.len() && n < BATCH_ITEMS {
-                n += groups[end].count;
-                end += 1;
-            }
-            let outs = match run_batch(
-                opts.seed,
-                &opts.bucket,
-                opts.items,
-                &items_dir,
-                &groups[start..end],
-                threads,
-            ) {
-                Ok(o) => o,
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            };
-            let mut rows = Vec::with_capacity(n as usize);
-            for o in outs {
-                stats.merge(&o.stats);
-                for r in o.rows {
-                    if let Some(class) = r.invalid {
-                        let item = InvalidItem {
-                            key: r.key.clone(),
-                            class,
-                        };
-                        invalid_rows.push((shuffle_key(opts.seed, row), item));
-                    }
-                    rows.push(r);
-                    row += 1;
-                }
-            }
-            // A send error means the writer stopped; its own error is reported below.
-            if tx.send(rows).is_err() {
-                break;
-            }
-            start = end;
-        }
+        let writer = s.spawn(|| write_inventory(rx, opts, &clock));
+        let produced = write_items(opts, &groups, &tx, &mut stats, &mut invalid_rows);
         drop(tx);
         let written = writer
             .join()
             .unwrap_or_else(|e| std::panic::resume_unwind(e));
-        result.and(written)
+        produced.and(written)
     })?;
+    let mut meta = describe(opts, &stats, &clock, &inventory, groups.len() as u64);
+    meta.rows_at_or_after_since = since_rows;
+    meta.items_at_or_after_since = since_items;
+    meta.invalid = in_inventory_order(invalid_rows, opts.order);
+    let meta_path = opts.out.join("meta.json");
+    let text =
+        serde_json::to_string_pretty(&meta).map_err(|e| DemoError::Options(e.to_string()))?;
+    std::fs::write(&meta_path, text.as_bytes()).map_err(|source| DemoError::Io {
+        path: meta_path,
+        source,
+    })?;
+    let inventory_bytes: u64 = inventory.files.iter().map(|f| f.size).sum();
+    Ok(DemoSummary {
+        out: opts.out.clone(),
+        files: stats.files + inventory.files.len() as u64 + 2,
+        bytes: stats.bytes_items + inventory_bytes + (text.len() + MARKER_TEXT.len()) as u64,
+        seconds: started.elapsed().as_secs_f64(),
+        meta,
+    })
+}
 
-    let meta = DemoMeta {
+/// Writes the items, a batch of groups at a time on `opts.threads` workers,
+/// and hands each batch's inventory rows to the writer; notes the bad rows.
+fn write_items(
+    opts: &DemoOptions,
+    groups: &[Group],
+    tx: &std::sync::mpsc::SyncSender<Vec<Row>>,
+    stats: &mut Stats,
+    invalid_rows: &mut Vec<((u64, u64), InvalidItem)>,
+) -> Result<(), DemoError> {
+    let items_dir = opts.out.join("items");
+    let threads = match opts.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    // `row` counts rows in key order.
+    let mut row = 0u64;
+    let mut start = 0;
+    while start < groups.len() {
+        let mut end = start;
+        let mut n = 0;
+        while end < groups.len() && n < BATCH_ITEMS {
+            n += groups[end].count;
+            end += 1;
+        }
+        let outs = run_batch(
+            opts.seed,
+            &opts.bucket,
+            opts.items,
+            &items_dir,
+            &groups[start..end],
+            threads,
+        )?;
+        let mut rows = Vec::with_capacity(n as usize);
+        for o in outs {
+            stats.merge(&o.stats);
+            for r in o.rows {
+                if let Some(class) = r.invalid {
+                    let item = InvalidItem {
+                        key: r.key.clone(),
+                        class,
+                    };
+                    invalid_rows.push((shuffle_key(opts.seed, row), item));
+                }
+                rows.push(r);
+                row += 1;
+            }
+        }
+        // A send error means the writer stopped; its own error is reported by the caller.
+        if tx.send(rows).is_err() {
+            break;
+        }
+        start = end;
+    }
+    Ok(())
+}
+
+/// Writes the inventory from the rows received, in time or shuffled order;
+/// returns its files and the rows and items at or after the `--since` cutoff.
+fn write_inventory(
+    rx: std::sync::mpsc::Receiver<Vec<Row>>,
+    opts: &DemoOptions,
+    clock: &Clock,
+) -> Result<(InventoryFiles, u64, u64), DemoError> {
+    let cutoff_ms = clock.since_cutoff_ms();
+    let mut inv = InventoryWriter::create(
+        &opts.out.join("inventory"),
+        &opts.bucket,
+        clock.rows,
+        opts.parts,
+    )?;
+    let (mut row, mut since_rows, mut since_items) = (0u64, 0u64, 0u64);
+    // A shuffle needs every row first (about 150 bytes each).
+    let mut held = Vec::new();
+    for batch in rx {
+        for r in batch {
+            let ms = clock.at(row);
+            if ms >= cutoff_ms {
+                since_rows += 1;
+                since_items += u64::from(r.invalid.is_none());
+            }
+            match opts.order {
+                InventoryOrder::Time => inv.push(&r.key, r.size, ms)?,
+                InventoryOrder::Shuffled => {
+                    held.push((shuffle_key(opts.seed, row), r.key, r.size, ms));
+                }
+            }
+            row += 1;
+        }
+    }
+    held.sort_unstable_by_key(|h| h.0);
+    for (_, key, size, ms) in held {
+        inv.push(&key, size, ms)?;
+    }
+    Ok((inv.finish(Clock::END_MS)?, since_rows, since_items))
+}
+
+/// `meta.json` from what was written (the `--since` counts and the bad rows
+/// are filled in by the caller).
+fn describe(
+    opts: &DemoOptions,
+    stats: &Stats,
+    clock: &Clock,
+    inventory: &InventoryFiles,
+    tiles: u64,
+) -> DemoMeta {
+    let cutoff_ms = clock.since_cutoff_ms();
+    DemoMeta {
         generator: "ecops demo-data".to_string(),
         seed: opts.seed,
         bucket: opts.bucket.clone(),
@@ -1034,31 +1159,16 @@ pub fn generate(opts: &DemoOptions) -> Result<DemoSummary, DemoError> {
             .iter()
             .map(|(p, n)| (p.to_string(), *n))
             .collect(),
-        tiles: groups.len() as u64,
+        tiles,
         first_last_modified: millis_string(clock.at(0)),
         last_last_modified: millis_string(clock.at(clock.rows - 1)),
         since_cutoff: date_of_millis(cutoff_ms),
-        rows_at_or_after_since: since_rows,
-        items_at_or_after_since: since_items,
+        rows_at_or_after_since: 0,
+        items_at_or_after_since: 0,
         parts: inventory.parts,
         inventory_files: inventory.files.clone(),
-        invalid: in_inventory_order(invalid_rows, opts.order),
-    };
-    let meta_path = opts.out.join("meta.json");
-    let text =
-        serde_json::to_string_pretty(&meta).map_err(|e| DemoError::Options(e.to_string()))?;
-    std::fs::write(&meta_path, text.as_bytes()).map_err(|source| DemoError::Io {
-        path: meta_path,
-        source,
-    })?;
-    let inventory_bytes: u64 = inventory.files.iter().map(|f| f.size).sum();
-    Ok(DemoSummary {
-        out: opts.out.clone(),
-        files: stats.files + inventory.files.len() as u64 + 2,
-        bytes: stats.bytes_items + inventory_bytes + (text.len() + MARKER_TEXT.len()) as u64,
-        seconds: started.elapsed().as_secs_f64(),
-        meta,
-    })
+        invalid: Vec::new(),
+    }
 }
 
 /// The bad rows in the order the inventory lists them.
