@@ -2,18 +2,115 @@
 //! pass/fail: README's performance section quotes what these print.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::Result;
-use serde_json::json;
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
 
 use super::{Settings, print_json};
 use crate::catalog::stats::StatsOptions;
 use crate::catalog::{EarthCatalog, OpenOptions, WriteOptions};
+use crate::demo::{DemoOptions, InventoryOrder, generate};
 
 pub use crate::metrics::peak_rss_bytes;
+
+/// A finished `ecops` child process of a bench.
+#[derive(Debug)]
+pub struct Child {
+    pub success: bool,
+    /// Its last stdout line that is JSON (`--json` puts the result there).
+    pub json: Option<Value>,
+    pub stderr: String,
+}
+
+impl Child {
+    /// Its JSON, when it succeeded and printed some; else an error naming
+    /// `what` with its stderr.
+    pub fn result(self, what: &str) -> Result<Value> {
+        match self.json {
+            Some(v) if self.success => Ok(v),
+            _ => bail!("{what} failed: {}", self.stderr.trim()),
+        }
+    }
+}
+
+/// Runs this very binary as `ecops ARGS…` and waits for it (the caller's
+/// `ECOPS_BASE` is not passed on: benches name their catalogs).
+pub fn run_ecops(args: &[&str], envs: &[(&str, &str)]) -> Result<Child> {
+    let exe = std::env::current_exe().context("locating the ecops binary")?;
+    let out = std::process::Command::new(exe)
+        .args(args)
+        .envs(envs.iter().copied())
+        .env_remove("ECOPS_BASE")
+        .output()
+        .with_context(|| format!("running ecops {}", args.join(" ")))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    Ok(Child {
+        success: out.status.success(),
+        json: stdout
+            .lines()
+            .rev()
+            .find_map(|l| serde_json::from_str::<Value>(l).ok()),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+/// `ecops ingest --json` of the demo data set in `data` into `base`
+/// (cleared first), items from `items_root` (default: `data/items`), with
+/// `extra` arguments.
+pub fn ingest_demo(
+    base: &Path,
+    data: &Path,
+    items_root: Option<&str>,
+    extra: &[&str],
+    envs: &[(&str, &str)],
+) -> Result<Child> {
+    let _ = std::fs::remove_dir_all(base);
+    let inventory = data.join("inventory/inventory.csv");
+    let local_items = data.join("items");
+    let root = items_root.unwrap_or(local_items.to_str().unwrap_or_default());
+    let mut args = vec![
+        "ingest",
+        "--json",
+        "--base",
+        base.to_str().unwrap_or_default(),
+        "--inventory",
+        inventory.to_str().unwrap_or_default(),
+        "--items-root",
+        root,
+    ];
+    args.extend_from_slice(extra);
+    run_ecops(&args, envs)
+}
+
+/// Generates `items` demo items in `order` in `data`, unless an earlier run
+/// left the same set there.
+pub async fn ensure_demo_data(data: &Path, items: u64, order: InventoryOrder) -> Result<()> {
+    let meta: Option<Value> = std::fs::read(data.join("meta.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let same = meta.as_ref().is_some_and(|m| {
+        m["items"].as_u64() == Some(items) && m["order"].as_str() == Some(&order.to_string())
+    });
+    if same {
+        return Ok(());
+    }
+    let _ = std::fs::remove_dir_all(data);
+    eprintln!(
+        "bench: generating {items} demo items ({order} order) in {}",
+        data.display()
+    );
+    let opts = DemoOptions {
+        order,
+        ..DemoOptions::new(items, data)
+    };
+    tokio::task::spawn_blocking(move || generate(&opts))
+        .await?
+        .context("generating demo data")?;
+    Ok(())
+}
 
 /// p-th percentile (0–100) of sorted samples.
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {

@@ -14,6 +14,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde_json::{Value, json};
 
+use super::bench::run_ecops;
 use super::bench_parts::{self, BenchPartsArgs};
 use super::{Settings, print_json};
 
@@ -173,30 +174,11 @@ pub fn build_profile() -> &'static str {
     }
 }
 
-/// Runs `ecops bench <args> --json` as a child and returns its last JSON line.
+/// Runs `ecops --json bench <args>` as a child and returns its result.
 fn run_child(args: &[String]) -> Result<Value> {
-    let exe = std::env::current_exe().context("locating the ecops binary")?;
-    let out = Command::new(exe)
-        .arg("--json")
-        .arg("bench")
-        .args(args)
-        .env_remove("ECOPS_BASE")
-        .output()
-        .with_context(|| format!("running ecops bench {}", args.join(" ")))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let parsed = stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str::<Value>(l).ok());
-    match parsed {
-        Some(v) if out.status.success() => Ok(v),
-        _ => bail!(
-            "ecops bench {} failed ({}): {}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ),
-    }
+    let mut full = vec!["--json", "bench"];
+    full.extend(args.iter().map(String::as_str));
+    run_ecops(&full, &[])?.result(&format!("ecops bench {}", args.join(" ")))
 }
 
 pub async fn all(settings: &Settings, args: &BenchAllArgs) -> Result<ExitCode> {

@@ -13,8 +13,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
 
+use super::bench::{ensure_demo_data, ingest_demo, run_ecops};
 use super::{Settings, print_json};
-use crate::demo::{DemoOptions, generate};
+use crate::demo::InventoryOrder;
 
 /// Where the bench's tasks run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -50,14 +51,14 @@ pub async fn run(settings: &Settings, args: &BenchBackfillArgs) -> Result<ExitCo
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("target/ecops-bench/backfill-{}", args.items)));
     let data = dir.join("data");
-    ensure_demo_data(&data, args.items).await?;
+    ensure_demo_data(&data, args.items, InventoryOrder::Time).await?;
     let inventory = data.join("inventory/inventory.csv");
     let items_root = data.join("items");
     let chunk_size = args
         .chunk_size
         .unwrap_or_else(|| args.items.div_ceil(4 * u64::from(args.tasks.max(1))).max(1));
 
-    let ingest = single_process_ingest(&dir, &inventory, &items_root)?;
+    let ingest = single_process_ingest(&dir, &data)?;
     let base = dir.join("catalog-backfill");
     let _ = std::fs::remove_dir_all(&base);
     ecops(&["init", "--json", "--base", s(&base)])?;
@@ -98,38 +99,12 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap_or_default()
 }
 
-async fn ensure_demo_data(data: &Path, items: u64) -> Result<()> {
-    if data.join("inventory/inventory.csv").exists()
-        && data.join(format!(".items-{items}")).exists()
-    {
-        return Ok(());
-    }
-    let _ = std::fs::remove_dir_all(data);
-    let opts = DemoOptions::new(items, data);
-    tokio::task::spawn_blocking(move || generate(&opts))
-        .await?
-        .context("generating demo data")?;
-    std::fs::write(data.join(format!(".items-{items}")), b"")?;
-    Ok(())
-}
-
-/// Runs `ecops ARGS…`; its last stdout line as JSON, or an error with stderr.
+/// Runs `ecops ARGS…`; its JSON, or an error with its stderr.
 fn ecops(args: &[&str]) -> Result<Value> {
-    let out = Command::new(std::env::current_exe()?)
-        .args(args)
-        .output()
-        .with_context(|| format!("running ecops {}", args.join(" ")))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let value: Value =
-        serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or(Value::Null);
-    if !out.status.success() || value.is_null() {
-        bail!(
-            "ecops {} failed: {}",
-            args.first().copied().unwrap_or_default(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(value)
+    run_ecops(args, &[])?.result(&format!(
+        "ecops {}",
+        args.first().copied().unwrap_or_default()
+    ))
 }
 
 /// Runs one ecops process per task at once; their reports and the wall time.
@@ -176,20 +151,10 @@ fn max_rss_mib(reports: &[Value]) -> f64 {
 }
 
 /// The single-process ingest of the same items: the baseline.
-fn single_process_ingest(dir: &Path, inventory: &Path, items_root: &Path) -> Result<Value> {
+fn single_process_ingest(dir: &Path, data: &Path) -> Result<Value> {
     let base = dir.join("catalog-ingest");
-    let _ = std::fs::remove_dir_all(&base);
     let start = Instant::now();
-    let summary = ecops(&[
-        "ingest",
-        "--json",
-        "--base",
-        s(&base),
-        "--inventory",
-        s(inventory),
-        "--items-root",
-        s(items_root),
-    ])?;
+    let summary = ingest_demo(&base, data, None, &[], &[])?.result("the ingest")?;
     let seconds = start.elapsed().as_secs_f64();
     let stats = ecops(&["stats", "--json", "--base", s(&base)])?;
     Ok(json!({

@@ -6,15 +6,16 @@
 //! RSS reported is the compaction's alone.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
-use serde_json::{Value, json};
+use serde_json::json;
 
+use super::bench::{ensure_demo_data, ingest_demo, run_ecops};
 use super::{Settings, print_json};
-use crate::demo::{DemoOptions, generate};
+use crate::demo::InventoryOrder;
 
 /// Arguments of `ecops bench compact`.
 #[derive(Debug, Clone, Args)]
@@ -49,9 +50,8 @@ pub async fn compact(settings: &Settings, args: &BenchCompactArgs) -> Result<Exi
         .with_context(|| format!("resolve {}", dir.display()))?;
     let pristine = dir.join("catalog.pristine");
     let base = dir.join("catalog");
-    let exe = std::env::current_exe().context("locate the ecops binary")?;
     if !pristine.join(crate::catalog::DB_FILE).is_file() {
-        build(&exe, &dir, &base, args).await?;
+        build(&dir, &base, args).await?;
         let _ = std::fs::remove_dir_all(&pristine);
         copy_dir(&base, &pristine)?;
     }
@@ -60,26 +60,12 @@ pub async fn compact(settings: &Settings, args: &BenchCompactArgs) -> Result<Exi
         let _ = std::fs::remove_dir_all(&base);
         copy_dir(&pristine, &base)?;
         let started = Instant::now();
-        let out = Command::new(&exe)
-            .args(["compact", "--json", "--base"])
-            .arg(&base)
-            .env_remove("ECOPS_BASE")
-            .output()
-            .context("run ecops compact")?;
+        let summary = run_ecops(
+            &["compact", "--json", "--base", &base.to_string_lossy()],
+            &[],
+        )?
+        .result("ecops compact")?;
         let seconds = started.elapsed().as_secs_f64();
-        if !out.status.success() {
-            bail!(
-                "ecops compact failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let summary: Value = serde_json::from_str(
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .last()
-                .unwrap_or_default(),
-        )
-        .context("compact summary")?;
         if !settings.json {
             println!(
                 "run {run}: {seconds:.2} s wall ({:.2} s in the engine), {} → {} files, {} buckets compacted of {} scanned, {} → {} rows, {} duplicates, {} commits, peak RSS {:.0} MiB",
@@ -109,51 +95,24 @@ pub async fn compact(settings: &Settings, args: &BenchCompactArgs) -> Result<Exi
 }
 
 /// Demo data, then `ecops ingest` in chunks into a fresh catalog at `base`.
-async fn build(exe: &Path, dir: &Path, base: &Path, args: &BenchCompactArgs) -> Result<()> {
+async fn build(dir: &Path, base: &Path, args: &BenchCompactArgs) -> Result<()> {
     let data = dir.join("data");
-    let meta: Option<Value> = std::fs::read(data.join("meta.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
-    if meta.as_ref().and_then(|m| m["items"].as_u64()) != Some(args.items) {
-        let _ = std::fs::remove_dir_all(&data);
-        eprintln!(
-            "bench: generating {} demo items in {}",
-            args.items,
-            data.display()
-        );
-        let opts = DemoOptions::new(args.items, &data);
-        tokio::task::spawn_blocking(move || generate(&opts))
-            .await?
-            .context("generating demo data")?;
-    }
-    let _ = std::fs::remove_dir_all(base);
+    ensure_demo_data(&data, args.items, InventoryOrder::Time).await?;
     eprintln!(
         "bench: ingesting in chunks of {} into {}",
         args.chunk_size,
         base.display()
     );
-    let out = Command::new(exe)
-        .args(["ingest", "--json", "--base"])
-        .arg(base)
-        .arg("--inventory")
-        .arg(data.join("inventory/inventory.csv"))
-        .arg("--items-root")
-        .arg(data.join("items"))
-        .args([
-            "--chunk-size",
-            &args.chunk_size.to_string(),
-            "--h3-resolution",
-            &args.h3_resolution.to_string(),
-        ])
-        .env_remove("ECOPS_BASE")
-        .output()
-        .context("run ecops ingest")?;
-    if !out.status.success() {
-        bail!(
-            "ecops ingest failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    let chunk = args.chunk_size.to_string();
+    let res = args.h3_resolution.to_string();
+    let extra = [
+        "--chunk-size",
+        chunk.as_str(),
+        "--h3-resolution",
+        res.as_str(),
+    ];
+    ingest_demo(base, &data, None, &extra, &[])?
+        .result("ecops ingest (building the bench catalog)")?;
     Ok(())
 }
 

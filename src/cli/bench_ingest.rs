@@ -6,7 +6,7 @@
 //! ingest can approach.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,8 +14,9 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde_json::{Value, json};
 
+use super::bench::{ensure_demo_data, ingest_demo};
 use super::{Settings, print_json};
-use crate::demo::{DemoOptions, InventoryOrder, generate};
+use crate::demo::InventoryOrder;
 use crate::testkit::http_server::{Faults, HttpServer};
 
 /// Arguments of `ecops bench ingest`.
@@ -68,7 +69,7 @@ pub async fn ingest(settings: &Settings, args: &BenchIngestArgs) -> Result<ExitC
             "local" => run_ingest(
                 &dir,
                 "local",
-                &inventory,
+                &data,
                 &data.join("items").to_string_lossy(),
                 args,
                 &[],
@@ -81,7 +82,7 @@ pub async fn ingest(settings: &Settings, args: &BenchIngestArgs) -> Result<ExitC
                 };
                 let server = HttpServer::start(data.join("items"), faults).await?;
                 let bare = bare_http_fetch(&server.url(), &inventory, args.concurrency).await?;
-                let mut r = run_ingest(&dir, "http", &inventory, &server.url(), args, &[])?;
+                let mut r = run_ingest(&dir, "http", &data, &server.url(), args, &[])?;
                 compare_with_bare(&mut r, bare);
                 r
             }
@@ -95,7 +96,7 @@ pub async fn ingest(settings: &Settings, args: &BenchIngestArgs) -> Result<ExitC
                 let items_root = format!("{}/items", prefix.trim_end_matches('/'));
                 let bare =
                     bare_s3_fetch(settings, &items_root, &inventory, args.concurrency).await?;
-                let mut r = run_ingest(&dir, "s3", &inventory, &items_root, args, &[])?;
+                let mut r = run_ingest(&dir, "s3", &data, &items_root, args, &[])?;
                 compare_with_bare(&mut r, bare);
                 r
             }
@@ -146,70 +147,34 @@ pub async fn ingest(settings: &Settings, args: &BenchIngestArgs) -> Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-/// Demo data of `items` items in `order` at `data`, generated unless an
-/// earlier run left exactly that there.
-pub(super) async fn ensure_demo_data(data: &Path, items: u64, order: InventoryOrder) -> Result<()> {
-    let meta: Option<Value> = std::fs::read(data.join("meta.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
-    let same = meta.as_ref().is_some_and(|m| {
-        m["items"].as_u64() == Some(items) && m["order"].as_str() == Some(&order.to_string())
-    });
-    if same {
-        return Ok(());
-    }
-    let _ = std::fs::remove_dir_all(data);
-    eprintln!(
-        "bench: generating {items} demo items ({order} order) in {}",
-        data.display()
-    );
-    let opts = DemoOptions {
-        order,
-        ..DemoOptions::new(items, data)
-    };
-    tokio::task::spawn_blocking(move || generate(&opts))
-        .await?
-        .context("generating demo data")?;
-    Ok(())
-}
-
 /// Runs `ecops ingest` into a fresh catalog and returns its summary plus rates.
 fn run_ingest(
     dir: &Path,
     name: &str,
-    inventory: &Path,
+    data: &Path,
     items_root: &str,
     args: &BenchIngestArgs,
     envs: &[(&str, &str)],
 ) -> Result<Value> {
     let base = dir.join(format!("catalog-{name}"));
-    let _ = std::fs::remove_dir_all(&base);
-    let exe = std::env::current_exe().context("locating the ecops binary")?;
-    let mut cmd = Command::new(exe);
-    cmd.args(["ingest", "--json", "--base"])
-        .arg(&base)
-        .arg("--inventory")
-        .arg(inventory)
-        .args(["--items-root", items_root])
-        .args(["--chunk-size", &args.chunk_size.to_string()])
-        .args(["--concurrency", &args.concurrency.to_string()]);
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
+    let chunk = args.chunk_size.to_string();
+    let concurrency = args.concurrency.to_string();
+    let extra = [
+        "--chunk-size",
+        chunk.as_str(),
+        "--concurrency",
+        concurrency.as_str(),
+    ];
     let load_average = crate::metrics::load_average();
     let cpu_before = crate::metrics::children_cpu_seconds();
-    let out = cmd.output().context("running ecops ingest")?;
+    // Exit 3 (some items dead-lettered) still has a summary to measure.
+    let child = ingest_demo(&base, data, Some(items_root), &extra, envs)?;
     let cpu = crate::metrics::children_cpu_seconds()
         .zip(cpu_before)
         .map(|(after, before)| after - before);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let mut summary: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .with_context(|| {
-            format!(
-                "ingest printed no summary: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        })?;
+    let mut summary = child
+        .json
+        .with_context(|| format!("ingest printed no summary: {}", child.stderr))?;
     let secs = summary["seconds"].as_f64().unwrap_or(0.0).max(1e-9);
     let count = |k: &str| summary[k].as_f64().unwrap_or(0.0);
     let (items, rows, files, bytes_in) = (

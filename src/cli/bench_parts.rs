@@ -15,7 +15,8 @@ use arrow_array::RecordBatch;
 use clap::Args;
 use serde_json::{Value, json};
 
-use super::bench_ingest::{collect_files, ensure_demo_data};
+use super::bench::ensure_demo_data;
+use super::bench_ingest::collect_files;
 use super::{Settings, print_json};
 use crate::catalog::part_writer::PartCodec;
 use crate::catalog::{Bucket, EarthCatalog, OpenOptions, WriteOptions};

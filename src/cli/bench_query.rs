@@ -4,15 +4,15 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use clap::Args;
 use serde_json::{Value, json};
 
-use super::bench::percentile;
+use super::bench::{ingest_demo, percentile};
 use super::{Settings, print_json};
 use crate::catalog::{EarthCatalog, OpenOptions};
 use crate::demo::{DemoOptions, generate};
@@ -210,23 +210,16 @@ fn build(data: &Path, base: &Path, args: &BenchQueryArgs, quiet: bool) -> Result
         );
     }
     generate(&DemoOptions::new(args.items, data))?;
-    let exe = std::env::current_exe().context("locate the ecops binary")?;
     let chunk = args.chunk_size.to_string();
     let res = args.h3_resolution.to_string();
-    let status = Command::new(exe)
-        .args(["ingest", "--json", "--base"])
-        .arg(base)
-        .arg("--inventory")
-        .arg(data.join("inventory/inventory.csv"))
-        .arg("--items-root")
-        .arg(data.join("items"))
-        .args(["--chunk-size", &chunk, "--h3-resolution", &res])
-        .stdout(std::process::Stdio::null())
-        .status()
-        .context("run ecops ingest")?;
-    if !status.success() {
-        bail!("ecops ingest failed ({status}) building {}", base.display());
-    }
+    let extra = [
+        "--chunk-size",
+        chunk.as_str(),
+        "--h3-resolution",
+        res.as_str(),
+    ];
+    ingest_demo(base, data, None, &extra, &[])?
+        .result("ecops ingest (building the bench catalog)")?;
     Ok(())
 }
 

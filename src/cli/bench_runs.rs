@@ -4,17 +4,18 @@
 //! a heartbeat every second against heartbeats effectively off.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use chrono::Utc;
 use clap::Args;
 use serde_json::{Value, json};
 
 use super::bench::percentile;
+use super::bench::{ensure_demo_data, ingest_demo};
 use super::{Settings, print_json};
-use crate::demo::{DemoOptions, generate};
+use crate::demo::InventoryOrder;
 use crate::runs::record::{Activity, Actor, Counters, RunKind, RunState, WorkerRecord};
 use crate::runs::{Ledger, LedgerOptions, RunsReader};
 use crate::store::{Location, open_location};
@@ -204,12 +205,7 @@ async fn heartbeat_overhead(
     args: &BenchRunsArgs,
 ) -> Result<Value> {
     let data = dir.join(format!("data-{}", args.items));
-    if !data.join("inventory/inventory.csv").exists() {
-        let opts = DemoOptions::new(args.items, &data);
-        tokio::task::spawn_blocking(move || generate(&opts))
-            .await?
-            .context("generating demo data")?;
-    }
+    ensure_demo_data(&data, args.items, InventoryOrder::Time).await?;
     let (mut on, mut off) = (Vec::new(), Vec::new());
     for run in 0..args.runs.max(1) {
         // Alternate which goes first so drift in the machine's load evens out.
@@ -248,26 +244,16 @@ async fn heartbeat_overhead(
 
 /// One `ecops ingest` into a fresh local catalog; its items/s.
 fn ingest_rate(dir: &Path, data: &Path, heartbeat: &str) -> Result<f64> {
-    let base = dir.join("catalog");
-    let _ = std::fs::remove_dir_all(&base);
-    let out = Command::new(std::env::current_exe()?)
-        .args(["ingest", "--json", "--heartbeat", heartbeat, "--base"])
-        .arg(&base)
-        .arg("--inventory")
-        .arg(data.join("inventory/inventory.csv"))
-        .arg("--items-root")
-        .arg(data.join("items"))
-        .output()
-        .context("running ecops ingest")?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let summary: Value =
-        serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or(Value::Null);
-    let (items, secs) = (summary["items"].as_f64(), summary["seconds"].as_f64());
-    match (items, secs) {
-        (Some(i), Some(s)) if out.status.success() && s > 0.0 => Ok(i / s),
-        _ => bail!(
-            "ingest failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ),
+    let summary = ingest_demo(
+        &dir.join("catalog"),
+        data,
+        None,
+        &["--heartbeat", heartbeat],
+        &[],
+    )?
+    .result("the ingest")?;
+    match (summary["items"].as_f64(), summary["seconds"].as_f64()) {
+        (Some(items), Some(secs)) if secs > 0.0 => Ok(items / secs),
+        _ => bail!("the ingest printed no rate: {summary}"),
     }
 }
