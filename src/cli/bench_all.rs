@@ -78,7 +78,7 @@ fn suite(scale: Scale) -> Vec<Step> {
             step("parts", "parts --parts 1000 --rows 2"),
             step(
                 "ingest-shuffled",
-                "ingest --items 5000 --order shuffled --sources local --chunk-size 2000",
+                "ingest --items 10000 --order shuffled --sources local",
             ),
             step(
                 "ingest-time",
