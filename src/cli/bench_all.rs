@@ -430,7 +430,7 @@ pub async fn smoke(settings: &Settings, args: &BenchSmokeArgs) -> Result<ExitCod
         .unwrap_or_else(|| PathBuf::from("target/ecops-bench/smoke"));
     let load = load_averages();
     let parts = bench_parts::measure(&BenchPartsArgs {
-        parts: 400,
+        parts: 1000,
         rows: 2,
         items: 500,
         dir: Some(dir.join("parts")),
