@@ -115,7 +115,7 @@ fn suite(scale: Scale) -> Vec<Step> {
             step("parts", "parts --parts 1000 --rows 2"),
             step(
                 "ingest-shuffled",
-                "ingest --items 5000 --order shuffled --sources local --chunk-size 2000",
+                "ingest --items 10000 --order shuffled --sources local",
             ),
             step(
                 "ingest-time",
@@ -627,7 +627,7 @@ pub async fn smoke(settings: &Settings, args: &BenchSmokeArgs) -> Result<ExitCod
         .unwrap_or_else(|| PathBuf::from("target/ecops-bench/smoke"));
     let load = load_averages();
     let parts = bench_parts::measure(&BenchPartsArgs {
-        parts: 400,
+        parts: 1000,
         rows: 2,
         items: 500,
         dir: Some(dir.join("parts")),
