@@ -81,7 +81,7 @@ fn suite(scale: Scale) -> Vec<Step> {
             step("console", "console --seconds 30"),
             step(
                 "runs",
-                "runs --workers 1,10,100 --refreshes 10 --items 20000 --runs 3",
+                "runs --workers 1,10,100 --refreshes 10 --items 50000 --runs 5",
             ),
             step("backfill", "backfill --items 100000 --tasks 4"),
             step("index", "index --indexed 10000000 --rebuild-items 1000000"),
@@ -105,7 +105,7 @@ fn suite(scale: Scale) -> Vec<Step> {
             step("console", "console --seconds 10"),
             step(
                 "runs",
-                "runs --workers 1,10,100 --refreshes 10 --items 20000 --runs 3",
+                "runs --workers 1,10,100 --refreshes 10 --items 50000 --runs 5",
             ),
             step("backfill", "backfill --items 100000 --tasks 4"),
             step("index", "index --indexed 10000000 --rebuild-items 200000"),
@@ -503,22 +503,16 @@ fn render_runs(b: &Value) -> String {
     }
     let h = &r["heartbeats"];
     if h.is_object() {
-        let median = |k: &str| {
-            let mut v: Vec<f64> = h[k]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_f64)
-                .collect();
-            v.sort_by(f64::total_cmp);
-            json!(super::bench::percentile(&v, 50.0))
-        };
         out += &format!(
-            "\nIngest of {} local demo items with a heartbeat every second against heartbeats off (runs alternating, medians): {} against {} items/s, a cost of **{} %**.\n",
+            "\nIngest of {} local demo items with a heartbeat every second against heartbeats off (after a warm-up run, {} runs each, alternating; medians): {} against {} items/s ({} %), {} against {} CPU ms per item (**{} %**).\n",
             num(&h["items"], 0),
-            num(&median("items_per_second_heartbeat_1s"), 0),
-            num(&median("items_per_second_heartbeat_off"), 0),
-            num(&h["median_cost_percent"], 1),
+            h["runs"],
+            num(&h["items_per_second_heartbeat_1s"], 0),
+            num(&h["items_per_second_heartbeat_off"], 0),
+            num(&json!(h["median_cost_percent"].as_f64().map(|c| -c)), 1),
+            num(&h["cpu_ms_per_item_heartbeat_1s"], 4),
+            num(&h["cpu_ms_per_item_heartbeat_off"], 4),
+            num(&h["cpu_cost_percent"], 1),
         );
     }
     out

@@ -198,7 +198,8 @@ impl Timings {
 }
 
 /// Ingests the same demo items with heartbeats every second and (in effect)
-/// never, alternating, and compares the median items/s.
+/// never, alternating after an untimed warm-up run, and compares the
+/// medians of items/s and of CPU time per item (which load moves least).
 async fn heartbeat_overhead(
     settings: &Settings,
     dir: &Path,
@@ -206,44 +207,62 @@ async fn heartbeat_overhead(
 ) -> Result<Value> {
     let data = dir.join(format!("data-{}", args.items));
     ensure_demo_data(&data, args.items, InventoryOrder::Time).await?;
-    let (mut on, mut off) = (Vec::new(), Vec::new());
+    ingest_once(dir, &data, "24h")?; // page cache and allocator warm
+    let (mut on, mut off) = (Samples::default(), Samples::default());
     for run in 0..args.runs.max(1) {
         // Alternate which goes first so drift in the machine's load evens out.
-        let order = if run % 2 == 0 {
-            ["1s", "24h"]
-        } else {
-            ["24h", "1s"]
-        };
+        let order = if run % 2 == 0 { ["1s", "24h"] } else { ["24h", "1s"] };
         for heartbeat in order {
-            let rate = ingest_rate(dir, &data, heartbeat)?;
-            if heartbeat == "1s" {
-                on.push(rate)
-            } else {
-                off.push(rate)
-            }
+            let (rate, cpu_ms) = ingest_once(dir, &data, heartbeat)?;
+            let samples = if heartbeat == "1s" { &mut on } else { &mut off };
+            samples.rates.push(rate);
+            samples.cpu_ms_per_item.push(cpu_ms);
         }
     }
-    on.sort_by(f64::total_cmp);
-    off.sort_by(f64::total_cmp);
-    let (p_on, p_off) = (percentile(&on, 50.0), percentile(&off, 50.0));
-    let cost = 100.0 * (1.0 - p_on / p_off.max(1e-9));
+    let (on, off) = (on.medians(), off.medians());
+    let rate_cost = 100.0 * (1.0 - on.0 / off.0.max(1e-9));
+    let cpu_cost = 100.0 * (on.1 / off.1.max(1e-9) - 1.0);
     if !settings.json {
         println!(
-            "ingest of {} items: heartbeat every 1 s {p_on:.0} items/s, heartbeats off {p_off:.0} items/s (medians of {}): {cost:+.1}% cost",
-            args.items,
-            on.len()
+            "ingest of {} items: heartbeat every 1 s {:.0} items/s, {:.4} CPU ms/item; heartbeats off {:.0} items/s, {:.4} CPU ms/item (medians of {}): {rate_cost:+.1}% items/s, {cpu_cost:+.1}% CPU",
+            args.items, on.0, on.1, off.0, off.1, args.runs
         );
     }
     Ok(json!({
         "items": args.items,
-        "items_per_second_heartbeat_1s": on,
-        "items_per_second_heartbeat_off": off,
-        "median_cost_percent": cost,
+        "runs": args.runs,
+        "items_per_second_heartbeat_1s": on.0,
+        "items_per_second_heartbeat_off": off.0,
+        "cpu_ms_per_item_heartbeat_1s": on.1,
+        "cpu_ms_per_item_heartbeat_off": off.1,
+        "median_cost_percent": rate_cost,
+        "cpu_cost_percent": cpu_cost,
     }))
 }
 
-/// One `ecops ingest` into a fresh local catalog; its items/s.
-fn ingest_rate(dir: &Path, data: &Path, heartbeat: &str) -> Result<f64> {
+/// One setting's runs.
+#[derive(Default)]
+struct Samples {
+    rates: Vec<f64>,
+    cpu_ms_per_item: Vec<f64>,
+}
+
+impl Samples {
+    /// (median items/s, median CPU ms per item).
+    fn medians(mut self) -> (f64, f64) {
+        self.rates.sort_by(f64::total_cmp);
+        self.cpu_ms_per_item.sort_by(f64::total_cmp);
+        (
+            percentile(&self.rates, 50.0),
+            percentile(&self.cpu_ms_per_item, 50.0),
+        )
+    }
+}
+
+/// One `ecops ingest` into a fresh local catalog: its items/s and the CPU
+/// milliseconds it spent per item.
+fn ingest_once(dir: &Path, data: &Path, heartbeat: &str) -> Result<(f64, f64)> {
+    let cpu_before = crate::metrics::children_cpu_seconds();
     let summary = ingest_demo(
         &dir.join("catalog"),
         data,
@@ -252,8 +271,14 @@ fn ingest_rate(dir: &Path, data: &Path, heartbeat: &str) -> Result<f64> {
         &[],
     )?
     .result("the ingest")?;
+    let cpu = crate::metrics::children_cpu_seconds()
+        .zip(cpu_before)
+        .map(|(after, before)| after - before)
+        .unwrap_or(0.0);
     match (summary["items"].as_f64(), summary["seconds"].as_f64()) {
-        (Some(items), Some(secs)) if secs > 0.0 => Ok(items / secs),
+        (Some(items), Some(secs)) if secs > 0.0 && items > 0.0 => {
+            Ok((items / secs, cpu * 1e3 / items))
+        }
         _ => bail!("the ingest printed no rate: {summary}"),
     }
 }
