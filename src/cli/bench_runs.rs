@@ -1,7 +1,8 @@
 //! `ecops bench runs`: what the run ledger costs. A console's refresh with 1,
 //! 10 and 100 live workers (requests and milliseconds, when every worker has
 //! a new heartbeat and when nothing changed), and an ingest's throughput with
-//! a heartbeat every second against heartbeats effectively off.
+//! heartbeats at the default interval (or `--heartbeat-on`) against heartbeats
+//! effectively off.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -32,6 +33,10 @@ pub struct BenchRunsArgs {
     /// Items ingested per run of the heartbeat comparison (0 skips it).
     #[arg(long, default_value_t = 20_000)]
     pub items: u64,
+    /// The heartbeat interval compared with heartbeats off (default: the
+    /// ledger's default interval).
+    #[arg(long, default_value = "5s")]
+    pub heartbeat_on: String,
     /// Ingest runs per heartbeat setting, alternating on and off.
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
@@ -197,7 +202,7 @@ impl Timings {
     }
 }
 
-/// Ingests the same demo items with heartbeats every second and (in effect)
+/// Ingests the same demo items with heartbeats every `--heartbeat-on` and (in effect)
 /// never, alternating after an untimed warm-up run, and compares the
 /// medians of items/s and of CPU time per item (which load moves least).
 async fn heartbeat_overhead(
@@ -211,10 +216,19 @@ async fn heartbeat_overhead(
     let (mut on, mut off) = (Samples::default(), Samples::default());
     for run in 0..args.runs.max(1) {
         // Alternate which goes first so drift in the machine's load evens out.
-        let order = if run % 2 == 0 { ["1s", "24h"] } else { ["24h", "1s"] };
+        let on_every = args.heartbeat_on.as_str();
+        let order = if run % 2 == 0 {
+            [on_every, "24h"]
+        } else {
+            ["24h", on_every]
+        };
         for heartbeat in order {
             let (rate, cpu_ms) = ingest_once(dir, &data, heartbeat)?;
-            let samples = if heartbeat == "1s" { &mut on } else { &mut off };
+            let samples = if heartbeat == "24h" {
+                &mut off
+            } else {
+                &mut on
+            };
             samples.rates.push(rate);
             samples.cpu_ms_per_item.push(cpu_ms);
         }
@@ -224,16 +238,17 @@ async fn heartbeat_overhead(
     let cpu_cost = 100.0 * (on.1 / off.1.max(1e-9) - 1.0);
     if !settings.json {
         println!(
-            "ingest of {} items: heartbeat every 1 s {:.0} items/s, {:.4} CPU ms/item; heartbeats off {:.0} items/s, {:.4} CPU ms/item (medians of {}): {rate_cost:+.1}% items/s, {cpu_cost:+.1}% CPU",
-            args.items, on.0, on.1, off.0, off.1, args.runs
+            "ingest of {} items: heartbeat every {} {:.0} items/s, {:.4} CPU ms/item; heartbeats off {:.0} items/s, {:.4} CPU ms/item (medians of {}): {rate_cost:+.1}% items/s, {cpu_cost:+.1}% CPU",
+            args.items, args.heartbeat_on, on.0, on.1, off.0, off.1, args.runs
         );
     }
     Ok(json!({
         "items": args.items,
         "runs": args.runs,
-        "items_per_second_heartbeat_1s": on.0,
+        "heartbeat_on": args.heartbeat_on,
+        "items_per_second_heartbeat_on": on.0,
         "items_per_second_heartbeat_off": off.0,
-        "cpu_ms_per_item_heartbeat_1s": on.1,
+        "cpu_ms_per_item_heartbeat_on": on.1,
         "cpu_ms_per_item_heartbeat_off": off.1,
         "median_cost_percent": rate_cost,
         "cpu_cost_percent": cpu_cost,
