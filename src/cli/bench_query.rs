@@ -17,7 +17,7 @@ use super::{Settings, print_json};
 use crate::catalog::{EarthCatalog, OpenOptions};
 use crate::demo::{DemoOptions, generate};
 use crate::query::geom::Planar;
-use crate::query::{self, Query, QueryGeometry, QueryText, ScanOptions};
+use crate::query::{self, Query, QueryText, ScanOptions};
 
 /// Arguments of `ecops bench query`.
 #[derive(Debug, Clone, Args)]
@@ -254,16 +254,7 @@ fn load_items(dir: &Path) -> Result<Vec<Item>> {
 
 /// Ids of the items matching the query's geometry and datetime, by testing every item.
 fn brute_force(items: &[Item], query: &Query) -> HashSet<String> {
-    let planar = query.geometry.as_ref().map(|g| match g {
-        QueryGeometry::Point { lon, lat } => Planar::point(*lon, *lat),
-        QueryGeometry::BBox {
-            west,
-            south,
-            east,
-            north,
-        } => Planar::bbox(*west, *south, *east, *north),
-        QueryGeometry::Shape(s) => Planar::from_geometry(s),
-    });
+    let planar = crate::query::regions::query_shape(query);
     items
         .iter()
         .filter(|i| match (&planar, &i.footprint) {

@@ -29,7 +29,7 @@ use serde_json::Value;
 
 use super::filter::{ColumnKind, column_kind};
 use super::geom::Planar;
-use super::model::{Query, QueryError, QueryGeometry, SortOrder};
+use super::model::{Query, QueryError, SortOrder};
 use super::plan::{Plan, PlannedFile};
 use crate::catalog::EarthCatalog;
 use crate::catalog::schema::COLUMNS;
@@ -148,16 +148,7 @@ struct Ctx {
 /// Must be polled inside a tokio runtime (files are read on spawned tasks).
 pub fn execute(catalog: &EarthCatalog, query: &Query, plan: &Plan, opts: &ScanOptions) -> Hits {
     let stats = Arc::new(ScanStats::default());
-    let planar = query.geometry.as_ref().map(|g| match g {
-        QueryGeometry::Point { lon, lat } => Planar::point(*lon, *lat),
-        QueryGeometry::BBox {
-            west,
-            south,
-            east,
-            north,
-        } => Planar::bbox(*west, *south, *east, *north),
-        QueryGeometry::Shape(s) => Planar::from_geometry(s),
-    });
+    let planar = super::regions::query_shape(query);
     let ctx = Arc::new(Ctx {
         query: query.clone(),
         planar,
