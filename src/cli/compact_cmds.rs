@@ -183,24 +183,10 @@ async fn run_compaction(
         &stop,
     )
     .await;
-    if let Some((bar, task)) = bar {
-        task.abort();
-        bar.finish_and_clear();
-    }
-    let summary = result?;
-    if settings.json {
-        print_json(&summary)?;
-    } else {
-        print_summary(&summary);
-    }
-    Ok(ExitCode::from(
-        crate::runs::JobSummary::exit_code(&summary) as u8
-    ))
+    super::finish_job(settings, bar, result, print_summary)
 }
 
-fn progress_bar(
-    mut rx: watch::Receiver<CompactProgress>,
-) -> (ProgressBar, tokio::task::JoinHandle<()>) {
+fn progress_bar(mut rx: watch::Receiver<CompactProgress>) -> super::JobBar {
     let bar = ProgressBar::new(1);
     bar.set_style(
         ProgressStyle::with_template(

@@ -13,10 +13,9 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::watch;
 
-use super::{Settings, human_bytes, print_json};
+use super::{Settings, human_bytes};
 use crate::catalog::{CatalogError, EarthCatalog};
 use crate::ingest::{self, IngestParams, IngestProgress, LockSettings, Mode, Phase};
-use crate::runs::JobSummary;
 
 /// Arguments of `ecops ingest`.
 #[derive(Debug, Clone, Args)]
@@ -208,22 +207,10 @@ pub async fn run_ingest(
         &stop,
     )
     .await;
-    if let Some((bar, task)) = bar {
-        task.abort();
-        bar.finish_and_clear();
-    }
-    let summary = result?;
-    if settings.json {
-        print_json(&summary)?;
-    } else {
-        print_summary(&summary);
-    }
-    Ok(ExitCode::from(summary.exit_code() as u8))
+    super::finish_job(settings, bar, result, print_summary)
 }
 
-fn progress_bar(
-    mut rx: watch::Receiver<IngestProgress>,
-) -> (ProgressBar, tokio::task::JoinHandle<()>) {
+fn progress_bar(mut rx: watch::Receiver<IngestProgress>) -> super::JobBar {
     let bar = ProgressBar::new(1000);
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {percent:>3}% {msg}")

@@ -298,6 +298,34 @@ impl Settings {
     }
 }
 
+/// A headless job's progress bar (stderr) and the task that drives it.
+pub(crate) type JobBar = (indicatif::ProgressBar, tokio::task::JoinHandle<()>);
+
+/// Ends a headless job the one way: clears its progress bar, prints its
+/// summary (JSON, or `text`) and returns its exit code.
+pub(crate) fn finish_job<S, E>(
+    settings: &Settings,
+    bar: Option<JobBar>,
+    result: std::result::Result<S, E>,
+    text: impl Fn(&S),
+) -> Result<ExitCode>
+where
+    S: serde::Serialize + crate::runs::JobSummary,
+    anyhow::Error: From<E>,
+{
+    if let Some((bar, task)) = bar {
+        task.abort();
+        bar.finish_and_clear();
+    }
+    let summary = result?;
+    if settings.json {
+        print_json(&summary)?;
+    } else {
+        text(&summary);
+    }
+    Ok(ExitCode::from(summary.exit_code() as u8))
+}
+
 /// A stop switch that the first Ctrl-C (or SIGTERM) trips, after saying
 /// `message` on stderr: jobs stop at their next commit boundary instead of
 /// dying mid-write. The run ledger's operator requests trip the same switch.
