@@ -117,10 +117,10 @@ async fn wait_for_reduce(
 /// Buckets the map phase staged for `partitions` (what a commit now would miss).
 async fn buckets_in(layout: &Layout, partitions: &[u64]) -> u64 {
     let mut buckets = std::collections::BTreeSet::new();
-    for c in layout.mapped().await.unwrap_or_default() {
-        let Ok(Some(m)) = layout.get::<MapMarker>(&layout.map_done(c)).await else {
-            continue;
-        };
+    let chunks = layout.mapped().await.unwrap_or_default();
+    let keys = chunks.into_iter().map(|c| layout.map_done(c)).collect();
+    let markers: Vec<MapMarker> = layout.get_many(keys).await.unwrap_or_default();
+    for m in markers {
         for s in m
             .staged
             .iter()
@@ -214,13 +214,9 @@ fn has_rows(snapshot: &iceberg::spec::Snapshot) -> bool {
 }
 
 async fn reduce_markers(layout: &Layout) -> Result<Vec<ReduceMarker>, BackfillError> {
-    let mut markers = Vec::new();
-    for p in layout.reduced().await? {
-        if let Some(m) = layout.get::<ReduceMarker>(&layout.reduce_done(p)).await? {
-            markers.push(m);
-        }
-    }
-    Ok(markers)
+    let partitions = layout.reduced().await?;
+    let keys = partitions.into_iter().map(|p| layout.reduce_done(p));
+    layout.get_many(keys.collect()).await
 }
 
 /// Deletes staged rows and planned chunks (markers and the plan stay, for

@@ -14,7 +14,7 @@
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use futures::TryStreamExt;
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -25,6 +25,9 @@ use crate::store::Store;
 
 /// Folder of all backfills under the base.
 pub const BACKFILL_DIR: &str = "_ecops/backfill";
+
+/// Records [`Layout::get_many`] reads at once.
+pub const CONCURRENT_READS: usize = 32;
 
 /// The keys of one backfill run.
 #[derive(Debug, Clone)]
@@ -194,6 +197,23 @@ impl Layout {
                 uri: self.store.uri(rel),
                 reason: e.to_string(),
             })
+    }
+
+    /// The records at `rels` that exist, in the order of `rels`, read
+    /// [`CONCURRENT_READS`] at a time: on S3 each is a round trip, and a run
+    /// has a marker per chunk.
+    pub fn get_many<T: DeserializeOwned + Send + 'static>(
+        &self,
+        rels: Vec<String>,
+    ) -> futures::future::BoxFuture<'_, Result<Vec<T>, BackfillError>> {
+        // Boxed: the stream's closures would otherwise make the futures of
+        // spawned tasks awaiting this not provably Send.
+        futures::stream::iter(rels)
+            .map(move |rel| async move { self.get::<T>(&rel).await })
+            .buffered(CONCURRENT_READS)
+            .try_filter_map(|m| futures::future::ready(Ok(m)))
+            .try_collect()
+            .boxed()
     }
 
     pub async fn get_bytes(&self, rel: &str) -> Result<Option<Bytes>, BackfillError> {

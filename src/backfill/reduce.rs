@@ -206,17 +206,15 @@ impl ReduceJob {
         Ok(report)
     }
 
+    /// Every chunk's map marker, in chunk order.
     async fn map_markers(&self) -> Result<Vec<MapMarker>, BackfillError> {
-        let mut markers = Vec::new();
-        for c in self.layout.mapped().await? {
-            if let Some(m) = self
-                .layout
-                .get::<MapMarker>(&self.layout.map_done(c))
-                .await?
-            {
-                markers.push(m);
-            }
-        }
+        let layout = &self.layout;
+        let keys = layout
+            .mapped()
+            .await?
+            .into_iter()
+            .map(|c| layout.map_done(c));
+        let mut markers: Vec<MapMarker> = layout.get_many(keys.collect()).await?;
         markers.sort_by_key(|m| m.chunk);
         Ok(markers)
     }

@@ -175,34 +175,41 @@ struct Markers {
 }
 
 async fn read_markers(layout: &Layout, cache: &mut MarkerCache) -> Result<Markers, BackfillError> {
-    let mut mapped = Vec::new();
-    for c in layout.mapped().await? {
-        if let Some(m) = cache.mapped.get(&c) {
-            mapped.push(m.clone());
-        } else if let Some(m) = layout.get::<MapMarker>(&layout.map_done(c)).await? {
-            cache.mapped.insert(c, m.clone());
-            mapped.push(m);
-        }
-    }
+    let chunks = layout.mapped().await?;
+    let unread: Vec<String> = chunks
+        .iter()
+        .filter(|c| !cache.mapped.contains_key(c))
+        .map(|&c| layout.map_done(c))
+        .collect();
+    let fresh: Vec<MapMarker> = layout.get_many(unread).await?;
+    cache.mapped.extend(fresh.into_iter().map(|m| (m.chunk, m)));
+    let mapped: Vec<MapMarker> = chunks
+        .iter()
+        .filter_map(|c| cache.mapped.get(c).cloned())
+        .collect();
     let done: std::collections::HashSet<u64> = mapped.iter().map(|m| m.chunk).collect();
-    let mut failures = Vec::new();
-    for c in layout.failed_chunks().await? {
-        if done.contains(&c) {
-            continue;
-        }
-        if let Some(f) = layout.get::<MapFailure>(&layout.map_failed(c)).await? {
-            failures.push(f);
-        }
-    }
-    let mut reduced = Vec::new();
-    for p in layout.reduced().await? {
-        if let Some(r) = cache.reduced.get(&p) {
-            reduced.push(r.clone());
-        } else if let Some(r) = layout.get::<ReduceMarker>(&layout.reduce_done(p)).await? {
-            cache.reduced.insert(p, r.clone());
-            reduced.push(r);
-        }
-    }
+    let failed: Vec<String> = layout
+        .failed_chunks()
+        .await?
+        .into_iter()
+        .filter(|c| !done.contains(c))
+        .map(|c| layout.map_failed(c))
+        .collect();
+    let failures = layout.get_many(failed).await?;
+    let partitions = layout.reduced().await?;
+    let unread: Vec<String> = partitions
+        .iter()
+        .filter(|p| !cache.reduced.contains_key(p))
+        .map(|&p| layout.reduce_done(p))
+        .collect();
+    let fresh: Vec<ReduceMarker> = layout.get_many(unread).await?;
+    cache
+        .reduced
+        .extend(fresh.into_iter().map(|r| (r.partition, r)));
+    let reduced = partitions
+        .iter()
+        .filter_map(|p| cache.reduced.get(p).cloned())
+        .collect();
     Ok(Markers {
         mapped,
         failures,

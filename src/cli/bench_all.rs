@@ -84,6 +84,11 @@ fn suite(scale: Scale) -> Vec<Step> {
                 "runs --workers 1,10,100 --refreshes 10 --items 50000 --runs 5",
             ),
             step("backfill", "backfill --items 100000 --tasks 4"),
+            step("backfill-1m", "backfill --items 1000000 --tasks 4"),
+            step(
+                "backfill-http",
+                "backfill --items 40000 --http-scaling 1,2,4,8,16 --http-latency-ms 20",
+            ),
             step("index", "index --indexed 10000000 --rebuild-items 1000000"),
             step("fanout", "fanout --items 200000 --regions 5000"),
         ],
@@ -108,6 +113,11 @@ fn suite(scale: Scale) -> Vec<Step> {
                 "runs --workers 1,10,100 --refreshes 10 --items 50000 --runs 5",
             ),
             step("backfill", "backfill --items 100000 --tasks 4"),
+            step("backfill-1m", "backfill --items 1000000 --tasks 4"),
+            step(
+                "backfill-http",
+                "backfill --items 40000 --http-scaling 1,2,4,8,16 --http-latency-ms 20",
+            ),
             step("index", "index --indexed 10000000 --rebuild-items 200000"),
             step("fanout", "fanout --items 200000 --regions 5000"),
         ],
@@ -132,6 +142,10 @@ fn suite(scale: Scale) -> Vec<Step> {
                 "runs --workers 1,10,100 --refreshes 3 --items 3000 --runs 1",
             ),
             step("backfill", "backfill --items 4000 --tasks 2"),
+            step(
+                "backfill-http",
+                "backfill --items 2000 --http-scaling 1,2 --http-latency-ms 20",
+            ),
             step(
                 "index",
                 "index --indexed 200000 --chunks 2 --rebuild-items 20000",
@@ -519,27 +533,47 @@ fn render_runs(b: &Value) -> String {
     out
 }
 
-/// A backfill phase by phase against the single-process ingest.
+/// Backfills phase by phase against the single-process ingest (one pair of
+/// rows per size measured), and the map phase over HTTP by task count.
 fn render_backfill(b: &Value) -> String {
-    let Some(e) = b.get("backfill").filter(|e| e.is_object()) else {
-        return String::new();
-    };
+    let runs: Vec<&Value> = ["backfill", "backfill-1m"]
+        .iter()
+        .filter_map(|name| b.get(*name).filter(|e| e.is_object()))
+        .collect();
+    let mut out = String::new();
+    if !runs.is_empty() {
+        out += "\n### Backfill\n\n| run | wall | items/s | data files (partitions) | snapshots | peak RSS | load | command |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n";
+        for e in runs {
+            out += &backfill_rows(e);
+        }
+    }
+    if let Some(e) = b.get("backfill-http").filter(|e| e.is_object()) {
+        out += &http_scaling_table(e);
+    }
+    out
+}
+
+/// The single-process ingest and the backfill of one `bench backfill` run.
+fn backfill_rows(e: &Value) -> String {
     let r = &e["result"];
     let (i, f, p) = (&r["ingest"], &r["backfill"], &r["backfill"]["phases"]);
-    format!(
-        "\n### Backfill\n\n{} demo items, {} tasks ({}), chunks of {}; load {}; `{}`\n\n| run | wall | items/s | data files (partitions) | snapshots | peak RSS |\n| --- | --- | --- | --- | --- | --- |\n| single-process ingest | {} s | {} | {} ({}) | {} | {} MiB |\n| backfill: plan {} s, map {} s, reduce {} s, commit {} s | **{} s** ({}× the ingest) | {} | {} ({}) | {} | map {} MiB, reduce {} MiB per worker |\n",
-        num(&r["items"], 0),
-        r["tasks"],
-        r["engine"].as_str().unwrap_or("?"),
-        num(&r["chunk_size"], 0),
+    let (load, command) = (
         e["load_average_before"].as_str().unwrap_or("?"),
         e["command"].as_str().unwrap_or("?"),
+    );
+    format!(
+        "| {} items: single-process ingest | {} s | {} | {} ({}) | {} | {} MiB | {load} | `{command}` |\n| {} items: backfill, {} tasks ({}), chunks of {}: plan {} s, map {} s, reduce {} s, commit {} s | **{} s** ({}× the ingest) | {} | {} ({}) | {} | map {} MiB, reduce {} MiB per worker | | |\n",
+        num(&r["items"], 0),
         num(&i["seconds"], 1),
         num(&i["items_per_second"], 0),
         num(&i["files"], 0),
         num(&i["partitions"], 0),
         i["snapshots"],
         num(&i["peak_rss_mib"], 0),
+        num(&r["items"], 0),
+        r["tasks"],
+        r["engine"].as_str().unwrap_or("?"),
+        num(&r["chunk_size"], 0),
         num(&p["plan"]["seconds"], 1),
         num(&p["map"]["seconds"], 1),
         num(&p["reduce"]["seconds"], 1),
@@ -553,6 +587,30 @@ fn render_backfill(b: &Value) -> String {
         num(&p["map"]["peak_rss_mib_per_worker"], 0),
         num(&p["reduce"]["peak_rss_mib_per_worker"], 0),
     )
+}
+
+/// `bench backfill --http-scaling`: the map phase's rate by task count.
+fn http_scaling_table(e: &Value) -> String {
+    let r = &e["result"];
+    let mut out = format!(
+        "\nThe map phase alone, fetching {} demo items over HTTP from a local server that adds {} ms to every request, {} fetches in flight per task; `{}`\n\n| tasks | wall | items/s | vs 1 task | peak RSS per worker | load |\n| --- | --- | --- | --- | --- | --- |\n",
+        num(&r["items"], 0),
+        r["http_latency_ms"],
+        r["concurrency_per_task"],
+        e["command"].as_str().unwrap_or("?"),
+    );
+    for row in r["map_phase"].as_array().into_iter().flatten() {
+        out += &format!(
+            "| {} | {} s | **{}** | {}× | {} MiB | {} |\n",
+            row["tasks"],
+            num(&row["seconds"], 1),
+            num(&row["items_per_second"], 0),
+            num(&row["speedup"], 2),
+            num(&row["peak_rss_mib_per_worker"], 0),
+            row["load_average"].as_str().unwrap_or("?"),
+        );
+    }
+    out
 }
 
 /// The hash index's cost per chunk and rebuild; GeoJSON-region fan-out.

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use super::bench::{ensure_demo_data, ingest_demo, run_ecops};
 use super::{Settings, print_json};
 use crate::demo::InventoryOrder;
+use crate::testkit::http_server::{Faults, HttpServer};
 
 /// Where the bench's tasks run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -43,6 +44,17 @@ pub struct BenchBackfillArgs {
     /// Working folder (default target/ecops-bench/backfill-N).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Instead of the whole backfill: the map phase alone, fetching the items
+    /// over HTTP from a local server with `--http-latency-ms` per request, at
+    /// each of these task counts (e.g. 1,2,4,8): how fetching scales with tasks.
+    #[arg(long, value_delimiter = ',')]
+    pub http_scaling: Vec<u32>,
+    /// Latency the HTTP server adds to every request (with --http-scaling).
+    #[arg(long, default_value_t = 20)]
+    pub http_latency_ms: u64,
+    /// Fetches in flight per task (the plan's --concurrency; with --http-scaling).
+    #[arg(long, default_value_t = crate::ingest::DEFAULT_CONCURRENCY)]
+    pub concurrency: usize,
 }
 
 pub async fn run(settings: &Settings, args: &BenchBackfillArgs) -> Result<ExitCode> {
@@ -58,6 +70,15 @@ pub async fn run(settings: &Settings, args: &BenchBackfillArgs) -> Result<ExitCo
         .chunk_size
         .unwrap_or_else(|| args.items.div_ceil(4 * u64::from(args.tasks.max(1))).max(1));
 
+    if !args.http_scaling.is_empty() {
+        let outcome = http_scaling(&dir, &data, args).await?;
+        if settings.json {
+            print_json(&outcome)?;
+        } else {
+            print_scaling(&outcome);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let ingest = single_process_ingest(&dir, &data)?;
     let base = dir.join("catalog-backfill");
     let _ = std::fs::remove_dir_all(&base);
@@ -219,6 +240,96 @@ fn local_phases(base: &Path, source: &[&str], tasks: u32) -> Result<Value> {
         "partitions": stats["partitions"],
         "snapshots": stats["snapshots"],
     }))
+}
+
+/// The map phase alone over HTTP with per-request latency, once per task
+/// count: the items, the wall time and items/s of each, and the speed-up
+/// against the first count.
+async fn http_scaling(dir: &Path, data: &Path, args: &BenchBackfillArgs) -> Result<Value> {
+    let faults = Faults {
+        latency: Some(Duration::from_millis(args.http_latency_ms)),
+        ..Faults::default()
+    };
+    let server = HttpServer::start(data.join("items"), faults).await?;
+    let (url, concurrency) = (server.url(), args.concurrency.to_string());
+    let inventory = data.join("inventory/inventory.csv");
+    let mut rows = Vec::new();
+    for &tasks in &args.http_scaling {
+        let tasks = tasks.max(1);
+        let base = dir.join(format!("catalog-http-{tasks}"));
+        let _ = std::fs::remove_dir_all(&base);
+        ecops(&["init", "--json", "--base", s(&base)])?;
+        let chunk_size = args.items.div_ceil(4 * u64::from(tasks)).max(1).to_string();
+        let plan = ecops(&[
+            "backfill",
+            "plan",
+            "--json",
+            "--base",
+            s(&base),
+            "--inventory",
+            s(&inventory),
+            "--items-root",
+            &url,
+            "--chunk-size",
+            &chunk_size,
+            "--concurrency",
+            &concurrency,
+        ])?;
+        let run = plan["run"].as_str().context("plan printed no run")?;
+        // The server runs on this process's runtime: wait for the tasks off it.
+        let work = [
+            "backfill",
+            "work",
+            "--json",
+            "--base",
+            s(&base),
+            "--run",
+            run,
+        ]
+        .map(String::from);
+        let (maps, seconds) = tokio::task::spawn_blocking(move || {
+            let work: Vec<&str> = work.iter().map(String::as_str).collect();
+            parallel(&work, tasks)
+        })
+        .await??;
+        let items = sum(&maps, "items") as f64;
+        rows.push(json!({
+            "tasks": tasks, "items": items, "failed_items": sum(&maps, "failed_items"),
+            "seconds": seconds, "items_per_second": items / seconds.max(1e-9),
+            "peak_rss_mib_per_worker": max_rss_mib(&maps),
+            "load_average": crate::metrics::load_average(),
+        }));
+    }
+    let first = rows
+        .first()
+        .and_then(|r| r["items_per_second"].as_f64())
+        .unwrap_or(1.0);
+    for r in &mut rows {
+        r["speedup"] = json!(r["items_per_second"].as_f64().unwrap_or(0.0) / first.max(1e-9));
+    }
+    Ok(json!({
+        "items": args.items, "http_latency_ms": args.http_latency_ms,
+        "concurrency_per_task": args.concurrency, "requests": server.total_requests(),
+        "map_phase": rows,
+    }))
+}
+
+fn print_scaling(o: &Value) {
+    println!(
+        "map phase over HTTP: {} items, {} ms latency per request, {} fetches in flight per task",
+        o["items"], o["http_latency_ms"], o["concurrency_per_task"]
+    );
+    for r in o["map_phase"].as_array().into_iter().flatten() {
+        println!(
+            "  {:>3} tasks {:>7.1} s {:>8.0} items/s  {:.2}× the first  peak RSS {:.0} MiB per worker  (load {})",
+            r["tasks"],
+            r["seconds"].as_f64().unwrap_or(0.0),
+            r["items_per_second"].as_f64().unwrap_or(0.0),
+            r["speedup"].as_f64().unwrap_or(0.0),
+            r["peak_rss_mib_per_worker"].as_f64().unwrap_or(0.0),
+            r["load_average"].as_str().unwrap_or("?"),
+        );
+    }
 }
 
 /// Submits the whole backfill to Slurm and waits for its commit.

@@ -332,7 +332,7 @@ pub async fn expire_snapshots(settings: &Settings, args: &ExpireArgs) -> Result<
             report.snapshots_after
         );
         say!(
-            "  files {}: {} manifest lists, {} manifests, {} data files",
+            "  files {}: {} manifest lists, {} manifests, {} data files; {} ({} of data)",
             if report.dry_run {
                 "to delete"
             } else {
@@ -340,8 +340,15 @@ pub async fn expire_snapshots(settings: &Settings, args: &ExpireArgs) -> Result<
             },
             report.manifest_lists_deleted,
             report.manifests_deleted,
-            report.data_files_deleted
+            report.data_files_deleted,
+            crate::fmt::human_bytes(report.bytes),
+            crate::fmt::human_bytes(report.data_bytes)
         );
+        if report.dry_run {
+            for path in &report.paths {
+                say!("  {}", crate::fmt::terminal_safe(path));
+            }
+        }
         for e in &report.delete_errors {
             say!("  not deleted: {e}");
         }

@@ -114,13 +114,18 @@ pub async fn run(
                     r.snapshots_after
                 ),
                 format!(
-                    "{verb} {} files: {} manifest lists, {} manifests, {} data files only they reached",
+                    "{verb} {} files ({}): {} manifest lists, {} manifests, {} data files ({}) only they reached",
                     thousands(files),
+                    human_bytes(r.bytes),
                     r.manifest_lists_deleted,
                     r.manifests_deleted,
-                    r.data_files_deleted
+                    r.data_files_deleted,
+                    human_bytes(r.data_bytes)
                 ),
             ];
+            if dry {
+                lines.extend(sample_paths(&r.paths));
+            }
             lines.extend(r.delete_errors.iter().map(|e| format!("not deleted: {e}")));
             (lines, files)
         }
@@ -141,10 +146,7 @@ pub async fn run(
                 thousands(r.listed),
                 thousands(r.too_new)
             )];
-            lines.extend(r.paths.iter().take(5).map(|p| format!("  {p}")));
-            if r.paths.len() > 5 {
-                lines.push(format!("  … and {} more", r.paths.len() - 5));
-            }
+            lines.extend(sample_paths(&r.paths));
             lines.extend(r.delete_errors.iter().map(|e| format!("not deleted: {e}")));
             let files = if dry { r.orphans } else { r.deleted };
             (lines, files)
@@ -183,4 +185,14 @@ pub(super) fn spawn(
         }
         let _ = inner.events.send(Event::Maintenance { id, result });
     })
+}
+
+/// The first few of `paths`, indented, and how many more there are.
+fn sample_paths(paths: &[String]) -> Vec<String> {
+    const SHOWN: usize = 5;
+    let mut lines: Vec<String> = paths.iter().take(SHOWN).map(|p| format!("  {p}")).collect();
+    if paths.len() > SHOWN {
+        lines.push(format!("  … and {} more", thousands(paths.len() as u64)));
+    }
+    lines
 }

@@ -39,6 +39,10 @@ pub struct AppInit {
 /// changes: each redraw costs bytes on the link.
 pub const AGE_TICK: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// [`AGE_TICK`] of the low-bandwidth preset: an idle console on a slow link
+/// moves its ages three times less often.
+pub const LOW_BANDWIDTH_AGE_TICK: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Display preferences.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Prefs {
@@ -193,9 +197,15 @@ impl App {
         }
     }
 
-    /// Marks the screen for a redraw if ages were last moved [`AGE_TICK`] ago.
+    /// Marks the screen for a redraw if ages were last moved [`AGE_TICK`]
+    /// ([`LOW_BANDWIDTH_AGE_TICK`] in that preset) ago.
     pub fn age_tick(&mut self, now: Instant) {
-        if now.duration_since(self.aged_at) >= AGE_TICK {
+        let period = if self.prefs.low_bandwidth {
+            LOW_BANDWIDTH_AGE_TICK
+        } else {
+            AGE_TICK
+        };
+        if now.duration_since(self.aged_at) >= period {
             self.aged_at = now;
             self.dirty = true;
         }

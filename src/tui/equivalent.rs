@@ -259,14 +259,50 @@ fn query(q: &QueryRequest, ecops: &str, base: &str) -> Lines {
     }
     cmd.push_str(&format!(" --limit {}", q.limit));
     let mut commands = vec![("ecops", cmd)];
-    // The one-liners apply the datetime and property filter by column; the
-    // geometry is the engine's own (exact footprint test), so they are
-    // offered only for queries without one.
-    if q.geometry.trim().is_empty() {
-        commands.push(("PyIceberg", pyiceberg(q, base)));
-        commands.push(("DuckDB", duckdb(q, base)));
+    if let Some(hit) = python_hit(&q.geometry) {
+        commands.push(("PyIceberg", pyiceberg(q, base, &hit)));
+        commands.push(("DuckDB", duckdb(q, base, &hit)));
     }
     (format!("query {}", q.summary()), commands)
+}
+
+/// Python that defines `hit(wkb) -> bool`, the engine's exact geometry test
+/// ([`crate::grid::planar`]) in shapely: footprints (and drawn query shapes)
+/// are unwrapped so an edge spanning more than 180° of longitude goes the
+/// short way across ±180, a bbox with `west > east` is one box to east + 360,
+/// and shapes intersect when a copy shifted by −360, 0 or 360° does. Rings
+/// winding round a pole are where the two can differ. `hit` is true for
+/// every row when the query has no geometry; None for a geometry the
+/// one-liner cannot restate (`@file`).
+fn python_hit(geometry: &str) -> Option<String> {
+    // Ring by ring, as the engine does (one ring's end must not shift the next).
+    const UNWRAP: &str = "r = lambda c: np.column_stack([np.unwrap(c[:, 0], period=360), c[:, 1]]); \
+        p = lambda g: shapely.Polygon(r(np.asarray(g.exterior.coords)), [r(np.asarray(h.coords)) for h in g.interiors]); \
+        u = lambda g: p(g) if g.geom_type == 'Polygon' else shapely.MultiPolygon([p(x) for x in g.geoms]) if g.geom_type == 'MultiPolygon' \
+        else shapely.transform(g, r) if 'LineString' in g.geom_type else g";
+    let shape = match crate::jobs::query::geometry_flag(geometry) {
+        None => return Some("hit = lambda w: True".into()),
+        Some(("point", t)) => format!("shapely.Point({t})"),
+        Some(("bbox", t)) => {
+            let v: Vec<f64> = t
+                .split(',')
+                .map(|x| x.trim().parse().ok())
+                .collect::<Option<_>>()?;
+            let [w, s, e, n] = v[..] else { return None };
+            format!(
+                "shapely.box({w}, {s}, {}, {n})",
+                if w > e { e + 360.0 } else { e }
+            )
+        }
+        Some((_, t)) if t.starts_with('{') => format!("u(shapely.from_geojson({t:?}))"),
+        Some((_, t)) if !t.starts_with('@') => format!("u(shapely.from_wkt({t:?}))"),
+        Some(_) => return None,
+    };
+    Some(format!(
+        "import shapely, numpy as np; from shapely import affinity; {UNWRAP}; \
+         Q = [affinity.translate({shape}, k) for k in (-360, 0, 360)]; \
+         hit = lambda w: w is not None and any(x.intersects(g) for g in [u(shapely.from_wkb(w))] for x in Q)"
+    ))
 }
 
 /// SQL-ish conditions of the datetime and filter (shared by both one-liners).
@@ -288,7 +324,9 @@ fn conditions(q: &QueryRequest) -> Vec<String> {
     out
 }
 
-fn pyiceberg(q: &QueryRequest, base: &str) -> String {
+/// PyIceberg scans the current snapshot with the datetime and property
+/// filter; `hit` tests the geometry.
+fn pyiceberg(q: &QueryRequest, base: &str, hit: &str) -> String {
     let base = base.trim_end_matches('/');
     let filter = conditions(q).join(" and ");
     let row_filter = if filter.is_empty() {
@@ -297,18 +335,24 @@ fn pyiceberg(q: &QueryRequest, base: &str) -> String {
         format!("row_filter={filter:?}, ")
     };
     let script = format!(
-        "from pyiceberg.catalog.sql import SqlCatalog; \
+        "from pyiceberg.catalog.sql import SqlCatalog; {hit}; \
          t = SqlCatalog('earthcatalog', uri='sqlite:///{base}/earthcatalog.db', warehouse='file://{base}/warehouse').load_table('earthcatalog.stac_items'); \
-         ids = sorted(set(t.scan({row_filter}selected_fields=('id',)).to_arrow().column('id').to_pylist())); \
+         a = t.scan({row_filter}selected_fields=('id', 'geometry')).to_arrow(); \
+         ids = sorted({{i for i, w in zip(a.column('id').to_pylist(), a.column('geometry').to_pylist()) if hit(w)}}); \
          print(chr(10).join(ids[:{limit}]))",
         limit = q.limit
     );
     format!("python3 -c {}", quote(&script))
 }
 
-fn duckdb(q: &QueryRequest, base: &str) -> String {
+/// DuckDB (its Python package) reads the warehouse's Parquet files with the
+/// same conditions in SQL and `hit` as a function.
+fn duckdb(q: &QueryRequest, base: &str, hit: &str) -> String {
     let base = base.trim_end_matches('/');
-    let cond = conditions(q);
+    let mut cond = conditions(q);
+    if !q.geometry.trim().is_empty() {
+        cond.insert(0, "hit(geometry)".into());
+    }
     let where_ = if cond.is_empty() {
         String::new()
     } else {
@@ -318,7 +362,13 @@ fn duckdb(q: &QueryRequest, base: &str) -> String {
         "SELECT DISTINCT id FROM read_parquet('{base}/warehouse/grid_partition=*/**/*.parquet', union_by_name=true){where_} ORDER BY id LIMIT {}",
         q.limit
     );
-    format!("duckdb -c {}", quote(&sql))
+    // 'special' null handling: `hit` sees a missing geometry (and says no).
+    let script = format!(
+        "import duckdb; {hit}; c = duckdb.connect(); \
+         c.create_function('hit', hit, ['BLOB'], 'BOOLEAN', null_handling='special'); \
+         print(chr(10).join(r[0] for r in c.sql({sql:?}).fetchall()))"
+    );
+    format!("python3 -c {}", quote(&script))
 }
 
 /// `s` as one POSIX shell word.

@@ -809,6 +809,29 @@ async fn orphans_and_expiry_never_delete_what_a_snapshot_reads() {
     assert_eq!(dry["snapshots_expired"], snapshots - 1);
     let gone = old_files.difference(&current_files).count() as u64;
     assert_eq!(dry["data_files_deleted"], gone);
+    // The plan says what goes and how big it is, before anything is deleted.
+    let gone_files: Vec<&String> = old_files.difference(&current_files).collect();
+    let gone_bytes: u64 = gone_files
+        .iter()
+        .map(|f| {
+            std::fs::metadata(Path::new(f.trim_start_matches("file://")))
+                .unwrap()
+                .len()
+        })
+        .sum();
+    assert_eq!(dry["data_bytes"], gone_bytes);
+    assert!(
+        dry["bytes"].as_u64().unwrap() > gone_bytes,
+        "manifests and lists count too"
+    );
+    let planned: BTreeSet<&str> = dry["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert!(gone_files.iter().all(|f| planned.contains(f.as_str())));
+    assert!(current_files.iter().all(|f| !planned.contains(f.as_str())));
     assert!(
         old_files.iter().all(|f| Path::new(f).exists()),
         "dry run deleted"

@@ -1124,6 +1124,39 @@ async fn compact_layout_at_80x24_keeps_every_tab_and_pane_and_the_mouse_works() 
     assert_eq!(app.views.partitions.selected, hit.offset + 2, "{screen}");
 }
 
+/// The sorted ids the console's query `command` returns.
+async fn console_ids(
+    app: &mut App,
+    jobs: &Jobs,
+    events: &mut mpsc::UnboundedReceiver<Event>,
+    command: &str,
+) -> Vec<String> {
+    app.run_command(command);
+    pump(app, jobs, events, Duration::from_secs(60), |a| {
+        a.views.query.run == QueryRun::Idle && a.views.query.result.is_some()
+    })
+    .await;
+    let result = app.views.query.result.clone().unwrap().unwrap();
+    let mut ids: Vec<String> = result.rows.iter().map(|r| r.id.clone()).collect();
+    ids.sort();
+    ids
+}
+
+/// The last query's PyIceberg and DuckDB one-liners print `ids` (when the
+/// test Python is there).
+fn one_liners_agree(app: &App, ids: &[String], sh: &dyn Fn(&str) -> String) {
+    let entry = app.data.history.last().unwrap().clone();
+    let tools: Vec<&str> = entry.commands.iter().map(|(t, _)| *t).collect();
+    assert_eq!(tools, ["ecops", "PyIceberg", "DuckDB"]);
+    if crate::common::python().is_none() {
+        return;
+    }
+    for (tool, command) in &entry.commands[1..] {
+        let got: Vec<String> = sh(command).lines().map(str::to_string).collect();
+        assert_eq!(got, ids, "{tool}: {command}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn equivalent_commands_give_the_same_results_as_the_console() {
     let f = fixture().await;
@@ -1180,30 +1213,37 @@ async fn equivalent_commands_give_the_same_results_as_the_console() {
         .map(|l| l.split(',').next().unwrap().to_string())
         .collect();
     assert_eq!(cli_ids, ids, "{}", entry.commands[0].1);
-    // A query by datetime only: also PyIceberg's one-liner gives the same ids.
-    app.run_command(
-        "query geometry= datetime=2019-01-01T00:00:00+00:00/2020-06-30T00:00:00+00:00 limit=100000",
-    );
-    pump(&mut app, &jobs, &mut events, Duration::from_secs(60), |a| {
-        a.views.query.run == QueryRun::Idle && a.views.query.result.is_some()
-    })
+    // A box across the antimeridian: PyIceberg's and DuckDB's one-liners
+    // (shapely for the exact test) give the same ids as the console.
+    let ids = console_ids(
+        &mut app,
+        &jobs,
+        &mut events,
+        "query bbox=150,-60,-150,60 limit=100000",
+    )
     .await;
-    let mut ids: Vec<String> = app
-        .views
-        .query
-        .result
-        .clone()
-        .unwrap()
-        .unwrap()
-        .rows
-        .iter()
-        .map(|r| r.id.clone())
-        .collect();
-    ids.sort();
+    assert!(!ids.is_empty());
+    one_liners_agree(&app, &ids, &sh);
+    // A drawn polygon across the antimeridian (unwrapped like the footprints).
+    let ids = console_ids(
+        &mut app,
+        &jobs,
+        &mut events,
+        "query geometry=POLYGON((160 -50, -170 -50, -170 40, 160 40, 160 -50)) limit=100000",
+    )
+    .await;
+    assert!(!ids.is_empty());
+    one_liners_agree(&app, &ids, &sh);
+    // A query by datetime only: also the one-liners give the same ids.
+    let ids = console_ids(
+        &mut app,
+        &jobs,
+        &mut events,
+        "query geometry= datetime=2019-01-01T00:00:00+00:00/2020-06-30T00:00:00+00:00 limit=100000",
+    )
+    .await;
     assert!(!ids.is_empty());
     let entry = app.data.history.last().unwrap().clone();
-    let tools: Vec<&str> = entry.commands.iter().map(|(t, _)| *t).collect();
-    assert_eq!(tools, ["ecops", "PyIceberg", "DuckDB"]);
     let cli = sh(&format!("{} --format csv", entry.commands[0].1));
     let mut cli_ids: Vec<String> = cli
         .lines()
@@ -1212,13 +1252,7 @@ async fn equivalent_commands_give_the_same_results_as_the_console() {
         .collect();
     cli_ids.sort();
     assert_eq!(cli_ids, ids);
-    if crate::common::python().is_some() {
-        let py: Vec<String> = sh(&entry.commands[1].1)
-            .lines()
-            .map(str::to_string)
-            .collect();
-        assert_eq!(py, ids, "{}", entry.commands[1].1);
-    }
+    one_liners_agree(&app, &ids, &sh);
     // A compaction plan: the same numbers as `ecops compact --dry-run`.
     app.run_command("compact");
     pump(&mut app, &jobs, &mut events, Duration::from_secs(60), |a| {
@@ -1683,4 +1717,26 @@ fn injected_faults_show_in_the_logs_view_and_never_on_stderr() {
     reader.join().unwrap();
     let written = std::fs::read_to_string(&stderr).unwrap();
     assert!(written.is_empty(), "the console wrote to stderr: {written}");
+}
+
+#[test]
+fn idle_ages_move_every_5_s_and_every_15_s_on_a_slow_link() {
+    for (low_bandwidth, period) in [(false, 5), (true, 15)] {
+        let mut app = App::new(AppInit {
+            base: "/c".into(),
+            demo: None,
+            read_only: true,
+            theme: Theme::new(ecops::tui::theme::ThemeName::Dark),
+        })
+        .with_prefs(ecops::tui::app::Prefs {
+            low_bandwidth,
+            ..Default::default()
+        });
+        let start = app.aged_at;
+        app.dirty = false;
+        app.on_second(start + Duration::from_secs(period - 1));
+        assert!(!app.dirty, "low bandwidth {low_bandwidth}: redrawn early");
+        app.on_second(start + Duration::from_secs(period));
+        assert!(app.dirty, "low bandwidth {low_bandwidth}: ages never moved");
+    }
 }

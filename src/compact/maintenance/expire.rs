@@ -9,7 +9,10 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
 use iceberg::spec::TableMetadataBuilder;
+use object_store::ObjectStoreExt;
 use serde::Serialize;
 
 use super::{delete_all, files_of, manifests_of, referenced_snapshots};
@@ -41,6 +44,14 @@ pub struct ExpireReport {
     pub manifest_lists_deleted: u64,
     pub manifests_deleted: u64,
     pub data_files_deleted: u64,
+    /// Bytes of the manifest lists, manifests and data files only expired
+    /// snapshots reach (for a dry run: what deleting would free).
+    pub bytes: u64,
+    /// Bytes of those data files alone.
+    pub data_bytes: u64,
+    /// Every file that is (or would be) deleted: manifest lists, then
+    /// manifests, then data files.
+    pub paths: Vec<String>,
     /// Files that could not be deleted (they are orphans now; `remove-orphans` retries).
     pub delete_errors: Vec<String>,
 }
@@ -106,18 +117,31 @@ pub(crate) async fn expire(
             }
         }
         let live = files_of(&table, unique_kept, true).await?;
-        let data: Vec<String> = files_of(&table, gone_manifests.clone(), false)
+        let data: Vec<(String, u64)> = files_of(&table, gone_manifests.clone(), false)
             .await?
             .into_iter()
-            .filter(|p| !live.contains(p))
+            .filter(|(p, _)| !live.contains_key(p))
             .collect();
         let lists: Vec<String> = expired
             .iter()
             .map(|(_, s)| s.manifest_list().to_string())
             .collect();
+        let manifest_bytes: u64 = gone_manifests
+            .iter()
+            .map(|m| u64::try_from(m.manifest_length).unwrap_or(0))
+            .sum();
         let manifests: Vec<String> = gone_manifests
             .into_iter()
             .map(|m| m.manifest_path)
+            .collect();
+        report.data_bytes = data.iter().map(|(_, n)| n).sum();
+        report.bytes = report.data_bytes + manifest_bytes + sizes_of(catalog, &lists).await;
+        let data: Vec<String> = data.into_iter().map(|(p, _)| p).collect();
+        report.paths = lists
+            .iter()
+            .chain(&manifests)
+            .chain(&data)
+            .cloned()
             .collect();
         if opts.dry_run {
             report.manifest_lists_deleted = lists.len() as u64;
@@ -164,4 +188,20 @@ pub(crate) async fn expire(
     Err(CompactError::Conflict(
         "other writers kept committing first".into(),
     ))
+}
+
+/// Total size of `uris` (manifest lists: their size is recorded nowhere
+/// else), from one HEAD each; an object that cannot be read counts 0.
+fn sizes_of<'a>(catalog: &'a EarthCatalog, uris: &'a [String]) -> BoxFuture<'a, u64> {
+    // Boxed: the stream's closures would otherwise make the futures of
+    // spawned tasks awaiting this not provably Send.
+    let store = catalog.base();
+    futures::stream::iter(uris)
+        .map(move |uri| async move {
+            let key = store.key_of(uri).ok()?;
+            store.object_store().head(&key).await.ok().map(|m| m.size)
+        })
+        .buffer_unordered(16)
+        .fold(0, |sum, n| futures::future::ready(sum + n.unwrap_or(0)))
+        .boxed()
 }

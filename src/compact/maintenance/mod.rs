@@ -9,7 +9,7 @@ pub use super::locked::{expire_snapshots, remove_orphans};
 pub use expire::{ExpireOptions, ExpireReport};
 pub use orphans::{OrphanOptions, OrphanReport};
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use futures::{StreamExt, TryStreamExt};
 use iceberg::spec::{ManifestFile, Snapshot};
@@ -33,14 +33,15 @@ pub(crate) async fn manifests_of(
         .collect())
 }
 
-/// Data-file paths listed by `manifests` (decoded in parallel): only live
-/// entries with `alive_only`, else every entry (added, existing, deleted).
+/// Data files listed by `manifests` (decoded in parallel), path → size in
+/// bytes: only live entries with `alive_only`, else every entry (added,
+/// existing, deleted).
 pub(crate) async fn files_of(
     table: &Table,
     manifests: Vec<ManifestFile>,
     alive_only: bool,
-) -> Result<HashSet<String>, CompactError> {
-    let lists: Vec<Vec<String>> = futures::stream::iter(manifests)
+) -> Result<HashMap<String, u64>, CompactError> {
+    let lists: Vec<Vec<(String, u64)>> = futures::stream::iter(manifests)
         .map(|m| {
             let file_io = table.file_io().clone();
             tokio::spawn(async move {
@@ -52,7 +53,7 @@ pub(crate) async fn files_of(
                         .entries()
                         .iter()
                         .filter(|e| !alive_only || e.is_alive())
-                        .map(|e| e.file_path().to_string())
+                        .map(|e| (e.file_path().to_string(), e.file_size_in_bytes()))
                         .collect(),
                 )
             })

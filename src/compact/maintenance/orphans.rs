@@ -87,7 +87,7 @@ pub async fn referenced_keys(catalog: &EarthCatalog) -> Result<HashSet<String>, 
             }
         }
     }
-    uris.extend(files_of(&table, manifests, false).await?);
+    uris.extend(files_of(&table, manifests, false).await?.into_keys());
     let store = catalog.base();
     Ok(uris
         .iter()
