@@ -16,6 +16,7 @@ use super::plan::PlanOptions;
 use super::reduce::name_some;
 use super::{BackfillError, SUMMARY_CHUNKS, SUMMARY_RUN};
 use crate::catalog::EarthCatalog;
+use crate::catalog::append::ITEMS_WRITTEN;
 use crate::ingest::Mode;
 use crate::lock::job::{LockSettings, LockedJob, run_locked};
 use crate::runs::{
@@ -181,11 +182,14 @@ async fn register(
             }
         }
         report.files = files.len() as u64;
-        let summary = std::collections::HashMap::from([
+        let mut summary = std::collections::HashMap::from([
             ("ecops.operation".to_string(), "backfill".to_string()),
             (SUMMARY_RUN.to_string(), run.clone()),
             (SUMMARY_CHUNKS.to_string(), chunks.to_string()),
         ]);
+        if let Some(n) = items_written(layout).await {
+            summary.insert(ITEMS_WRITTEN.to_string(), n.to_string());
+        }
         crate::testkit::pause_before_commit().await;
         let table = catalog
             .commit_append(files, summary)
@@ -211,6 +215,15 @@ fn has_rows(snapshot: &iceberg::spec::Snapshot) -> bool {
         .get("total-records")
         .and_then(|n| n.parse::<u64>().ok())
         .is_some_and(|n| n > 0)
+}
+
+/// Items the map phase staged, when every chunk's marker says (reduce
+/// keeps one version of an item seen twice, so this may count it twice).
+async fn items_written(layout: &Layout) -> Option<u64> {
+    let chunks = layout.mapped().await.ok()?;
+    let keys = chunks.into_iter().map(|c| layout.map_done(c)).collect();
+    let markers: Vec<MapMarker> = layout.get_many(keys).await.ok()?;
+    markers.iter().map(|m| m.written).sum()
 }
 
 async fn reduce_markers(layout: &Layout) -> Result<Vec<ReduceMarker>, BackfillError> {

@@ -105,6 +105,9 @@ pub struct MapMarker {
     pub bytes_in: u64,
     #[serde(default)]
     pub skipped_known: u64,
+    /// Items whose rows were staged (absent in markers of older versions).
+    #[serde(default)]
+    pub written: Option<u64>,
     pub seconds: f64,
     pub staged: Vec<Staged>,
     pub at: DateTime<Utc>,

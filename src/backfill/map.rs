@@ -263,6 +263,7 @@ impl MapJob {
             rows: processed.rows,
             bytes_in: processed.bytes_in,
             skipped_known: processed.skipped_known,
+            written: Some(processed.written),
             seconds: started.elapsed().as_secs_f64(),
             staged,
             at: Utc::now(),

@@ -26,6 +26,15 @@ use super::{CatalogError, EarthCatalog, part_writer, schema::NO_CELL};
 /// have hidden success, finding it in the table means the commit landed.
 pub const COMMIT_ID: &str = "ecops.commit-id";
 
+/// Snapshot-summary key of an append: the item versions it wrote (one per
+/// item, however many cells it fans out to). With the hash index's count
+/// of distinct items it tells how many were already in the table.
+pub const ITEMS_WRITTEN: &str = "ecops.items-written";
+
+/// Snapshot-summary key of a compaction's replace: the distinct items the
+/// hash index held when it was planned (compaction changes no id).
+pub const UNIQUE_ITEMS: &str = "ecops.unique-items";
+
 /// A partition bucket: one grid partition (an H3 cell, a region id,
 /// `__none__` or `__outside__`) and one year (or none).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

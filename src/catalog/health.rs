@@ -7,9 +7,17 @@
 //! mean of its partitions', less points for snapshots and manifests beyond
 //! policy; its fix is what compaction and expiry would remove. The trend
 //! comes from the snapshot summaries (the files today's partitions need
-//! against the data files each snapshot had), so no data file is read. Duplicate
-//! rows cannot be told from fan-out rows by metadata; compaction's plan
-//! counts them.
+//! against the data files each snapshot had), so no data file is read.
+//!
+//! Duplicates (item versions written for ids the table already held, which
+//! compaction drops) are counted for the catalog from the snapshot summaries
+//! and the hash index: ecops's appends record the item versions they wrote
+//! (`ecops.items-written`), compactions the distinct items before them
+//! (`ecops.unique-items`); versions written since the last compaction less
+//! the distinct items gained since is what is duplicated. Unknown when the
+//! index is not current or a snapshot since then lacks its key (another
+//! writer, an older ecops). Per partition, fan-out rows and duplicates
+//! cannot be told apart without reading data: compaction's plan counts them.
 
 use serde::Serialize;
 
@@ -59,6 +67,11 @@ pub struct CatalogHealth {
     pub files_needed: u64,
     /// Snapshots beyond policy (expiry would drop them).
     pub excess_snapshots: u64,
+    /// Item versions written since the last compaction for items the table
+    /// already held (None: unknown, see the module doc).
+    pub duplicate_items: Option<u64>,
+    /// `duplicate_items` over the distinct items.
+    pub duplicate_share: Option<f64>,
     /// E.g. "compact 3 804 buckets: −6 184 files".
     pub fix: Vec<String>,
 }
@@ -134,6 +147,24 @@ pub fn catalog_health(stats: &TableStats, policy: &HealthPolicy) -> CatalogHealt
             stats.small_files as f64 / stats.files as f64 * 100.0
         ));
     }
+    let duplicate_items = duplicate_items(stats);
+    let duplicate_share = duplicate_items
+        .zip(stats.unique_items)
+        .map(|(d, u)| d as f64 / u.max(1) as f64);
+    if let (Some(d), Some(share)) = (duplicate_items, duplicate_share)
+        && d > 0
+    {
+        score -= (share * 40.0).min(20.0);
+        reasons.push(format!(
+            "{} item versions ({:.1}% of items) written again since the last compaction",
+            crate::fmt::thousands(d),
+            share * 100.0
+        ));
+        fix.push(format!(
+            "compact: drop {} duplicate versions",
+            crate::fmt::thousands(d)
+        ));
+    }
     let excess_snapshots = stats.snapshots.saturating_sub(policy.max_snapshots);
     if excess_snapshots > 0 {
         score -= (excess_snapshots as f64 / policy.max_snapshots as f64 * 15.0).min(15.0);
@@ -158,8 +189,37 @@ pub fn catalog_health(stats: &TableStats, policy: &HealthPolicy) -> CatalogHealt
         files_saved: saved,
         files_needed: needed,
         excess_snapshots,
+        duplicate_items,
+        duplicate_share,
         fix,
     }
+}
+
+/// Item versions written since the last compaction for ids already in the
+/// table: the versions ecops's appends since then wrote, less the distinct
+/// items gained since (see the module doc). Walks the history newest first.
+pub fn duplicate_items(stats: &TableStats) -> Option<u64> {
+    use super::append::{ITEMS_WRITTEN, UNIQUE_ITEMS};
+    let unique = stats.unique_items.filter(|_| stats.hash_index_current)?;
+    let count = |s: &SnapshotInfo, key: &str| s.summary.get(key)?.parse::<u64>().ok();
+    let mut written = 0u64;
+    for s in stats.history.iter().rev() {
+        match s.operation.as_str() {
+            "append" => written += count(s, ITEMS_WRITTEN)?,
+            "replace" => {
+                let before = count(s, UNIQUE_ITEMS)?;
+                return Some(written.saturating_sub(unique.saturating_sub(before)));
+            }
+            // Overwrites and deletes may drop ids: nothing can be told.
+            "overwrite" | "delete" => return None,
+            _ => {}
+        }
+        if s.parent_id.is_none() {
+            return Some(written.saturating_sub(unique));
+        }
+    }
+    // The history starts at a snapshot whose parent was expired.
+    None
 }
 
 /// A score per snapshot, oldest first, from the summaries alone: the files
@@ -204,6 +264,72 @@ mod tests {
         let bad = partition_health(&part(10, 10, 10_000), &policy);
         assert_eq!(bad.score, 100 - 45 - 40);
         assert_eq!(bad.reasons[0], "10 files where 1 would do");
+    }
+
+    fn snapshot(id: i64, operation: &str, props: &[(&str, u64)]) -> SnapshotInfo {
+        SnapshotInfo {
+            snapshot_id: id,
+            parent_id: (id > 1).then_some(id - 1),
+            timestamp_ms: id,
+            operation: operation.into(),
+            summary: props
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    fn with_history(unique: u64, history: Vec<SnapshotInfo>) -> TableStats {
+        TableStats {
+            rows: 0,
+            files: 0,
+            bytes: 0,
+            partitions: 0,
+            cells: 0,
+            snapshots: history.len() as u64,
+            current_snapshot_id: history.last().map(|s| s.snapshot_id),
+            manifests: 0,
+            small_files: 0,
+            small_file_bytes: 0,
+            avg_file_bytes: 0,
+            unique_items: Some(unique),
+            hash_index_current: true,
+            hash_index: None,
+            grid: None,
+            top_cells: vec![],
+            partitions_detail: vec![],
+            history,
+        }
+    }
+
+    #[test]
+    fn duplicates_are_versions_written_since_the_last_compaction_less_new_items() {
+        use crate::catalog::append::{ITEMS_WRITTEN, UNIQUE_ITEMS};
+        let appends = |from: i64, n: &[u64]| -> Vec<SnapshotInfo> {
+            n.iter()
+                .enumerate()
+                .map(|(i, n)| snapshot(from + i as i64, "append", &[(ITEMS_WRITTEN, *n)]))
+                .collect()
+        };
+        // 100 new items, then 30 of them again and 20 new: 30 duplicated.
+        let h = appends(1, &[100, 50]);
+        assert_eq!(duplicate_items(&with_history(120, h.clone())), Some(30));
+        // A compaction at 120 items, then 10 again and 5 new: 10.
+        let mut after = h.clone();
+        after.push(snapshot(3, "replace", &[(UNIQUE_ITEMS, 120)]));
+        after.extend(appends(4, &[15]));
+        assert_eq!(duplicate_items(&with_history(125, after.clone())), Some(10));
+        // An append by another writer (no count), a compaction without the
+        // count, an index that is not current, an expired start: unknown.
+        let mut other = h.clone();
+        other.push(snapshot(3, "append", &[]));
+        assert_eq!(duplicate_items(&with_history(120, other)), None);
+        after[2] = snapshot(3, "replace", &[]);
+        assert_eq!(duplicate_items(&with_history(125, after)), None);
+        let mut stale = with_history(120, h.clone());
+        stale.hash_index_current = false;
+        assert_eq!(duplicate_items(&stale), None);
+        assert_eq!(duplicate_items(&with_history(120, h[1..].to_vec())), None);
     }
 
     #[test]

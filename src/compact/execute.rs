@@ -19,6 +19,7 @@ use super::progress::{CompactPhase, CompactProgress};
 use super::replace::{AddedFile, Replace, commit_replace};
 use super::rewrite::{BucketOutcome, rewrite_bucket, table_arrow_schema};
 use super::{CompactError, CompactOptions, SUMMARY_OPERATION};
+use crate::catalog::append::UNIQUE_ITEMS;
 use crate::catalog::part_writer::PartCodec;
 use crate::catalog::{Bucket, EarthCatalog, WriteOptions};
 
@@ -284,6 +285,14 @@ impl Groups<'_> {
     }
 }
 
+/// Distinct items of the table from the hash index, when it is current
+/// (compaction changes no id, so this holds before and after the commit).
+async fn unique_items(catalog: &EarthCatalog) -> Option<u64> {
+    let table = catalog.table().await.ok()?;
+    let status = catalog.hash_index_status(&table).await;
+    status.current.then_some(status.rows).flatten()
+}
+
 /// Commits one group's outcomes, re-planning on conflicts (bounded).
 #[allow(clippy::too_many_arguments)]
 async fn commit_group(
@@ -327,7 +336,7 @@ async fn commit_group(
             return Ok(());
         }
         let duplicates: u64 = outcomes.iter().map(|o| o.rows_in - o.rows_out).sum();
-        let properties = HashMap::from([
+        let mut properties = HashMap::from([
             (SUMMARY_OPERATION.to_string(), "compact".to_string()),
             ("ecops.compact-run".to_string(), run_tag.to_string()),
             ("ecops.compact-group".to_string(), group_no.to_string()),
@@ -336,6 +345,9 @@ async fn commit_group(
                 duplicates.to_string(),
             ),
         ]);
+        if let Some(unique) = unique_items(catalog).await {
+            properties.insert(UNIQUE_ITEMS.to_string(), unique.to_string());
+        }
         let change = Replace {
             removed,
             added: outcomes.iter().flat_map(added_files).collect(),

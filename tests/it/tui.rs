@@ -1397,6 +1397,19 @@ async fn health_scores_show_in_overview_and_partitions_sort_by_them() {
     let json = crate::common::ecops_json(&["--base", &f.demo.base, "--json", "stats"]);
     assert_eq!(json["health"]["score"], expected.score);
     assert_eq!(json["health"]["files_saved"], expected.files_saved);
+    // Every item was written twice: each is duplicated once, until compaction.
+    let unique = view.stats.unique_items.expect("the index counts the items");
+    assert!(view.stats.hash_index_current && unique > 0);
+    assert_eq!(expected.duplicate_items, Some(unique), "{expected:?}");
+    assert!(
+        expected.reasons.iter().any(|r| r.contains("written again")),
+        "{expected:?}"
+    );
+    assert_eq!(json["health"]["duplicate_items"], unique);
+    crate::common::ecops_json(&["--base", &f.demo.base, "--json", "compact"]);
+    let json = crate::common::ecops_json(&["--base", &f.demo.base, "--json", "stats"]);
+    assert_eq!(json["health"]["duplicate_items"], 0, "{}", json["health"]);
+    assert_eq!(json["unique_items"], unique);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

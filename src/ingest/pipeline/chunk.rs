@@ -30,6 +30,8 @@ pub(super) struct Chunk {
     pub letters: Vec<DeadLetter>,
     /// Inventory items (not bad rows) in the chunk.
     pub listed: u64,
+    /// Items whose rows the chunk writes.
+    pub written: u64,
 }
 
 impl Chunk {
@@ -40,6 +42,7 @@ impl Chunk {
             segments: Vec::new(),
             letters: Vec::new(),
             listed: 0,
+            written: 0,
         }
     }
 
@@ -66,6 +69,7 @@ impl Chunk {
             } => {
                 self.end = position + 1;
                 self.listed += 1;
+                self.written += 1;
                 state.items += 1;
                 state.fetched += 1;
                 state.bytes_in += bytes;

@@ -14,7 +14,7 @@ use super::super::job::{self, Checkpoint};
 use super::chunk::{Chunk, gather};
 use super::unit::Ctx;
 use crate::catalog::EarthCatalog;
-use crate::catalog::append::WriteOptions;
+use crate::catalog::append::{ITEMS_WRITTEN, WriteOptions};
 
 /// What a flushed chunk wrote.
 pub(super) struct Flushed {
@@ -73,7 +73,8 @@ async fn flush(
     let bytes = files.iter().map(|f| f.file_size_in_bytes()).sum();
     let n_files = files.len() as u64;
     crate::testkit::pause_before_commit().await;
-    let summary = job::chunk_summary(&ctx.job_id, &inventory, &target);
+    let mut summary = job::chunk_summary(&ctx.job_id, &inventory, &target);
+    summary.insert(ITEMS_WRITTEN.into(), chunk.written.to_string());
     let table = catalog.commit_append(files, summary).await?;
     target.snapshot_id = table.metadata().current_snapshot_id().unwrap_or_default();
     Ok(Flushed {

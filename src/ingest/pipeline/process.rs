@@ -37,6 +37,8 @@ pub struct Processed {
     pub no_geometry: u64,
     /// Items dropped because the hash index knows their id.
     pub skipped_known: u64,
+    /// Items whose rows were built (staged by a map task).
+    pub written: u64,
 }
 
 /// Fetches, validates and fans out entries as an ingest of `opts` would.
@@ -113,6 +115,7 @@ fn count(out: &mut Processed, outcome: Outcome) {
             bytes, no_geometry, ..
         } => {
             out.items += 1;
+            out.written += 1;
             out.fetched += 1;
             out.bytes_in += bytes;
             out.no_geometry += u64::from(no_geometry);
