@@ -261,7 +261,7 @@ impl EarthCatalog {
         let reflects = main
             .as_ref()
             .ok()
-            .flatten()
+            .and_then(Option::as_ref)
             .and_then(|f| f.reflects.as_ref());
         let deltas = deltas::list(self.base(), &object.uri, reflects).await?;
         Ok(Found {
@@ -373,12 +373,16 @@ struct Found {
 impl Found {
     /// What the index as a whole reflects.
     fn tip(&self) -> Option<&Reflects> {
-        let main = self.main.as_ref().ok().flatten()?;
+        let main = self.main.as_ref().ok().and_then(Option::as_ref)?;
         self.deltas.tip(main.reflects.as_ref())
     }
 
     fn main_rows(&self) -> u64 {
-        self.main.as_ref().ok().flatten().map_or(0, |f| f.rows)
+        self.main
+            .as_ref()
+            .ok()
+            .and_then(Option::as_ref)
+            .map_or(0, |f| f.rows)
     }
 
     /// How the table moved since the snapshot the index reflects.
