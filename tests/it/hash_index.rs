@@ -327,6 +327,7 @@ fn a_kill_with_index_deltas_present_is_repaired_and_stale_deltas_are_ignored() {
     // A crash between a merge's swap and its removal of the deltas leaves
     // them stale: readers ignore them, the next writer removes them.
     for d in &deltas {
+        std::fs::create_dir_all(d.parent().unwrap()).unwrap();
         std::fs::copy(keep.join(d.file_name().unwrap()), d).unwrap();
     }
     let stats = ecops_json(&["stats", "--base", &base, "--json"]);

@@ -38,7 +38,6 @@ mod verify;
 
 #[cfg(test)]
 use std::fs::File;
-#[cfg(test)]
 use std::path::Path;
 
 #[cfg(test)]
