@@ -197,6 +197,8 @@ async fn register(
             .map_err(JobError::failed)?;
         report.snapshots_added = 1;
         report.snapshot_id = table.metadata().current_snapshot_id();
+        // The commit's ids went to an index delta: fold it into the main file.
+        catalog.settle_index_after_job().await;
     }
     report.commit_retries = catalog
         .commit_stats()

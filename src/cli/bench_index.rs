@@ -3,7 +3,11 @@
 //! synthetic items; each chunk's append (write, commit, index update) is
 //! timed, and the index update's share of it reported. The chunk time here
 //! has no fetch or parse, so the share is an upper bound of its share in an
-//! ingest. (2) `index rebuild` over a catalog of M items (1M by default).
+//! ingest. An update usually writes a delta file; the chunks whose update
+//! merged the deltas into the main file (a threshold passed) are counted,
+//! the mean and the total share include them, and the end-of-run merge
+//! (`settle`) is timed on its own. (2) `index rebuild` over a catalog of M
+//! items (1M by default).
 
 use std::collections::HashMap;
 use std::io::BufWriter;
@@ -93,6 +97,8 @@ async fn chunk_updates(settings: &Settings, args: &BenchIndexArgs, dir: &Path) -
         )
         .await?;
     offset += 100;
+    // No deltas before the seeded main file: later counts are the chunks' own.
+    catalog.settle_hash_index().await?;
     let seeded = Instant::now();
     seed_index(&catalog, args.indexed).await?;
     if !settings.json {
@@ -104,7 +110,10 @@ async fn chunk_updates(settings: &Settings, args: &BenchIndexArgs, dir: &Path) -
     }
     let (mut totals, mut shares) = (Vec::new(), Vec::new());
     let mut index_ms = Vec::new();
+    let index_uri = catalog.hash_index_uri_of(&catalog.table().await?);
+    let mut threshold_merges = 0u64;
     for n in 0..args.chunks.max(1) {
+        let deltas_before = delta_files(&index_uri);
         let items = crate::demo::scenes(args.chunk, offset);
         offset += items.len();
         let before = catalog.commit_stats().index_micros.load(Ordering::Relaxed);
@@ -115,14 +124,22 @@ async fn chunk_updates(settings: &Settings, args: &BenchIndexArgs, dir: &Path) -
         let total = started.elapsed().as_secs_f64() * 1000.0;
         let index =
             (catalog.commit_stats().index_micros.load(Ordering::Relaxed) - before) as f64 / 1000.0;
+        let merged = delta_files(&index_uri) <= deltas_before && deltas_before > 0;
+        threshold_merges += u64::from(merged);
         if !settings.json {
-            eprintln!("chunk {n}: {total:.0} ms, index update {index:.0} ms");
+            let how = if merged { " (merged the deltas)" } else { "" };
+            eprintln!("chunk {n}: {total:.0} ms, index update {index:.0} ms{how}");
         }
         totals.push(total);
         index_ms.push(index);
         shares.push(index / total);
     }
+    let deltas_left = delta_files(&index_uri);
+    let settle_started = Instant::now();
+    let settled = catalog.settle_hash_index().await?;
+    let settle_ms = settle_started.elapsed().as_secs_f64() * 1000.0;
     let status = catalog.hash_index_status(&catalog.table().await?).await;
+    let (sum_total, sum_index): (f64, f64) = (totals.iter().sum(), index_ms.iter().sum());
     for v in [&mut totals, &mut index_ms, &mut shares] {
         v.sort_by(f64::total_cmp);
     }
@@ -134,11 +151,28 @@ async fn chunk_updates(settings: &Settings, args: &BenchIndexArgs, dir: &Path) -
         "chunks": totals.len(),
         "chunk_ms_p50": percentile(&totals, 50.0),
         "index_update_ms_p50": percentile(&index_ms, 50.0),
+        "index_update_ms_mean": sum_index / totals.len() as f64,
         "index_update_ms_max": index_ms.last(),
         "index_share_p50": percentile(&shares, 50.0),
         "index_share_max": shares.last(),
+        "index_share_total": sum_index / sum_total,
+        "threshold_merges": threshold_merges,
+        "deltas_at_end": deltas_left,
+        "end_of_run_merge_ms": settle_ms,
+        "end_of_run_merge_mode": settled.mode,
+        "index_share_with_end_merge": (sum_index + settle_ms) / (sum_total + settle_ms),
         "note": "chunk = write + commit + index update of synthetic items (no fetch or parse)",
     }))
+}
+
+/// Delta files beside the (local) index at `index_uri`.
+fn delta_files(index_uri: &str) -> usize {
+    let dir = crate::catalog::hash_index::deltas::dir_uri(index_uri);
+    std::fs::read_dir(dir).map_or(0, |d| {
+        d.flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".parquet"))
+            .count()
+    })
 }
 
 /// Writes an index of `n` distinct, ascending synthetic hashes reflecting

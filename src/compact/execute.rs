@@ -90,6 +90,8 @@ pub async fn run(
     };
     // Errors can carry store URLs: never let credentials reach the summary.
     p.error = failure.map(|e| crate::store::redact_secrets(&e));
+    // Compaction adds no ids, but deltas a crashed writer left end here.
+    catalog.settle_index_after_job().await;
     finish(&progress, &mut p, started);
     Ok(p)
 }

@@ -180,6 +180,13 @@ fn the_index_holds_exactly_the_distinct_ids_after_ingest_duplicates_and_compacti
 /// Starts an ingest that pauses between each commit and its index update,
 /// waits for its first commit, and kills it there.
 fn kill_after_first_commit(base: &str, inventory: &Path, root: &Path, chunk: &str) {
+    kill_at_commit(base, inventory, root, chunk, 1);
+}
+
+/// Starts an ingest whose index updates run normally for its first
+/// `commit - 1` commits (leaving index deltas) and pause after commit
+/// number `commit`; waits for that commit and kills the ingest there.
+fn kill_at_commit(base: &str, inventory: &Path, root: &Path, chunk: &str, commit: u64) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ecops"))
         .args([
             "ingest",
@@ -196,6 +203,10 @@ fn kill_after_first_commit(base: &str, inventory: &Path, root: &Path, chunk: &st
         ])
         .env_remove("ECOPS_BASE")
         .env("ECOPS_FAULT_PAUSE_BEFORE_INDEX_MS", "120000")
+        .env(
+            "ECOPS_FAULT_PAUSE_BEFORE_INDEX_SKIP",
+            (commit - 1).to_string(),
+        )
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -210,7 +221,7 @@ fn kill_after_first_commit(base: &str, inventory: &Path, root: &Path, chunk: &st
         let out = ecops(&["stats", "--base", base, "--json"]);
         if out.status.success() {
             let v: Value = serde_json::from_slice(out.stdout.trim_ascii_end()).unwrap_or_default();
-            if v["snapshots"].as_u64() >= Some(1) {
+            if v["snapshots"].as_u64() >= Some(commit) {
                 break;
             }
         }
@@ -255,6 +266,80 @@ fn a_kill_between_commit_and_index_swap_is_repaired_by_the_next_run() {
             assert_eq!(check["equal"], true, "{label}: {check}");
         }
     }
+}
+
+/// The index delta files beside the main file.
+fn delta_files(base: &str) -> Vec<PathBuf> {
+    let dir = PathBuf::from(format!("{base}/warehouse_id_hashes.deltas"));
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return vec![];
+    };
+    let mut files: Vec<PathBuf> = entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| s(p).ends_with(".parquet"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn a_kill_with_index_deltas_present_is_repaired_and_stale_deltas_are_ignored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inventory = demo(&tmp.path().join("d"), 300, 8);
+    let root = tmp.path().join("d/items");
+    let ids = ids_under(&root);
+    let base = tmp.path().join("cat").to_string_lossy().into_owned();
+    // Commits 1–3 update the index (one delta each); the kill lands after commit 4.
+    kill_at_commit(&base, &inventory, &root, "50", 4);
+    let deltas = delta_files(&base);
+    assert_eq!(deltas.len(), 3, "{deltas:?}");
+    let stats = ecops_json(&["stats", "--base", &base, "--json"]);
+    assert_eq!(stats["hash_index_current"], false, "{stats}");
+    let (ok, report) = verify(&base);
+    assert!(!ok, "verify must see commit 4's ids missing: {report}");
+    assert_eq!(report["extra"], 0, "{report}");
+    let missing = report["missing"].as_u64().unwrap();
+    assert!(missing > 0, "{report}");
+    let distinct = report["table_distinct"].as_u64().unwrap();
+    // Main file (empty) and deltas read as one index: the first 3 chunks.
+    assert_eq!(stats["unique_items"], distinct - missing, "{stats}");
+    assert_eq!(report["index_rows"], distinct - missing, "{report}");
+    assert_eq!(stats["unique_items"], 150, "{stats}");
+
+    let keep = tmp.path().join("kept-deltas");
+    std::fs::create_dir_all(&keep).unwrap();
+    for d in &deltas {
+        std::fs::copy(d, keep.join(d.file_name().unwrap())).unwrap();
+    }
+    let again = ingest(&base, &inventory, &root, "killed", "50", &[]);
+    assert_eq!(again["complete"], true, "{again}");
+    assert!(
+        delta_files(&base).is_empty(),
+        "merged at the end of the run"
+    );
+    let stats = ecops_json(&["stats", "--base", &base, "--json"]);
+    assert_eq!(stats["hash_index_current"], true, "{stats}");
+    assert_eq!(stats["unique_items"], ids.len(), "{stats}");
+    if let Some(check) = python_check(&base, &ids, tmp.path()) {
+        assert_eq!(check["equal"], true, "the main file alone: {check}");
+    }
+
+    // A crash between a merge's swap and its removal of the deltas leaves
+    // them stale: readers ignore them, the next writer removes them.
+    for d in &deltas {
+        std::fs::create_dir_all(d.parent().unwrap()).unwrap();
+        std::fs::copy(keep.join(d.file_name().unwrap()), d).unwrap();
+    }
+    let stats = ecops_json(&["stats", "--base", &base, "--json"]);
+    assert_eq!(stats["hash_index_current"], true, "{stats}");
+    assert_eq!(stats["unique_items"], ids.len(), "{stats}");
+    let (ok, report) = verify(&base);
+    assert!(ok, "{report}");
+    let done = ingest(&base, &inventory, &root, "killed", "50", &[]);
+    assert_eq!(done["already_complete"], true, "{done}");
+    assert!(delta_files(&base).is_empty(), "stale deltas removed");
+    let (ok, report) = verify(&base);
+    assert!(ok, "{report}");
 }
 
 #[test]

@@ -37,6 +37,9 @@ use serde::{Deserialize, Serialize};
 pub const COLUMN: &str = "id_hash";
 /// Key-value metadata key recording what the index reflects.
 pub const REFLECTS_KEY: &str = "ecops.hash_index";
+/// Key-value metadata key that marks a delta file and records what it
+/// extends (see [`super::deltas`]).
+pub const DELTA_KEY: &str = "ecops.hash_index_delta";
 /// Values per data page (1 MiB of hashes).
 const PAGE_VALUES: usize = 65_536;
 /// Rows per batch when reading.
@@ -48,6 +51,13 @@ const READ_BATCH: usize = 65_536;
 pub struct Reflects {
     pub table_uuid: String,
     pub snapshot_id: Option<i64>,
+}
+
+/// What a delta file extends: the snapshot the index reflected before it
+/// (the main file's, or the previous delta's; None: the table had none).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeltaOf {
+    pub base_snapshot_id: Option<i64>,
 }
 
 /// Why an index file cannot be trusted.
@@ -75,6 +85,8 @@ pub struct Footer {
     pub rows: u64,
     /// None for files without our key (the reference's).
     pub reflects: Option<Reflects>,
+    /// Set on delta files only.
+    pub delta_of: Option<DeltaOf>,
 }
 
 /// Checks the footer: one column `id_hash` of 16-byte values, at most one
@@ -111,13 +123,20 @@ pub fn check_footer(metadata: &ParquetMetaData) -> Result<Footer, FormatError> {
     {
         return Err(FormatError::Null { row: 0 });
     }
-    let reflects = metadata
-        .file_metadata()
-        .key_value_metadata()
-        .and_then(|kv| kv.iter().find(|e| e.key == REFLECTS_KEY))
-        .and_then(|e| e.value.as_deref())
-        .and_then(|v| serde_json::from_str(v).ok());
-    Ok(Footer { rows, reflects })
+    let entry = |key: &str| {
+        metadata
+            .file_metadata()
+            .key_value_metadata()
+            .and_then(|kv| kv.iter().find(|e| e.key == key))
+            .and_then(|e| e.value.as_deref())
+    };
+    let reflects = entry(REFLECTS_KEY).and_then(|v| serde_json::from_str(v).ok());
+    let delta_of = entry(DELTA_KEY).and_then(|v| serde_json::from_str(v).ok());
+    Ok(Footer {
+        rows,
+        reflects,
+        delta_of,
+    })
 }
 
 /// Streams the hashes of an index file in order, checking that each is
@@ -364,19 +383,39 @@ impl<W: Write + Send> HashWriter<W> {
     }
 
     /// Writes the last page and the footer (recording `reflects`); returns the sink.
-    pub fn finish(mut self, reflects: &Reflects) -> Result<W, FormatError> {
+    pub fn finish(self, reflects: &Reflects) -> Result<W, FormatError> {
+        self.finish_with(reflects, None)
+    }
+
+    /// [`Self::finish`] for a delta file: also records what it extends.
+    pub fn finish_delta(self, reflects: &Reflects, of: &DeltaOf) -> Result<W, FormatError> {
+        self.finish_with(reflects, Some(of))
+    }
+
+    fn finish_with(mut self, reflects: &Reflects, of: Option<&DeltaOf>) -> Result<W, FormatError> {
         self.flush_page()?;
         let row_groups = match self.pages.first() {
             None => vec![],
             Some(first) => vec![self.row_group(first.offset)?],
         };
-        let reflects = serde_json::to_string(reflects)
-            .map_err(|e| FormatError::Schema(format!("recording the snapshot: {e}")))?;
+        let json = |v: Result<String, serde_json::Error>| {
+            v.map_err(|e| FormatError::Schema(format!("recording the snapshot: {e}")))
+        };
+        let mut kv = vec![KeyValue::new(
+            REFLECTS_KEY.to_string(),
+            json(serde_json::to_string(reflects))?,
+        )];
+        if let Some(of) = of {
+            kv.push(KeyValue::new(
+                DELTA_KEY.to_string(),
+                json(serde_json::to_string(of))?,
+            ));
+        }
         let file = FileMetaData::new(
             1,
             self.rows as i64,
             Some(format!("ecops {}", env!("CARGO_PKG_VERSION"))),
-            Some(vec![KeyValue::new(REFLECTS_KEY.to_string(), reflects)]),
+            Some(kv),
             self.schema.clone(),
             Some(vec![ColumnOrder::TYPE_DEFINED_ORDER(SortOrder::UNSIGNED)]),
         );

@@ -6,35 +6,50 @@
 //! without reading the table.
 //!
 //! The file records the table snapshot it reflects (key-value metadata, see
-//! [`file`]). [`EarthCatalog::sync_hash_index`] brings it up to the current
-//! snapshot: the ids of the files that `append` snapshots added since are
-//! merged in (`replace` snapshots — compaction — change no ids and are
-//! skipped); when that is impossible (no index, another tool's index, a
+//! [`file`]). [`EarthCatalog::sync_hash_index`] brings the index up to the
+//! current snapshot: the ids of the files that `append` snapshots added
+//! since go into a small sorted *delta* file beside it ([`deltas`]: O(the
+//! new ids), not a rewrite of the whole file), and the deltas are merged
+//! into the main file when a threshold passes and whenever a run ends
+//! ([`EarthCatalog::settle_hash_index`]), so after every completed ingest,
+//! backfill commit or compaction the main file alone is exact and current.
+//! `replace` snapshots — compaction — change no ids and are skipped; when
+//! the index cannot be brought forward (no index, another tool's index, a
 //! corrupt one, expired history, an `overwrite`) it is rebuilt from every
 //! live file. Writers call it after each commit, under the catalog lock, so
-//! a crash between a commit and the index swap is repaired by the next call.
-//! The new file is written beside the old one and swapped in whole.
+//! a crash between a commit and the index update, or in the middle of a
+//! merge, is repaired by the next call. Every file is written beside its
+//! final name and swapped in whole.
+//!
+//! Readers ([`EarthCatalog::hash_index_status`], `verify`, `known_ids`) see
+//! the main file and its chained deltas as one index.
 //!
 //! Memory is bounded whatever the index size: merging streams the old
 //! index; new hashes are sorted in runs of at most
 //! [`sorter::DEFAULT_RUN_HASHES`] and spilled to temporary files beyond that.
 
+pub mod deltas;
 pub mod file;
 pub mod sorter;
 pub mod source;
 mod storage;
+mod sync;
+mod verify;
 
+#[cfg(test)]
 use std::fs::File;
-use std::io::BufWriter;
 use std::path::Path;
-use std::time::Instant;
+
+#[cfg(test)]
+use file::HashWriter;
 
 use iceberg::table::Table;
 use serde::Serialize;
 
 use super::{CatalogError, EarthCatalog};
-use file::{FormatError, HashReader, HashWriter, Reflects};
-use sorter::{Merge, RunBuilder, SpillDir};
+use deltas::Deltas;
+use file::{Footer, FormatError, HashReader, Reflects};
+use sorter::{Collect, Count, HashStream, Merge, RunBuilder, SpillDir};
 use source::{AsyncSink, DataFileRef, Since};
 use storage::IndexObject;
 
@@ -234,11 +249,49 @@ impl EarthCatalog {
         IndexObject::locate(self.base(), &self.hash_index_uri_of(table))
     }
 
-    /// The index's footer checked against `table` (reads only the footer).
+    /// The main file and its deltas, as they are now.
+    async fn find_index(&self, table: &Table) -> Result<Found, HashIndexError> {
+        let object = self.hash_index_object(table)?;
+        let main = match object.footer().await {
+            Ok(f) => Ok(f),
+            Err(HashIndexError::Existing(e)) => Err(e.to_string()),
+            Err(e) => return Err(e),
+        };
+        let reflects = main
+            .as_ref()
+            .ok()
+            .and_then(Option::as_ref)
+            .and_then(|f| f.reflects.as_ref());
+        let deltas = deltas::list(self.base(), &object.uri, reflects).await?;
+        Ok(Found {
+            object,
+            main,
+            deltas,
+        })
+    }
+
+    /// Distinct hashes of the index: the main file's row count, or — with
+    /// deltas, which may repeat its hashes — counted by streaming both.
+    async fn index_rows(&self, found: &Found) -> Result<u64, HashIndexError> {
+        if found.deltas.chained.is_empty() {
+            return Ok(found.main_rows());
+        }
+        let spill = SpillDir::new(&spill_parent())?;
+        let (main, deltas) = found.open(&spill).await?;
+        blocking("count", move || {
+            let mut main = main;
+            let mut count = Count::default();
+            sorter::merge_into(main.as_mut(), &mut Merge::new(deltas)?, &mut count)?;
+            Ok(count.0)
+        })
+        .await
+    }
+
+    /// The index checked against `table`: the main file's footer and its
+    /// deltas' (when deltas exist, the distinct count streams the index).
     pub async fn hash_index_status(&self, table: &Table) -> HashIndexStatus {
-        let uri = self.hash_index_uri_of(table);
         let mut status = HashIndexStatus {
-            uri: uri.clone(),
+            uri: self.hash_index_uri_of(table),
             exists: false,
             rows: None,
             snapshot_id: None,
@@ -246,353 +299,132 @@ impl EarthCatalog {
             stale_reason: None,
             problem: None,
         };
-        let footer = match IndexObject::locate(self.base(), &uri) {
-            Ok(object) => object.footer().await,
-            Err(e) => Err(e),
-        };
-        match footer {
-            Ok(None) => status.stale_reason = Some("there is no index yet".into()),
-            Ok(Some(footer)) => {
-                status.exists = true;
-                status.rows = Some(footer.rows);
-                status.snapshot_id = footer.reflects.as_ref().and_then(|r| r.snapshot_id);
-                match source::since(table, footer.reflects.as_ref()) {
-                    Since::Current => status.current = true,
-                    Since::Appended(ids) => {
-                        status.stale_reason = Some(format!(
-                            "{} append snapshot(s) are not indexed yet",
-                            ids.len()
-                        ))
-                    }
-                    Since::Unknown(why) => status.stale_reason = Some(why),
-                }
+        let found = match self.find_index(table).await {
+            Ok(found) => found,
+            Err(e) => {
+                status.problem = Some(e.to_string());
+                return status;
             }
-            Err(HashIndexError::Existing(e)) => {
+        };
+        let footer = match &found.main {
+            Ok(None) => {
+                status.stale_reason = Some("there is no index yet".into());
+                return status;
+            }
+            Ok(Some(footer)) => footer,
+            Err(e) => {
                 status.exists = true;
+                status.problem = Some(e.clone());
+                return status;
+            }
+        };
+        status.exists = true;
+        status.snapshot_id = found.tip().and_then(|r| r.snapshot_id);
+        match self.index_rows(&found).await {
+            Ok(rows) => status.rows = Some(rows),
+            Err(e) => {
+                status.rows = Some(footer.rows);
                 status.problem = Some(e.to_string());
             }
-            Err(e) => status.problem = Some(e.to_string()),
+        }
+        match found.since(table) {
+            Since::Current => status.current = true,
+            Since::Appended(ids) => {
+                status.stale_reason = Some(format!(
+                    "{} append snapshot(s) are not indexed yet",
+                    ids.len()
+                ))
+            }
+            Since::Unknown(why) => status.stale_reason = Some(why),
         }
         status
     }
 
-    /// Brings the index up to the table's current snapshot (see the module
-    /// doc): nothing when it is current, a merge of the ids appended since,
-    /// or a rebuild from every live file. Writes; call it holding the lock.
-    pub async fn sync_hash_index(&self) -> Result<SyncReport, HashIndexError> {
-        self.ensure_writable()?;
-        let started = Instant::now();
-        let table = self.table().await?;
-        let object = self.hash_index_object(&table)?;
-        let since = match object.footer().await {
-            Ok(None) => Since::Unknown("there is no index yet".into()),
-            Ok(Some(footer)) => source::since(&table, footer.reflects.as_ref()),
-            Err(HashIndexError::Existing(e)) => {
-                Since::Unknown(format!("the index is unusable: {e}"))
-            }
-            Err(e) => return Err(e),
-        };
-        let reason = match since {
-            Since::Current => {
-                return Ok(SyncReport {
-                    run: None,
-                    error: None,
-                    mode: "current",
-                    reason: None,
-                    rows: object.footer().await?.map_or(0, |f| f.rows),
-                    added: 0,
-                    files_read: 0,
-                    ids_read: 0,
-                    snapshot_id: table.metadata().current_snapshot_id(),
-                    seconds: started.elapsed().as_secs_f64(),
-                });
-            }
-            Since::Appended(snapshots) => {
-                let files = source::files_added(&table, &snapshots).await?;
-                match self.write_index(&table, &object, files, true).await {
-                    Ok(report) => {
-                        return Ok(SyncReport {
-                            seconds: started.elapsed().as_secs_f64(),
-                            ..report
-                        });
-                    }
-                    // The old index or an appended file is gone or bad: rebuild.
-                    Err(e @ (HashIndexError::Existing(_) | HashIndexError::DataFile { .. })) => {
-                        format!("the incremental update failed: {e}")
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            Since::Unknown(why) => why,
-        };
-        tracing::warn!("hash index: rebuilding from every data file ({reason})");
-        let files = source::live_files(&table).await?;
-        let report = self.write_index(&table, &object, files, false).await?;
-        Ok(SyncReport {
-            reason: Some(reason),
-            seconds: started.elapsed().as_secs_f64(),
-            ..report
-        })
-    }
-
-    /// Called right after every commit that adds ids: brings the index up
-    /// to date. A failure is logged, never fails the commit: the index
-    /// records the snapshot it reflects, so the next sync repairs it.
-    pub async fn index_after_commit(&self) {
-        pause_before_index().await;
-        let started = Instant::now();
-        let synced = self.sync_hash_index().await;
-        self.commit_stats().index_micros.fetch_add(
-            started.elapsed().as_micros() as u64,
-            std::sync::atomic::Ordering::Relaxed,
-        );
-        match synced {
-            Ok(r) => tracing::debug!(
-                mode = r.mode,
-                rows = r.rows,
-                added = r.added,
-                seconds = r.seconds,
-                "hash index updated"
-            ),
-            Err(e) => tracing::warn!(
-                "hash index not updated after the commit (the next run repairs it): {e}"
-            ),
-        }
-    }
-
-    /// Rebuilds the index from every live data file, whatever its state.
-    pub async fn rebuild_hash_index(&self) -> Result<SyncReport, HashIndexError> {
-        self.ensure_writable()?;
-        let started = Instant::now();
-        let table = self.table().await?;
-        let object = self.hash_index_object(&table)?;
-        let files = source::live_files(&table).await?;
-        let report = self.write_index(&table, &object, files, false).await?;
-        Ok(SyncReport {
-            reason: Some("asked for".into()),
-            seconds: started.elapsed().as_secs_f64(),
-            ..report
-        })
-    }
-
-    /// Writes an empty index for the table as it is now (after `ingest
-    /// --mode full` replaced it with an empty one).
-    pub async fn reset_hash_index(&self) -> Result<(), HashIndexError> {
-        self.ensure_writable()?;
-        let table = self.table().await?;
-        let object = self.hash_index_object(&table)?;
-        self.write_index(&table, &object, vec![], false).await?;
-        Ok(())
-    }
-
-    /// Reads the ids of `files`, merges them (with the existing index when
-    /// `merge_existing`) into a new file reflecting the table's current
-    /// snapshot, and swaps it in.
-    async fn write_index(
-        &self,
-        table: &Table,
-        object: &IndexObject,
-        files: Vec<DataFileRef>,
-        merge_existing: bool,
-    ) -> Result<SyncReport, HashIndexError> {
-        let spill = SpillDir::new(&spill_parent())?;
-        let files_read = files.len() as u64;
-        let (runs, ids_read) = collect_runs(self, files, &spill).await?;
-        let existing = if merge_existing {
-            Some(
-                object
-                    .open_reader(&spill)
-                    .await?
-                    .ok_or_else(|| HashIndexError::Existing(FormatError::RowGroups(0)))?,
-            )
-        } else {
-            None
-        };
-        let reflects = Reflects {
-            table_uuid: table.metadata().uuid().to_string(),
-            snapshot_id: table.metadata().current_snapshot_id(),
-        };
-        let staged = object.staging_path(&spill)?;
-        let path = staged.path.clone();
-        let counts = tokio::task::spawn_blocking(move || {
-            let mut existing = existing;
-            let mut merge = Merge::new(runs.into_streams()?)?;
-            let out = File::create(&path).map_err(|e| HashIndexError::local(&path, e))?;
-            let mut writer = HashWriter::new(BufWriter::with_capacity(1 << 20, out))
-                .map_err(|e| HashIndexError::Write(e.to_string()))?;
-            let counts = sorter::merge_into(existing.as_mut(), &mut merge, &mut writer)?;
-            let mut out = writer
-                .finish(&reflects)
-                .map_err(|e| HashIndexError::Write(e.to_string()))?;
-            std::io::Write::flush(&mut out).map_err(|e| HashIndexError::local(&path, e))?;
-            Ok::<_, HashIndexError>(counts)
-        })
-        .await
-        .map_err(|e| HashIndexError::Write(format!("writer task failed: {e}")))??;
-        object.install(staged).await?;
-        Ok(SyncReport {
-            run: None,
-            error: None,
-            mode: if merge_existing {
-                "incremental"
-            } else {
-                "full"
-            },
-            reason: None,
-            rows: counts.rows,
-            added: counts.added,
-            files_read,
-            ids_read,
-            snapshot_id: table.metadata().current_snapshot_id(),
-            seconds: 0.0,
-        })
-    }
-
-    /// Compares the index with the table's ids (reads both whole): the
-    /// file's own checks (schema, one row group, no nulls, strictly
-    /// ascending, row count), then ids missing from it and hashes it holds
-    /// that the table does not. Read-only.
-    pub async fn verify_hash_index(&self) -> Result<VerifyReport, HashIndexError> {
-        let table = self.table().await?;
-        let status = self.hash_index_status(&table).await;
-        let object = self.hash_index_object(&table)?;
-        let spill = SpillDir::new(&spill_parent())?;
-        let files = source::live_files(&table).await?;
-        let (runs, _) = collect_runs(self, files, &spill).await?;
-        let reader = match object.open_reader(&spill).await {
-            Ok(r) => r,
-            Err(HashIndexError::Existing(e)) => {
-                return Ok(self.verify_failed(&status, e.to_string()));
-            }
-            Err(e) => return Err(e),
-        };
-        let mut report = tokio::task::spawn_blocking(move || compare(runs, reader))
-            .await
-            .map_err(|e| HashIndexError::Write(format!("verify task failed: {e}")))??;
-        report.uri = status.uri.clone();
-        report.snapshot_id = status.snapshot_id;
-        report.current = status.current;
-        report.problem = report.problem.or(status.problem.clone());
-        report.ok =
-            report.exists && report.problem.is_none() && report.missing == 0 && report.extra == 0;
-        Ok(report)
-    }
-
-    fn verify_failed(&self, status: &HashIndexStatus, problem: String) -> VerifyReport {
-        VerifyReport {
-            uri: status.uri.clone(),
-            ok: false,
-            exists: true,
-            problem: Some(problem),
-            index_rows: status.rows,
-            table_distinct: 0,
-            missing: 0,
-            extra: 0,
-            missing_examples: vec![],
-            extra_examples: vec![],
-            snapshot_id: status.snapshot_id,
-            current: false,
-        }
-    }
-
-    /// The ids the index holds, for membership tests (`ingest --skip-known`).
-    /// Call [`Self::sync_hash_index`] first so it is current. An empty set
-    /// when there is no index.
+    /// The ids the index holds (main file and deltas), for membership tests
+    /// (`ingest --skip-known`). Call [`Self::sync_hash_index`] first so it
+    /// is current. An empty set when there is no index.
     pub async fn known_ids(&self) -> Result<KnownIds, HashIndexError> {
         let table = self.table().await?;
-        let object = self.hash_index_object(&table)?;
+        let found = self.find_index(&table).await?;
         let spill = SpillDir::new(&spill_parent())?;
-        let Some(mut reader) = object.open_reader(&spill).await? else {
+        let (main, deltas) = found.open(&spill).await?;
+        let Some(mut main) = main else {
             return Ok(KnownIds::default());
         };
-        tokio::task::spawn_blocking(move || {
-            let mut hashes = Vec::with_capacity(reader.footer().rows as usize);
-            while let Some(block) = reader.next_block().map_err(HashIndexError::Existing)? {
-                hashes.extend((0..block.len()).map(|i| block.hash(i)));
-            }
-            Ok(KnownIds { hashes })
+        blocking("reader", move || {
+            let mut hashes = Collect(Vec::with_capacity(main.footer().rows as usize));
+            sorter::merge_into(Some(&mut main), &mut Merge::new(deltas)?, &mut hashes)?;
+            Ok(KnownIds { hashes: hashes.0 })
         })
         .await
-        .map_err(|e| HashIndexError::Write(format!("reader task failed: {e}")))?
     }
 }
 
-/// Test hook for crash tests: `ECOPS_FAULT_PAUSE_BEFORE_INDEX_MS` holds each
-/// commit between the table commit and the index update, so a test can kill
-/// the process exactly there. Unset in normal runs.
-async fn pause_before_index() {
-    static PAUSE: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
-    let pause = PAUSE.get_or_init(|| {
-        std::env::var("ECOPS_FAULT_PAUSE_BEFORE_INDEX_MS")
+/// The index as found: the main file and the deltas beside it.
+#[derive(Debug)]
+struct Found {
+    object: IndexObject,
+    /// The main file's footer (None: no file; Err: why it is unusable).
+    main: Result<Option<Footer>, String>,
+    deltas: Deltas,
+}
+
+impl Found {
+    /// What the index as a whole reflects.
+    fn tip(&self) -> Option<&Reflects> {
+        let main = self.main.as_ref().ok().and_then(Option::as_ref)?;
+        self.deltas.tip(main.reflects.as_ref())
+    }
+
+    fn main_rows(&self) -> u64 {
+        self.main
+            .as_ref()
             .ok()
-            .and_then(|v| v.parse().ok())
-    });
-    if let Some(ms) = pause {
-        tokio::time::sleep(std::time::Duration::from_millis(*ms)).await;
+            .and_then(Option::as_ref)
+            .map_or(0, |f| f.rows)
+    }
+
+    /// How the table moved since the snapshot the index reflects.
+    fn since(&self, table: &Table) -> Since {
+        match &self.main {
+            Ok(None) => Since::Unknown("there is no index yet".into()),
+            Err(e) => Since::Unknown(format!("the index is unusable: {e}")),
+            Ok(Some(_)) => source::since(table, self.tip()),
+        }
+    }
+
+    /// Readers of the main file (None when there is none) and of each
+    /// chained delta. A delta gone since it was listed (a concurrent
+    /// merge) is an error: read again.
+    async fn open(
+        &self,
+        spill: &SpillDir,
+    ) -> Result<(Option<HashReader>, Vec<Box<dyn HashStream>>), HashIndexError> {
+        let main = self.object.open_reader(spill).await?;
+        let mut deltas: Vec<Box<dyn HashStream>> = Vec::with_capacity(self.deltas.chained.len());
+        for d in &self.deltas.chained {
+            let reader =
+                d.object
+                    .open_reader(spill)
+                    .await?
+                    .ok_or_else(|| HashIndexError::Store {
+                        uri: crate::store::redact_url(&d.object.uri),
+                        reason: "the delta file vanished (merged meanwhile); read again".into(),
+                    })?;
+            deltas.push(Box::new(reader));
+        }
+        Ok((main, deltas))
     }
 }
 
-/// Merge-compares the table's distinct hashes (runs) with the index.
-fn compare(runs: RunBuilder, reader: Option<HashReader>) -> Result<VerifyReport, HashIndexError> {
-    const EXAMPLES: usize = 5;
-    let mut table = Merge::new(runs.into_streams()?)?;
-    let mut report = VerifyReport {
-        uri: String::new(),
-        ok: false,
-        exists: reader.is_some(),
-        problem: None,
-        index_rows: reader.as_ref().map(|r| r.footer().rows),
-        table_distinct: 0,
-        missing: 0,
-        extra: 0,
-        missing_examples: vec![],
-        extra_examples: vec![],
-        snapshot_id: None,
-        current: false,
-    };
-    let mut reader = reader;
-    let mut next_index = |report: &mut VerifyReport| -> Option<u128> {
-        let r = reader.as_mut()?;
-        match r.next_hash() {
-            Ok(h) => h,
-            Err(e) => {
-                report.problem.get_or_insert(e.to_string());
-                None
-            }
-        }
-    };
-    let mut t = table.next_hash()?.map(|x| x.0);
-    let mut i = next_index(&mut report);
-    loop {
-        let (missing, extra) = match (t, i) {
-            (None, None) => break,
-            (Some(a), Some(b)) if a == b => (None, None),
-            (Some(a), Some(b)) if a < b => (Some(a), None),
-            (Some(_), Some(b)) => (None, Some(b)),
-            (Some(a), None) => (Some(a), None),
-            (None, Some(b)) => (None, Some(b)),
-        };
-        if let Some(a) = missing {
-            report.missing += 1;
-            if report.missing_examples.len() < EXAMPLES {
-                report.missing_examples.push(format!("{a:032x}"));
-            }
-        }
-        if let Some(b) = extra {
-            report.extra += 1;
-            if report.extra_examples.len() < EXAMPLES {
-                report.extra_examples.push(format!("{b:032x}"));
-            }
-        }
-        if extra.is_none() {
-            report.table_distinct += 1;
-            t = table.next_hash()?.map(|x| x.0);
-        }
-        if missing.is_none() {
-            i = next_index(&mut report);
-        }
-    }
-    Ok(report)
+/// Runs blocking index work (file reads) off the async threads.
+async fn blocking<T: Send + 'static>(
+    what: &str,
+    work: impl FnOnce() -> Result<T, HashIndexError> + Send + 'static,
+) -> Result<T, HashIndexError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| HashIndexError::Write(format!("{what} task failed: {e}")))?
 }
 
 #[cfg(test)]

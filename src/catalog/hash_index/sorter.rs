@@ -10,7 +10,7 @@ use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::HashIndexError;
-use super::file::{Block, HashReader, HashWriter};
+use super::file::{Block, FormatError, HashReader, HashWriter};
 
 /// Hashes held in memory before a run is spilled (64 MiB).
 pub const DEFAULT_RUN_HASHES: usize = 4 << 20;
@@ -240,13 +240,78 @@ pub struct MergeCounts {
     pub added: u64,
 }
 
+/// Where [`merge_into`] puts the union: an index file ([`HashWriter`]),
+/// memory ([`Collect`]) or nowhere ([`Count`]).
+pub trait HashOut {
+    /// Appends a hash greater than every one before.
+    fn push(&mut self, hash: u128) -> Result<(), FormatError>;
+    /// Appends hashes `from..to` of a checked block (greater than every one before).
+    fn push_block(&mut self, block: &Block, from: usize, to: usize) -> Result<(), FormatError>;
+    /// Hashes appended so far.
+    fn rows(&self) -> u64;
+}
+
+impl<W: Write + Send> HashOut for HashWriter<W> {
+    fn push(&mut self, hash: u128) -> Result<(), FormatError> {
+        HashWriter::push(self, hash)
+    }
+
+    fn push_block(&mut self, block: &Block, from: usize, to: usize) -> Result<(), FormatError> {
+        HashWriter::push_block(self, block, from, to)
+    }
+
+    fn rows(&self) -> u64 {
+        HashWriter::rows(self)
+    }
+}
+
+/// Collects the union in memory (its caller bounds the size).
+#[derive(Debug, Default)]
+pub struct Collect(pub Vec<u128>);
+
+impl HashOut for Collect {
+    fn push(&mut self, hash: u128) -> Result<(), FormatError> {
+        self.0.push(hash);
+        Ok(())
+    }
+
+    fn push_block(&mut self, block: &Block, from: usize, to: usize) -> Result<(), FormatError> {
+        self.0.extend((from..to).map(|i| block.hash(i)));
+        Ok(())
+    }
+
+    fn rows(&self) -> u64 {
+        self.0.len() as u64
+    }
+}
+
+/// Only counts the union.
+#[derive(Debug, Default)]
+pub struct Count(pub u64);
+
+impl HashOut for Count {
+    fn push(&mut self, _: u128) -> Result<(), FormatError> {
+        self.0 += 1;
+        Ok(())
+    }
+
+    fn push_block(&mut self, _: &Block, from: usize, to: usize) -> Result<(), FormatError> {
+        self.0 += to.saturating_sub(from) as u64;
+        Ok(())
+    }
+
+    fn rows(&self) -> u64 {
+        self.0
+    }
+}
+
 /// Writes the union of an existing index (streamed block by block: long
 /// stretches between two new hashes are copied as bytes) and the new
 /// hashes, ascending and distinct, to `out`.
-pub fn merge_into<W: Write + Send>(
+pub fn merge_into<O: HashOut>(
     existing: Option<&mut HashReader>,
     new: &mut Merge,
-    out: &mut HashWriter<W>,
+    out: &mut O,
 ) -> Result<MergeCounts, HashIndexError> {
     let written = |e| HashIndexError::Write(format!("{e}"));
     let mut pending = new.next_hash()?.map(|(h, _)| h);

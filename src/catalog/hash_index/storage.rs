@@ -108,7 +108,11 @@ impl IndexObject {
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(self.store_error(e)),
         };
-        let path = spill.path().join("index-download.parquet");
+        // Unique: one spill folder may hold the main file and its deltas.
+        let path = spill.path().join(format!(
+            "download-{}.parquet",
+            uuid::Uuid::new_v4().simple()
+        ));
         let mut out = File::create(&path).map_err(|e| HashIndexError::local(&path, e))?;
         let mut body = got.into_stream();
         while let Some(chunk) = body.next().await {
@@ -132,7 +136,9 @@ impl IndexObject {
                 remove_stale_staging(target);
                 staging_name(target, &uuid::Uuid::new_v4().simple().to_string())
             }
-            None => spill.path().join("index-new.parquet"),
+            None => spill
+                .path()
+                .join(format!("new-{}.parquet", uuid::Uuid::new_v4().simple())),
         };
         Ok(Staged {
             path,
@@ -185,6 +191,16 @@ impl IndexObject {
         }
         parts.finish().await.map_err(|e| self.store_error(e))?;
         Ok(())
+    }
+}
+
+impl IndexObject {
+    /// Deletes the object (gone already is fine).
+    pub async fn remove(&self) -> Result<(), HashIndexError> {
+        match self.store.object_store().delete(&self.key).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.store_error(e)),
+        }
     }
 }
 

@@ -186,9 +186,10 @@ async fn open_job(catalog: &EarthCatalog, opts: &IngestOptions) -> Result<OpenJo
     })
 }
 
-/// Brings the hash index up to date (repairing a run that died between a
-/// commit and its index update) and, for `--skip-known`, reads its ids.
-/// Without `--skip-known` a failed update is only a warning.
+/// Brings the hash index up to date and merges its deltas into the main
+/// file (repairing a run that died between a commit and its index update,
+/// or with deltas left) and, for `--skip-known`, reads its ids. Without
+/// `--skip-known` a failed update is only a warning.
 async fn known_ids(
     catalog: &EarthCatalog,
     opts: &IngestOptions,
@@ -196,7 +197,7 @@ async fn known_ids(
     let index_failed = |e: crate::catalog::hash_index::HashIndexError| {
         IngestError::Options(format!("--skip-known needs the hash index: {e}"))
     };
-    match catalog.sync_hash_index().await {
+    match catalog.settle_hash_index().await {
         Ok(_) => {}
         Err(e) if opts.skip_known => return Err(index_failed(e)),
         Err(e) => tracing::warn!("hash index not brought up to date: {e}"),
@@ -510,6 +511,8 @@ impl Consumer {
             Ok(()) => end.failure,
             Err(e) => Some(end.failure.unwrap_or_else(|| e.to_string())),
         };
+        // The run's commits left index deltas: fold them into the main file.
+        self.catalog.settle_index_after_job().await;
         self.state.complete = self.committed.complete;
         self.state.phase = match (&failure, end.cancelled) {
             (Some(_), _) => Phase::Failed,
