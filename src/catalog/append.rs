@@ -19,6 +19,7 @@ use iceberg::transaction::{ApplyTransactionAction, Transaction};
 
 use object_store::{ObjectStoreExt, PutPayload};
 
+use super::hash_index::CommitHashes;
 use super::part_writer::PartCodec;
 use super::{CatalogError, EarthCatalog, part_writer, schema::NO_CELL};
 
@@ -245,7 +246,19 @@ impl EarthCatalog {
     pub async fn commit_append(
         &self,
         files: Vec<DataFile>,
+        summary: HashMap<String, String>,
+    ) -> Result<Table, CatalogError> {
+        self.commit_append_hashed(files, summary, None).await
+    }
+
+    /// [`Self::commit_append`] with the hashes ([`super::hash_index::id_hash`])
+    /// of every id the files hold: the index update after the commit takes
+    /// them instead of reading the files back.
+    pub async fn commit_append_hashed(
+        &self,
+        files: Vec<DataFile>,
         mut summary: HashMap<String, String>,
+        hashes: Option<Vec<u128>>,
     ) -> Result<Table, CatalogError> {
         self.ensure_writable()?;
         let commit_id = uuid::Uuid::now_v7().to_string();
@@ -255,7 +268,13 @@ impl EarthCatalog {
         loop {
             let error = match self.append_once(files.clone(), summary.clone()).await {
                 Ok(table) => {
-                    self.index_after_commit().await;
+                    let given = hashes.zip(table.metadata().current_snapshot_id()).map(
+                        |(hashes, snapshot_id)| CommitHashes {
+                            snapshot_id,
+                            hashes,
+                        },
+                    );
+                    self.index_after_commit(given.as_ref()).await;
                     return Ok(table);
                 }
                 Err(e) => e,
@@ -265,7 +284,7 @@ impl EarthCatalog {
                     .ambiguous
                     .fetch_add(1, Ordering::Relaxed);
                 tracing::warn!("commit {commit_id} landed though it reported: {error}");
-                self.index_after_commit().await;
+                self.index_after_commit(None).await;
                 return Ok(table);
             }
             if attempt >= policy.retries || !error.retryable() {

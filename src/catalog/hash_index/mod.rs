@@ -34,6 +34,7 @@ pub mod sorter;
 pub mod source;
 mod storage;
 mod sync;
+pub use sync::CommitHashes;
 mod verify;
 
 #[cfg(test)]

@@ -15,6 +15,14 @@ use super::storage::IndexObject;
 use super::{Found, HashIndexError, SyncReport, collect_runs, spill_parent};
 use crate::catalog::EarthCatalog;
 
+/// The hashes of every id a commit's files hold (repeats allowed), and
+/// the commit's snapshot.
+#[derive(Debug, Clone)]
+pub struct CommitHashes {
+    pub snapshot_id: i64,
+    pub hashes: Vec<u128>,
+}
+
 /// How far a sync folds new ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fold {
@@ -49,7 +57,7 @@ impl EarthCatalog {
     /// file with every delta; or, when the index cannot be brought forward,
     /// it is rebuilt from every live file. Writes; call it holding the lock.
     pub async fn sync_hash_index(&self) -> Result<SyncReport, HashIndexError> {
-        self.sync_index(Fold::Delta).await
+        self.sync_index(Fold::Delta, None).await
     }
 
     /// [`Self::sync_hash_index`], then the deltas merged into the main file,
@@ -57,7 +65,7 @@ impl EarthCatalog {
     /// Called when an ingest run starts and ends, after a backfill commit
     /// and after compaction. Writes; call it holding the lock.
     pub async fn settle_hash_index(&self) -> Result<SyncReport, HashIndexError> {
-        self.sync_index(Fold::Main).await
+        self.sync_index(Fold::Main, None).await
     }
 
     /// [`Self::settle_hash_index`] for the end of a job: a failure is
@@ -69,7 +77,14 @@ impl EarthCatalog {
         }
     }
 
-    async fn sync_index(&self, fold: Fold) -> Result<SyncReport, HashIndexError> {
+    /// `given`: a commit's snapshot and the hashes of every id its files
+    /// hold, used instead of reading those files back when that snapshot is
+    /// the only one the index lacks.
+    async fn sync_index(
+        &self,
+        fold: Fold,
+        given: Option<&CommitHashes>,
+    ) -> Result<SyncReport, HashIndexError> {
         self.ensure_writable()?;
         let started = Instant::now();
         let table = self.table().await?;
@@ -87,10 +102,15 @@ impl EarthCatalog {
                 });
             }
             Since::Current => self.fold_in(&table, &found, vec![], fold).await,
-            Since::Appended(snapshots) => {
-                let files = source::files_added(&table, &snapshots).await?;
-                self.fold_in(&table, &found, files, fold).await
-            }
+            Since::Appended(snapshots) => match given {
+                Some(g) if snapshots == [g.snapshot_id] => {
+                    self.fold_in_hashes(&table, &found, &g.hashes, fold).await
+                }
+                _ => {
+                    let files = source::files_added(&table, &snapshots).await?;
+                    self.fold_in(&table, &found, files, fold).await
+                }
+            },
             Since::Unknown(why) => Err(Ok(why)),
         };
         let reason = match reason {
@@ -146,13 +166,44 @@ impl EarthCatalog {
         })
     }
 
+    /// [`Self::fold_in`] for ids the caller already hashed (no file read).
+    async fn fold_in_hashes(
+        &self,
+        table: &Table,
+        found: &Found,
+        hashes: &[u128],
+        fold: Fold,
+    ) -> Result<SyncReport, Result<String, HashIndexError>> {
+        let spill = SpillDir::new(&spill_parent()).map_err(Err)?;
+        let mut runs = RunBuilder::new(&spill, sorter::DEFAULT_RUN_HASHES);
+        runs.extend(hashes).map_err(Err)?;
+        let as_delta = fold == Fold::Delta
+            && !found.deltas.merge_due(found.main_rows(), runs.pushed())
+            && found.tip().is_some();
+        let report = if as_delta {
+            self.write_delta(table, found, runs, &spill).await
+        } else {
+            self.merge_main(table, found, runs, &spill).await
+        };
+        let report = report.map_err(|e| match e {
+            e @ HashIndexError::Existing(_) => Ok(format!("the incremental update failed: {e}")),
+            e => Err(e),
+        })?;
+        Ok(SyncReport {
+            ids_read: hashes.len() as u64,
+            ..report
+        })
+    }
+
     /// Called right after every commit that adds ids: brings the index up
-    /// to date. A failure is logged, never fails the commit: the index
-    /// records the snapshot it reflects, so the next sync repairs it.
-    pub async fn index_after_commit(&self) {
+    /// to date — from `given` (the commit's own hashes) when the index
+    /// lacks only that commit, else from the table. A failure is logged,
+    /// never fails the commit: the index records the snapshot it reflects,
+    /// so the next sync repairs it.
+    pub async fn index_after_commit(&self, given: Option<&CommitHashes>) {
         pause_before_index().await;
         let started = Instant::now();
-        let synced = self.sync_hash_index().await;
+        let synced = self.sync_index(Fold::Delta, given).await;
         self.commit_stats().index_micros.fetch_add(
             started.elapsed().as_micros() as u64,
             std::sync::atomic::Ordering::Relaxed,

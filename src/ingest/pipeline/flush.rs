@@ -15,6 +15,7 @@ use super::chunk::{Chunk, gather};
 use super::unit::Ctx;
 use crate::catalog::EarthCatalog;
 use crate::catalog::append::{ITEMS_WRITTEN, WriteOptions};
+use crate::catalog::hash_index::id_hash;
 
 /// What a flushed chunk wrote.
 pub(super) struct Flushed {
@@ -75,7 +76,8 @@ async fn flush(
     crate::testkit::pause_before_commit().await;
     let mut summary = job::chunk_summary(&ctx.job_id, &inventory, &target);
     summary.insert(ITEMS_WRITTEN.into(), chunk.written.to_string());
-    let table = catalog.commit_append(files, summary).await?;
+    let hashes = chunk_hashes(&chunk);
+    let table = catalog.commit_append_hashed(files, summary, hashes).await?;
     target.snapshot_id = table.metadata().current_snapshot_id().unwrap_or_default();
     Ok(Flushed {
         checkpoint: target,
@@ -83,6 +85,25 @@ async fn flush(
         files: n_files,
         bytes,
     })
+}
+
+/// The index hashes of the ids of every row the chunk writes (the rows of
+/// an item in several cells repeat its hash: the index merges repeats).
+/// None when a batch has no Utf8 `id` column: the index then reads the
+/// committed files instead.
+fn chunk_hashes(chunk: &Chunk) -> Option<Vec<u128>> {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    let mut hashes = Vec::new();
+    for s in &chunk.segments {
+        let ids = s.rows.batch.column_by_name("id")?.as_string_opt::<i32>()?;
+        let rows = s.start..s.start + s.len;
+        hashes.extend(
+            rows.filter(|&i| ids.is_valid(i))
+                .map(|i| id_hash(ids.value(i))),
+        );
+    }
+    Some(hashes)
 }
 
 /// Writes one part per bucket of `chunk`, a few at a time.
