@@ -449,7 +449,13 @@ impl EarthCatalog {
         if files.is_empty() {
             return Ok(report);
         }
-        let table = self.commit_append(files, summary).await?;
+        // The ids of the rows written (an item once per bucket it fans out to).
+        let hashes = buckets
+            .values()
+            .flatten()
+            .map(|i| super::hash_index::id_hash(&i.id))
+            .collect();
+        let table = self.commit_append_hashed(files, summary, Some(hashes)).await?;
         Ok(AppendReport {
             snapshot_id: table.metadata().current_snapshot_id(),
             ..report
