@@ -22,6 +22,7 @@ mod remote;
 pub mod schema;
 pub mod sqlite;
 pub mod stats;
+pub mod summary;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::partition::{PartitionFields, fields_by_spec};
 use super::schema::GridInfo;
+use super::summary::SummaryCache;
 use super::{CatalogError, EarthCatalog};
 
 /// Files smaller than this are "small" unless the caller says otherwise.
@@ -173,9 +174,7 @@ pub async fn files_of_manifests(
 
 /// `describe` applied to every live data-file entry listed by `manifests`,
 /// with the partition fields of the spec each manifest was written with
-/// (a spec id the table does not know has none). Each manifest is decoded on
-/// its own runtime task: Avro decoding is CPU-bound, so this spreads it over
-/// all cores.
+/// (a spec id the table does not know has none).
 pub async fn map_live_data_files<T, F>(
     table: &Table,
     manifests: &[ManifestFile],
@@ -185,8 +184,24 @@ where
     T: Send + 'static,
     F: Fn(&iceberg::spec::ManifestEntry, PartitionFields) -> T + Copy + Send + 'static,
 {
+    let per_manifest = live_data_files_by_manifest(table, manifests, describe).await?;
+    Ok(per_manifest.into_iter().flatten().collect())
+}
+
+/// [`map_live_data_files`], one list per manifest in the order of
+/// `manifests`. Each manifest is decoded on its own runtime task: Avro
+/// decoding is CPU-bound, so this spreads it over all cores.
+pub async fn live_data_files_by_manifest<T, F>(
+    table: &Table,
+    manifests: &[ManifestFile],
+    describe: F,
+) -> Result<Vec<Vec<T>>, CatalogError>
+where
+    T: Send + 'static,
+    F: Fn(&iceberg::spec::ManifestEntry, PartitionFields) -> T + Copy + Send + 'static,
+{
     let specs = fields_by_spec(table);
-    let per_manifest: Vec<Vec<T>> = futures::stream::iter(manifests.iter().cloned())
+    futures::stream::iter(manifests.iter().cloned())
         .map(|m| {
             let file_io = table.file_io().clone();
             let fields = specs.get(&m.partition_spec_id).copied().unwrap_or_default();
@@ -204,14 +219,13 @@ where
                 )
             })
         })
-        .buffer_unordered(16)
+        .buffered(16)
         .map(|joined| {
             joined
                 .map_err(|e| CatalogError::Invalid(format!("manifest reader task failed: {e}")))?
         })
         .try_collect()
-        .await?;
-    Ok(per_manifest.into_iter().flatten().collect())
+        .await
 }
 
 /// Some cell id of the table (for inferring the grid resolution).
@@ -230,21 +244,26 @@ pub(crate) async fn any_cell(table: &Table) -> Option<String> {
 }
 
 impl EarthCatalog {
-    /// Table health at the current snapshot, from metadata only.
+    /// Table health at the current snapshot, from metadata only: the
+    /// snapshot's per-partition totals come from the summary cache, which
+    /// decodes only the manifests that changed since a cached snapshot.
     pub async fn stats(&self, opts: &StatsOptions) -> Result<TableStats, CatalogError> {
         let table = self.table().await?;
         let metadata = table.metadata();
-        let (files, manifests) = match metadata.current_snapshot() {
+        let (parts, manifests) = match metadata.current_snapshot() {
             Some(snapshot) => {
-                let list = manifest_list(&table, snapshot).await?;
-                (
-                    files_of_manifests(&table, list.entries()).await?,
-                    list.entries().len() as u64,
-                )
+                let (summary, _) = SummaryCache::default()
+                    .summary(&table, snapshot, opts.small_file_bytes)
+                    .await?;
+                (summary.partitions(), summary.manifests.len() as u64)
             }
             None => (vec![], 0),
         };
-        let mut stats = summarize(&files, opts);
+        let sample = parts
+            .iter()
+            .find(|p| p.cell != super::schema::NO_CELL)
+            .map(|p| p.cell.clone());
+        let mut stats = summarize_partitions(parts, opts);
         stats.manifests = manifests;
         stats.current_snapshot_id = metadata.current_snapshot_id();
         let mut history: Vec<SnapshotInfo> = metadata
@@ -265,10 +284,7 @@ impl EarthCatalog {
         history.sort_by_key(|s| (s.timestamp_ms, s.snapshot_id));
         stats.snapshots = history.len() as u64;
         stats.history = history;
-        stats.grid = match files.iter().find(|f| f.cell != super::schema::NO_CELL) {
-            Some(f) => super::schema::grid_from_properties(metadata.properties(), Some(&f.cell)),
-            None => super::schema::grid_from_properties(metadata.properties(), None),
-        };
+        stats.grid = super::schema::grid_from_properties(metadata.properties(), sample.as_deref());
         let index = self.hash_index_status(&table).await;
         stats.unique_items = index.rows;
         stats.hash_index_current = index.current;
@@ -279,16 +295,10 @@ impl EarthCatalog {
 
 /// Aggregates file entries into partition, cell and table totals.
 pub fn summarize(files: &[FileEntry], opts: &StatsOptions) -> TableStats {
-    let mut parts: HashMap<(String, Option<i32>), PartitionStats> = HashMap::new();
-    let mut cells: HashMap<&str, CellStats> = HashMap::new();
-    let (mut rows, mut bytes, mut small) = (0u64, 0u64, 0u64);
+    let mut parts: HashMap<(&str, Option<i32>), PartitionStats> = HashMap::new();
     for f in files {
-        let is_small = f.bytes < opts.small_file_bytes;
-        rows += f.rows;
-        bytes += f.bytes;
-        small += u64::from(is_small);
         let p = parts
-            .entry((f.cell.clone(), f.year))
+            .entry((f.cell.as_str(), f.year))
             .or_insert_with(|| PartitionStats {
                 cell: f.cell.clone(),
                 year: f.year,
@@ -300,42 +310,54 @@ pub fn summarize(files: &[FileEntry], opts: &StatsOptions) -> TableStats {
         p.rows += f.rows;
         p.files += 1;
         p.bytes += f.bytes;
-        p.small_files += u64::from(is_small);
-        let c = cells.entry(f.cell.as_str()).or_insert_with(|| CellStats {
-            cell: f.cell.clone(),
+        p.small_files += u64::from(f.bytes < opts.small_file_bytes);
+    }
+    summarize_partitions(parts.into_values().collect(), opts)
+}
+
+/// Aggregates (cell, year) partition totals (small files counted below
+/// `opts.small_file_bytes`) into cell and table totals.
+pub fn summarize_partitions(mut parts: Vec<PartitionStats>, opts: &StatsOptions) -> TableStats {
+    let mut cells: HashMap<&str, CellStats> = HashMap::new();
+    let (mut rows, mut files, mut bytes, mut small) = (0u64, 0u64, 0u64, 0u64);
+    parts.sort_by(|a, b| (&a.cell, a.year).cmp(&(&b.cell, b.year)));
+    for p in &parts {
+        rows += p.rows;
+        files += p.files;
+        bytes += p.bytes;
+        small += p.small_files;
+        let c = cells.entry(p.cell.as_str()).or_insert_with(|| CellStats {
+            cell: p.cell.clone(),
             rows: 0,
             files: 0,
             bytes: 0,
         });
-        c.rows += f.rows;
-        c.files += 1;
-        c.bytes += f.bytes;
+        c.rows += p.rows;
+        c.files += p.files;
+        c.bytes += p.bytes;
     }
     let mut top_cells: Vec<CellStats> = cells.into_values().collect();
     top_cells.sort_by(|a, b| b.rows.cmp(&a.rows).then_with(|| a.cell.cmp(&b.cell)));
     let cell_count = top_cells.len() as u64;
     top_cells.truncate(opts.top);
-    let mut partitions_detail: Vec<PartitionStats> = parts.into_values().collect();
-    partitions_detail.sort_by(|a, b| (&a.cell, a.year).cmp(&(&b.cell, b.year)));
-    let files_n = files.len() as u64;
     TableStats {
         rows,
-        files: files_n,
+        files,
         bytes,
-        partitions: partitions_detail.len() as u64,
+        partitions: parts.len() as u64,
         cells: cell_count,
         snapshots: 0,
         current_snapshot_id: None,
         manifests: 0,
         small_files: small,
         small_file_bytes: opts.small_file_bytes,
-        avg_file_bytes: bytes.checked_div(files_n).unwrap_or(0),
+        avg_file_bytes: bytes.checked_div(files).unwrap_or(0),
         unique_items: None,
         hash_index_current: false,
         hash_index: None,
         grid: None,
         top_cells,
-        partitions_detail,
+        partitions_detail: parts,
         history: vec![],
     }
 }

@@ -166,6 +166,9 @@ pub async fn stats(
     }
     samples.sort_by(f64::total_cmp);
     let stats = last.expect("at least one run");
+    // New ids: scene numbers past every row (rows ≥ items ever appended).
+    let mut next = stats.rows as usize;
+    let after = after_commit(&base, &mut next, runs.clamp(1, 5)).await?;
     let result = json!({
         "bench": "stats",
         "base": base,
@@ -178,6 +181,7 @@ pub async fn stats(
         "open_and_stats_ms_p50": percentile(&samples, 50.0),
         "open_and_stats_ms_p95": percentile(&samples, 95.0),
         "build_seconds": build_seconds,
+        "after_commit": after.json(),
         "peak_rss_bytes": peak_rss_bytes(),
     });
     if settings.json {
@@ -193,6 +197,92 @@ pub async fn stats(
             samples.len(),
             peak_rss_bytes().unwrap_or(0) / (1024 * 1024)
         );
+        println!(
+            "after a commit of {AFTER_COMMIT_ITEMS} items (fresh open each, {} rounds): stats p50 {:.1} ms; first query ({FIRST_QUERY_BBOX}) plan p50 {:.1} ms, end to end p50 {:.1} ms",
+            after.stats_ms.len(),
+            percentile(&after.stats_ms, 50.0),
+            percentile(&after.plan_ms, 50.0),
+            percentile(&after.query_ms, 50.0),
+        );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Items per commit of the after-commit rounds.
+const AFTER_COMMIT_ITEMS: usize = 50;
+/// The query timed first after a commit.
+const FIRST_QUERY_BBOX: &str = "30,0,40,10";
+
+/// Timings (ms, sorted) of the first stats and the first query after a commit.
+struct AfterCommit {
+    stats_ms: Vec<f64>,
+    plan_ms: Vec<f64>,
+    query_ms: Vec<f64>,
+}
+
+impl AfterCommit {
+    fn json(&self) -> Value {
+        json!({
+            "items_per_commit": AFTER_COMMIT_ITEMS,
+            "rounds": self.stats_ms.len(),
+            "query_bbox": FIRST_QUERY_BBOX,
+            "stats_ms_p50": percentile(&self.stats_ms, 50.0),
+            "stats_ms_max": self.stats_ms.last(),
+            "first_query_plan_ms_p50": percentile(&self.plan_ms, 50.0),
+            "first_query_ms_p50": percentile(&self.query_ms, 50.0),
+            "first_query_ms_max": self.query_ms.last(),
+        })
+    }
+}
+
+/// `rounds` times: a commit, then open + stats; another commit, then open +
+/// the first query (each timed on its own commit, so neither finds the
+/// other's work in the cache).
+async fn after_commit(base: &str, offset: &mut usize, rounds: usize) -> Result<AfterCommit> {
+    let mut t = AfterCommit {
+        stats_ms: vec![],
+        plan_ms: vec![],
+        query_ms: vec![],
+    };
+    let query = crate::query::Query::parse(&crate::query::QueryText {
+        bbox: Some(FIRST_QUERY_BBOX.into()),
+        ..Default::default()
+    })?;
+    let read_only = OpenOptions {
+        read_only: true,
+        ..Default::default()
+    };
+    for _ in 0..rounds {
+        commit_scenes(base, offset).await?;
+        let start = Instant::now();
+        EarthCatalog::open(base, &read_only)
+            .await?
+            .stats(&StatsOptions::default())
+            .await?;
+        t.stats_ms.push(start.elapsed().as_secs_f64() * 1000.0);
+
+        commit_scenes(base, offset).await?;
+        let start = Instant::now();
+        let catalog = EarthCatalog::open(base, &read_only).await?;
+        let opts = crate::query::ScanOptions::default();
+        let result = crate::query::search(&catalog, &query, &opts).await?;
+        t.query_ms.push(start.elapsed().as_secs_f64() * 1000.0);
+        t.plan_ms
+            .push(result.plan.planning_time.as_secs_f64() * 1000.0);
+    }
+    for v in [&mut t.stats_ms, &mut t.plan_ms, &mut t.query_ms] {
+        v.sort_by(f64::total_cmp);
+    }
+    Ok(t)
+}
+
+/// One append of [`AFTER_COMMIT_ITEMS`] new demo scenes.
+async fn commit_scenes(base: &str, offset: &mut usize) -> Result<()> {
+    let catalog = EarthCatalog::open(base, &OpenOptions::default()).await?;
+    let items = crate::demo::scenes(AFTER_COMMIT_ITEMS, *offset);
+    *offset += items.len();
+    catalog
+        .append_items(&items, &WriteOptions::default(), HashMap::new())
+        .await?;
+    Ok(())
 }

@@ -266,9 +266,12 @@ fn explain(settings: &Settings, plan: &Plan) -> Result<ExitCode> {
         plan.planning_time.as_secs_f64() * 1000.0,
         plan.cells_time.as_secs_f64() * 1000.0,
         if plan.cached {
-            "cached"
+            "cached".to_string()
         } else {
-            "read from manifests"
+            format!(
+                "{} of {} manifests decoded",
+                plan.manifests_decoded, plan.manifests
+            )
         }
     );
     Ok(ExitCode::SUCCESS)

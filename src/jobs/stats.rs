@@ -1,6 +1,8 @@
-//! Stats refresh: [`EarthCatalog::stats`] reads every manifest (~0.4 s at 23k
-//! files), so it runs here on a timer and after commits, never while drawing.
-//! The cells' outlines for the map are computed here too.
+//! Stats refresh, on a timer and after commits, never while drawing. An
+//! unchanged table (same metadata file) is not read again; after a commit
+//! [`EarthCatalog::stats`] decodes only the manifests new since a cached
+//! snapshot (see [`crate::catalog::summary`]). The cells' outlines for the
+//! map are computed here too.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

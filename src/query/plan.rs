@@ -2,11 +2,13 @@
 //! the live data files of those cells whose year partition and datetime
 //! column bounds can hold a match.
 //!
-//! The live-file list of a snapshot is decoded from the manifests once and
-//! cached — in the process, and on disk under the cache folder so one-shot
-//! `ecops query` runs share it — keyed by metadata location and snapshot id.
-//! A commit writes a new metadata file, so a key never goes stale; a warm
-//! plan is a hash lookup per cell.
+//! The live-file list of a snapshot comes from the summary cache shared
+//! with stats ([`crate::catalog::summary`]): each manifest is decoded once
+//! and kept on disk, so one-shot `ecops query` runs share it and a commit
+//! costs the decoding of its own manifests only. The indexed list is also
+//! kept in the process, keyed by metadata location and snapshot id (a commit
+//! writes a new metadata file, so a key never goes stale); a warm plan is a
+//! hash lookup per cell.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,40 +16,19 @@ use std::time::{Duration, Instant};
 
 use chrono::Datelike;
 use h3o::CellIndex;
-use iceberg::spec::PrimitiveLiteral;
 use iceberg::table::Table;
 use serde::Serialize;
 
 use super::model::{Query, QueryError, QueryGeometry};
+use crate::catalog::EarthCatalog;
 use crate::catalog::schema::{self, NO_CELL};
-use crate::catalog::{EarthCatalog, stats};
+use crate::catalog::summary::SummaryCache;
 
 /// Snapshots whose file lists are kept in memory.
 const CACHED_SNAPSHOTS: usize = 8;
 
 /// A live data file, as the manifests describe it.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct PlannedFile {
-    pub path: String,
-    pub cell: String,
-    /// None for the year-less bucket (items without datetime).
-    pub year: Option<i32>,
-    pub rows: u64,
-    pub bytes: u64,
-    /// Bounds of the `datetime` column (µs since the epoch) when the manifest records them.
-    pub datetime_min: Option<i64>,
-    pub datetime_max: Option<i64>,
-    /// Data sequence number: higher = written later.
-    pub sequence: i64,
-    /// Its partition spec has no grid partition (a spec another tool
-    /// evolved): it may hold any cell, so cells never prune it.
-    #[serde(default)]
-    pub any_cell: bool,
-    /// Its partition spec has no year: it may hold any year, so only its
-    /// datetime bounds can prune it.
-    #[serde(default)]
-    pub any_year: bool,
-}
+pub use crate::catalog::summary::LiveFile as PlannedFile;
 
 /// Every live file of one snapshot, indexed by cell.
 #[derive(Debug)]
@@ -57,6 +38,9 @@ struct FileIndex {
     /// Files that may hold any cell (read whatever the cells).
     any_cell: Vec<u32>,
     bytes: u64,
+    /// Manifests of the snapshot, and how many had to be decoded to build this index.
+    manifests: usize,
+    decoded: usize,
 }
 
 type CacheKey = (String, i64);
@@ -91,8 +75,12 @@ pub struct Plan {
     pub bytes_total: u64,
     pub rows_kept: u64,
     /// The file list came from a cache, in the process or on disk (no
-    /// manifest was read).
+    /// manifest was decoded).
     pub cached: bool,
+    /// Manifests of the snapshot, and how many were decoded for this plan
+    /// (0 when cached; after a commit, only the manifests it added).
+    pub manifests: usize,
+    pub manifests_decoded: usize,
     /// Time to compute the cells, and to plan in all (table load, file list, cells, pruning).
     #[serde(serialize_with = "millis")]
     pub cells_time: Duration,
@@ -245,23 +233,19 @@ pub async fn plan_table(
         rows_kept: files.iter().map(|f| f.rows).sum(),
         files,
         cached,
+        manifests: index.manifests,
+        manifests_decoded: if cached { 0 } else { index.decoded },
         cells_time,
         planning_time: started.elapsed(),
     })
 }
 
-/// The snapshot's file index, from the cache or decoded from the manifests.
+/// The snapshot's file index: from the process's cache, else built from
+/// the summary cache's live files (which decodes only manifests it has not
+/// seen). `true` when no manifest was decoded.
 async fn file_index(table: &Table) -> Result<(Arc<FileIndex>, bool), QueryError> {
     let Some(snapshot) = table.metadata().current_snapshot() else {
-        return Ok((
-            Arc::new(FileIndex {
-                files: vec![],
-                by_cell: HashMap::new(),
-                any_cell: vec![],
-                bytes: 0,
-            }),
-            false,
-        ));
+        return Ok((Arc::new(index_of(vec![], 0, 0)), false));
     };
     let key: CacheKey = (
         table.metadata_location().unwrap_or_default().to_string(),
@@ -270,33 +254,19 @@ async fn file_index(table: &Table) -> Result<(Arc<FileIndex>, bool), QueryError>
     if let Some(hit) = lock_cache().iter().find(|(k, _)| *k == key) {
         return Ok((hit.1.clone(), true));
     }
-    let on_disk = disk_cache::path(&key);
-    let (files, from_disk) = match disk_cache::read(&on_disk).await {
-        Some(files) => (files, true),
-        None => {
-            let list = stats::manifest_list(table, snapshot).await?;
-            // Bounds of the `datetime` column, found by name (not by a fixed id).
-            let datetime_id = table
-                .metadata()
-                .current_schema()
-                .field_by_name("datetime")
-                .map(|f| f.id);
-            let mut files: Vec<PlannedFile> =
-                stats::map_live_data_files(table, list.entries(), move |e, fields| {
-                    planned_file(
-                        e.data_file(),
-                        e.file_path(),
-                        e.sequence_number().unwrap_or(0),
-                        datetime_id,
-                        fields,
-                    )
-                })
-                .await?;
-            files.sort_by(|a, b| (&a.cell, a.year, &a.path).cmp(&(&b.cell, b.year, &b.path)));
-            disk_cache::write(&on_disk, &files).await;
-            (files, false)
-        }
-    };
+    let (mut files, provenance) = SummaryCache::default().live_files(table, snapshot).await?;
+    files.sort_by(|a, b| (&a.cell, a.year, &a.path).cmp(&(&b.cell, b.year, &b.path)));
+    let index = Arc::new(index_of(files, provenance.manifests, provenance.decoded));
+    let mut cache = lock_cache();
+    if cache.len() >= CACHED_SNAPSHOTS {
+        cache.remove(0);
+    }
+    cache.push((key, index.clone()));
+    Ok((index, provenance.cached))
+}
+
+/// `files` indexed by cell.
+fn index_of(files: Vec<PlannedFile>, manifests: usize, decoded: usize) -> FileIndex {
     let mut by_cell: HashMap<String, Vec<u32>> = HashMap::new();
     let mut any_cell = Vec::new();
     for (i, f) in files.iter().enumerate() {
@@ -307,110 +277,17 @@ async fn file_index(table: &Table) -> Result<(Arc<FileIndex>, bool), QueryError>
         }
     }
     let bytes = files.iter().map(|f| f.bytes).sum();
-    let index = Arc::new(FileIndex {
+    FileIndex {
         files,
         by_cell,
         any_cell,
         bytes,
-    });
-    let mut cache = lock_cache();
-    if cache.len() >= CACHED_SNAPSHOTS {
-        cache.remove(0);
-    }
-    cache.push((key, index.clone()));
-    Ok((index, from_disk))
-}
-
-/// The snapshot file lists kept on disk, one JSON file per (metadata
-/// location, snapshot). Best effort: an unreadable or missing entry just
-/// means reading the manifests, and a failed write is only logged.
-mod disk_cache {
-    use std::path::{Path, PathBuf};
-
-    use super::{CacheKey, PlannedFile};
-
-    /// Entries kept; older ones are removed when a new one is written.
-    const KEEP: usize = 32;
-
-    pub fn path(key: &CacheKey) -> PathBuf {
-        let digest = xxhash_rust::xxh3::xxh3_64(key.0.as_bytes());
-        // `v2-`: entries whose tuples were read by each manifest's own spec.
-        crate::catalog::cache_root()
-            .join("query-index")
-            .join(format!("v2-{digest:016x}-{}.json", key.1))
-    }
-
-    pub async fn read(path: &Path) -> Option<Vec<PlannedFile>> {
-        let bytes = tokio::fs::read(path).await.ok()?;
-        serde_json::from_slice(&bytes).ok()
-    }
-
-    pub async fn write(path: &Path, files: &[PlannedFile]) {
-        let (target, body) = (path.to_path_buf(), serde_json::to_vec(files));
-        let result = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            let path = target;
-            let body = body.map_err(std::io::Error::other)?;
-            let dir = path
-                .parent()
-                .ok_or_else(|| std::io::Error::other("no folder"))?;
-            std::fs::create_dir_all(dir)?;
-            // Written aside and renamed: a reader never sees half a list.
-            let staged = path.with_extension(format!("{}.tmp", std::process::id()));
-            std::fs::write(&staged, body)?;
-            std::fs::rename(&staged, &path)?;
-            prune(dir)
-        })
-        .await;
-        if let Ok(Err(e)) | Err(e) = result.map_err(std::io::Error::other) {
-            tracing::debug!(
-                "query file-list cache not written ({}): {e}",
-                path.display()
-            );
-        }
-    }
-
-    /// Removes all but the newest [`KEEP`] entries.
-    fn prune(dir: &Path) -> std::io::Result<()> {
-        let mut entries: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(dir)?
-            .filter_map(|e| e.ok())
-            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-            .collect();
-        entries.sort_by_key(|e| std::cmp::Reverse(e.0));
-        for (_, old) in entries.into_iter().skip(KEEP) {
-            let _ = std::fs::remove_file(old);
-        }
-        Ok(())
+        manifests,
+        decoded,
     }
 }
 
 fn lock_cache() -> std::sync::MutexGuard<'static, Vec<(CacheKey, Arc<FileIndex>)>> {
     // A panic while holding the lock cannot leave the Vec inconsistent: keep using it.
     CACHE.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn planned_file(
-    data: &iceberg::spec::DataFile,
-    path: &str,
-    sequence: i64,
-    datetime_id: Option<i32>,
-    fields: crate::catalog::partition::PartitionFields,
-) -> PlannedFile {
-    let (cell, year) = stats::cell_and_year(data.partition(), fields);
-    let bound = |d: Option<&iceberg::spec::Datum>| match d.map(|d| d.literal()) {
-        Some(PrimitiveLiteral::Long(v)) => Some(*v),
-        _ => None,
-    };
-    PlannedFile {
-        path: path.to_string(),
-        cell,
-        year,
-        rows: data.record_count(),
-        bytes: data.file_size_in_bytes(),
-        datetime_min: bound(datetime_id.and_then(|id| data.lower_bounds().get(&id))),
-        datetime_max: bound(datetime_id.and_then(|id| data.upper_bounds().get(&id))),
-        sequence,
-        any_cell: fields.cell.is_none(),
-        any_year: fields.year.is_none(),
-    }
 }

@@ -29,6 +29,7 @@ mod runs;
 mod s3_catalog;
 mod secrets;
 mod spec_evolution;
+mod stats_cache;
 mod tui;
 mod tui_backfill;
 mod url_lists;

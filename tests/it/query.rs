@@ -1081,7 +1081,7 @@ async fn a_reingested_item_is_answered_with_its_latest_version() {
 }
 
 /// One-shot `ecops query` runs share the snapshot's file list through the
-/// cache folder; a commit makes a new entry.
+/// cache folder; after a commit only its new manifests are decoded.
 #[test]
 fn one_shot_queries_share_the_file_list_until_the_next_commit() {
     let tmp = tempfile::tempdir().unwrap();
@@ -1105,13 +1105,15 @@ fn one_shot_queries_share_the_file_list_until_the_next_commit() {
         )
     };
     let entries = || {
-        std::fs::read_dir(cache.join("query-index"))
+        std::fs::read_dir(cache.join("summary/v1/manifests"))
             .map(|d| d.count())
             .unwrap_or(0)
     };
     let cold = explain();
     assert_eq!(cold["cached"], false, "{cold}");
-    assert_eq!(entries(), 1);
+    assert_eq!(cold["manifests_decoded"], cold["manifests"], "{cold}");
+    let manifests = cold["manifests"].as_u64().unwrap() as usize;
+    assert_eq!(entries(), manifests);
     let warm = explain();
     assert_eq!(warm["cached"], true, "{warm}");
     for key in ["files_total", "files_kept", "rows_kept", "bytes_total"] {
@@ -1121,6 +1123,11 @@ fn one_shot_queries_share_the_file_list_until_the_next_commit() {
     ingest(&base, &inv, &hand.join("items"), "second", "500");
     let after = explain();
     assert_eq!(after["cached"], false, "{after}");
-    assert_eq!(entries(), 2);
+    let (total, decoded) = (
+        after["manifests"].as_u64(),
+        after["manifests_decoded"].as_u64(),
+    );
+    assert!(decoded > Some(0) && decoded < total, "{after}");
+    assert_eq!(total.map(|t| t as usize), Some(entries()));
     assert!(after["files_total"].as_u64() > cold["files_total"].as_u64());
 }
