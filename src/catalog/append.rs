@@ -455,7 +455,9 @@ impl EarthCatalog {
             .flatten()
             .map(|i| super::hash_index::id_hash(&i.id))
             .collect();
-        let table = self.commit_append_hashed(files, summary, Some(hashes)).await?;
+        let table = self
+            .commit_append_hashed(files, summary, Some(hashes))
+            .await?;
         Ok(AppendReport {
             snapshot_id: table.metadata().current_snapshot_id(),
             ..report

@@ -430,6 +430,23 @@ fn render_stats(b: &Value) -> String {
                 command(e),
             );
         }
+        for key in ["stats", "stats-1m"] {
+            let a = &b[key]["result"]["after_commit"];
+            if a.is_object() {
+                out += &format!(
+                    "\nAfter a commit of {} items at {} files (catalog opened afresh in the bench process, {} rounds): stats p50 **{} ms** (max {}); the first query after another commit (bbox {}) p50 **{} ms** end to end (max {}), {} ms of it planning.\n",
+                    a["items_per_commit"],
+                    num(&b[key]["result"]["files"], 0),
+                    a["rounds"],
+                    num(&a["stats_ms_p50"], 0),
+                    num(&a["stats_ms_max"], 0),
+                    a["query_bbox"].as_str().unwrap_or("?"),
+                    num(&a["first_query_ms_p50"], 0),
+                    num(&a["first_query_ms_max"], 0),
+                    num(&a["first_query_plan_ms_p50"], 0),
+                );
+            }
+        }
     }
 
     out
