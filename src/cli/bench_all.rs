@@ -107,7 +107,7 @@ fn suite(scale: Scale) -> Vec<Step> {
             step("compact", "compact --items 200000 --chunk-size 5000"),
             step("stats", "stats --files 46000 --runs 10"),
             step("query", "query --items 20000 --runs 20"),
-            step("console", "console --seconds 10"),
+            step("console", "console --seconds 30"),
             step(
                 "runs",
                 "runs --workers 1,10,100 --refreshes 10 --items 50000 --runs 5",

@@ -35,7 +35,9 @@ pub struct BenchConsoleArgs {
     pub rate: f64,
 }
 
-/// Seconds left out at the start (the first full frame, the first reads).
+/// Seconds left out at the start (the first full frame, the first reads),
+/// plus two redraw periods: the frame that first shows the catalog's data
+/// is drawn up to a period after the reads land, and is not idle traffic.
 const WARMUP_SECONDS: u64 = 3;
 
 /// One measurement.
@@ -141,6 +143,7 @@ async fn measure(run: &Run, dir: &std::path::Path, args: &BenchConsoleArgs) -> R
     } else {
         crate::tui::DEFAULT_REFRESH
     };
+    let warmup = WARMUP_SECONDS + 2 * refresh.as_secs().max(1);
     // Sample the byte count once a second; count a second when (for an
     // ingest run) a job was running through it.
     let measured = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
@@ -154,7 +157,7 @@ async fn measure(run: &Run, dir: &std::path::Path, args: &BenchConsoleArgs) -> R
                 tick.tick().await;
                 let now = counter.load(Ordering::Relaxed);
                 let busy = !jobs.running().is_empty();
-                if n > WARMUP_SECONDS && (!ingest || busy) {
+                if n > warmup && (!ingest || busy) {
                     measured.0.fetch_add(now - last, Ordering::Relaxed);
                     measured.1.fetch_add(1, Ordering::Relaxed);
                 }
@@ -164,8 +167,7 @@ async fn measure(run: &Run, dir: &std::path::Path, args: &BenchConsoleArgs) -> R
         })
     };
     let (_keys, input) = tokio::sync::mpsc::unbounded_channel();
-    let until =
-        tokio::time::Instant::now() + Duration::from_secs(WARMUP_SECONDS + 1 + args.seconds);
+    let until = tokio::time::Instant::now() + Duration::from_secs(warmup + 1 + args.seconds);
     crate::tui::event::drive(
         &mut terminal,
         &mut app,

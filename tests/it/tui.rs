@@ -1213,27 +1213,17 @@ async fn equivalent_commands_give_the_same_results_as_the_console() {
         .map(|l| l.split(',').next().unwrap().to_string())
         .collect();
     assert_eq!(cli_ids, ids, "{}", entry.commands[0].1);
-    // A box across the antimeridian: PyIceberg's and DuckDB's one-liners
-    // (shapely for the exact test) give the same ids as the console.
-    let ids = console_ids(
-        &mut app,
-        &jobs,
-        &mut events,
+    // A box and a drawn polygon across the antimeridian (unwrapped like the
+    // footprints): PyIceberg's and DuckDB's one-liners (shapely for the
+    // exact test) give the same ids as the console.
+    for query in [
         "query bbox=150,-60,-150,60 limit=100000",
-    )
-    .await;
-    assert!(!ids.is_empty());
-    one_liners_agree(&app, &ids, &sh);
-    // A drawn polygon across the antimeridian (unwrapped like the footprints).
-    let ids = console_ids(
-        &mut app,
-        &jobs,
-        &mut events,
         "query geometry=POLYGON((160 -50, -170 -50, -170 40, 160 40, 160 -50)) limit=100000",
-    )
-    .await;
-    assert!(!ids.is_empty());
-    one_liners_agree(&app, &ids, &sh);
+    ] {
+        let ids = console_ids(&mut app, &jobs, &mut events, query).await;
+        assert!(!ids.is_empty(), "{query}");
+        one_liners_agree(&app, &ids, &sh);
+    }
     // A query by datetime only: also the one-liners give the same ids.
     let ids = console_ids(
         &mut app,

@@ -23,6 +23,17 @@ pub struct CommitHashes {
     pub hashes: Vec<u128>,
 }
 
+/// An incremental update's error: `Ok(why)` when a rebuild can fix it
+/// (the old index or an appended file is gone or bad), else the error.
+fn rebuild_on(e: HashIndexError) -> Result<String, HashIndexError> {
+    match e {
+        e @ (HashIndexError::Existing(_) | HashIndexError::DataFile { .. }) => {
+            Ok(format!("the incremental update failed: {e}"))
+        }
+        e => Err(e),
+    }
+}
+
 /// How far a sync folds new ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fold {
@@ -141,24 +152,12 @@ impl EarthCatalog {
         files: Vec<DataFileRef>,
         fold: Fold,
     ) -> Result<SyncReport, Result<String, HashIndexError>> {
-        let rebuild = |e: HashIndexError| match e {
-            e @ (HashIndexError::Existing(_) | HashIndexError::DataFile { .. }) => {
-                Ok(format!("the incremental update failed: {e}"))
-            }
-            e => Err(e),
-        };
         let spill = SpillDir::new(&spill_parent()).map_err(Err)?;
         let files_read = files.len() as u64;
-        let (runs, ids_read) = collect_runs(self, files, &spill).await.map_err(rebuild)?;
-        let as_delta = fold == Fold::Delta
-            && !found.deltas.merge_due(found.main_rows(), runs.pushed())
-            && found.tip().is_some();
-        let report = if as_delta {
-            self.write_delta(table, found, runs, &spill).await
-        } else {
-            self.merge_main(table, found, runs, &spill).await
-        };
-        let report = report.map_err(rebuild)?;
+        let (runs, ids_read) = collect_runs(self, files, &spill)
+            .await
+            .map_err(rebuild_on)?;
+        let report = self.fold_runs(table, found, runs, &spill, fold).await?;
         Ok(SyncReport {
             files_read,
             ids_read,
@@ -177,22 +176,32 @@ impl EarthCatalog {
         let spill = SpillDir::new(&spill_parent()).map_err(Err)?;
         let mut runs = RunBuilder::new(&spill, sorter::DEFAULT_RUN_HASHES);
         runs.extend(hashes).map_err(Err)?;
-        let as_delta = fold == Fold::Delta
-            && !found.deltas.merge_due(found.main_rows(), runs.pushed())
-            && found.tip().is_some();
-        let report = if as_delta {
-            self.write_delta(table, found, runs, &spill).await
-        } else {
-            self.merge_main(table, found, runs, &spill).await
-        };
-        let report = report.map_err(|e| match e {
-            e @ HashIndexError::Existing(_) => Ok(format!("the incremental update failed: {e}")),
-            e => Err(e),
-        })?;
+        let report = self.fold_runs(table, found, runs, &spill, fold).await?;
         Ok(SyncReport {
             ids_read: hashes.len() as u64,
             ..report
         })
+    }
+
+    /// Writes `runs` as a new delta, or merges them with every delta into
+    /// the main file when `fold` or a threshold says so.
+    async fn fold_runs(
+        &self,
+        table: &Table,
+        found: &Found,
+        runs: RunBuilder,
+        spill: &SpillDir,
+        fold: Fold,
+    ) -> Result<SyncReport, Result<String, HashIndexError>> {
+        let as_delta = fold == Fold::Delta
+            && !found.deltas.merge_due(found.main_rows(), runs.pushed())
+            && found.tip().is_some();
+        let report = if as_delta {
+            self.write_delta(table, found, runs, spill).await
+        } else {
+            self.merge_main(table, found, runs, spill).await
+        };
+        report.map_err(rebuild_on)
     }
 
     /// Called right after every commit that adds ids: brings the index up
