@@ -338,20 +338,24 @@ async fn compaction_keeps_the_newest_row_per_id_and_pyiceberg_sees_both_snapshot
     );
 }
 
-/// Every byte under `dir`, by relative path.
+/// Every byte under `dir`, by relative path. A file or folder removed while
+/// it is walked (a writer may be running: temp files renamed, index deltas
+/// merged away) is left out, so two walks around a change still differ.
 fn snapshot_tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut out = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let entry = entry.unwrap();
-            if entry.file_type().unwrap().is_dir() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
                 stack.push(entry.path());
-            } else {
-                out.insert(
-                    entry.path().strip_prefix(dir).unwrap().to_path_buf(),
-                    std::fs::read(entry.path()).unwrap(),
-                );
+            } else if let Ok(bytes) = std::fs::read(entry.path()) {
+                out.insert(entry.path().strip_prefix(dir).unwrap().to_path_buf(), bytes);
             }
         }
     }
