@@ -344,7 +344,7 @@ impl EarthCatalog {
 /// (estimated from the in-memory size; JSON-heavy rows shrink ~3× in zstd).
 fn split_by_size(batch: &RecordBatch, target: usize) -> Vec<RecordBatch> {
     let rows = batch.num_rows();
-    let estimate = batch.get_array_memory_size() / 3;
+    let estimate = part_writer::rows_bytes(batch) / 3;
     let pieces = estimate.div_ceil(target.max(1)).clamp(1, rows.max(1));
     let per_piece = rows.div_ceil(pieces);
     (0..rows)

@@ -84,6 +84,20 @@ pub struct EncodedPart {
 /// and large parts get zstd.
 pub const SMALL_PART_BYTES: usize = 1 << 20;
 
+/// The bytes `batch`'s rows take: of its slice only, when it is a slice of
+/// a larger batch (ingest writes each bucket as a slice of its chunk's rows).
+pub fn rows_bytes(batch: &RecordBatch) -> usize {
+    batch
+        .columns()
+        .iter()
+        .map(|c| {
+            c.to_data()
+                .get_slice_memory_size()
+                .unwrap_or_else(|_| c.get_array_memory_size())
+        })
+        .sum()
+}
+
 /// How a writer compresses its parts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum PartCodec {
@@ -95,12 +109,12 @@ pub enum PartCodec {
     Zstd,
 }
 
-/// The codec for a part of `batch`'s rows.
+/// The codec for a part, `small` when its rows take less than
+/// [`SMALL_PART_BYTES`].
 fn compression_for(
-    batch: &RecordBatch,
+    small: bool,
     codec: PartCodec,
 ) -> Result<Compression, parquet::errors::ParquetError> {
-    let small = batch.get_array_memory_size() < SMALL_PART_BYTES;
     Ok(if codec == PartCodec::BySize && small {
         Compression::SNAPPY
     } else {
@@ -152,8 +166,13 @@ pub fn encode(batch: &RecordBatch, codec: PartCodec) -> Result<EncodedPart, Cata
             plan.arrow_schema_meta.clone(),
         )])
         .collect();
+    let small = rows_bytes(batch) < SMALL_PART_BYTES;
     let mut props = WriterProperties::builder()
-        .set_compression(compression_for(batch, codec).map_err(err)?)
+        .set_compression(compression_for(small, codec).map_err(err)?)
+        // A small part's column chunks are one page each (pages hold up to
+        // 1 MiB): an offset index would point at the one page the column
+        // chunk already locates, at a cost in every file.
+        .set_offset_index_disabled(small)
         .set_key_value_metadata(Some(kv))
         .set_statistics_enabled(EnabledStatistics::Chunk)
         // Dictionaries cost a hash table per column and pay off only in
@@ -169,7 +188,7 @@ pub fn encode(batch: &RecordBatch, codec: PartCodec) -> Result<EncodedPart, Cata
         .with_parquet_schema(plan.parquet.clone())
         // Added above from the plan, not re-encoded per file.
         .with_skip_arrow_metadata(true);
-    let mut buffer = Vec::with_capacity(batch.get_array_memory_size() / 3 + 4096);
+    let mut buffer = Vec::with_capacity(rows_bytes(batch) / 3 + 4096);
     let mut writer =
         ArrowWriter::try_new_with_options(&mut buffer, batch.schema(), options).map_err(err)?;
     writer.write(batch).map_err(err)?;
@@ -321,7 +340,7 @@ mod tests {
             let reader =
                 ParquetRecordBatchReaderBuilder::try_new(part.bytes.clone()).expect("parquet");
             let chunk = reader.metadata().row_group(0).column(0);
-            let small = batch.get_array_memory_size() < SMALL_PART_BYTES;
+            let small = rows_bytes(&batch) < SMALL_PART_BYTES;
             assert_eq!(
                 matches!(chunk.compression(), Compression::SNAPPY),
                 small,

@@ -166,6 +166,7 @@ pub async fn stats(
     }
     samples.sort_by(f64::total_cmp);
     let stats = last.expect("at least one run");
+    let processes = stats_processes(&base, runs.max(1))?;
     // New ids: scene numbers past every row (rows ≥ items ever appended).
     let mut next = stats.rows as usize;
     let after = after_commit(&base, &mut next, runs.clamp(1, 5)).await?;
@@ -180,6 +181,8 @@ pub async fn stats(
         "runs": samples.len(),
         "open_and_stats_ms_p50": percentile(&samples, 50.0),
         "open_and_stats_ms_p95": percentile(&samples, 95.0),
+        "process_ms_p50": percentile(&processes, 50.0),
+        "process_ms_p95": percentile(&processes, 95.0),
         "build_seconds": build_seconds,
         "after_commit": after.json(),
         "peak_rss_bytes": peak_rss_bytes(),
@@ -188,13 +191,14 @@ pub async fn stats(
         print_json(&result)?;
     } else {
         println!(
-            "stats on {} files / {} partitions / {} manifests: p50 {:.1} ms, p95 {:.1} ms over {} runs; peak RSS {} MiB",
+            "stats on {} files / {} partitions / {} manifests: p50 {:.1} ms, p95 {:.1} ms over {} runs ({:.1} ms p50 as a fresh process); peak RSS {} MiB",
             stats.files,
             stats.partitions,
             stats.manifests,
             percentile(&samples, 50.0),
             percentile(&samples, 95.0),
             samples.len(),
+            percentile(&processes, 50.0),
             peak_rss_bytes().unwrap_or(0) / (1024 * 1024)
         );
         println!(
@@ -206,6 +210,20 @@ pub async fn stats(
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Wall times (ms, sorted) of `ecops stats` on `base` as a fresh process,
+/// `runs` times: what an operator's command costs, start-up included.
+fn stats_processes(base: &str, runs: usize) -> Result<Vec<f64>> {
+    let mut ms = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = Instant::now();
+        run_ecops(&["--json", "--read-only", "stats", "--base", base], &[])?
+            .result("ecops stats")?;
+        ms.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    ms.sort_by(f64::total_cmp);
+    Ok(ms)
 }
 
 /// Items per commit of the after-commit rounds.

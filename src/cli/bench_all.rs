@@ -59,6 +59,11 @@ fn step(name: &'static str, args: &str) -> Step {
     }
 }
 
+/// The linear-in-files pair: a shuffled inventory writes a file per bucket
+/// per chunk, so twice the items in the same chunks make about twice the files.
+const COMPACT_1X: &str = "compact --items 50000 --chunk-size 5000 --order shuffled";
+const COMPACT_2X: &str = "compact --items 100000 --chunk-size 5000 --order shuffled";
+
 /// The suite at `scale`. Names are stable: `bench report` looks them up.
 fn suite(scale: Scale) -> Vec<Step> {
     match scale {
@@ -75,6 +80,8 @@ fn suite(scale: Scale) -> Vec<Step> {
             step("compact-small", "compact --items 20000 --chunk-size 500"),
             step("compact-half", "compact --items 100000 --chunk-size 5000"),
             step("compact", "compact --items 200000 --chunk-size 5000"),
+            step("compact-1x", COMPACT_1X),
+            step("compact-2x", COMPACT_2X),
             step("stats", "stats --files 46000 --runs 10"),
             step("stats-1m", "stats --files 1000000 --runs 3"),
             step("query", "query --items 20000 --runs 20"),
@@ -105,6 +112,8 @@ fn suite(scale: Scale) -> Vec<Step> {
             step("compact-small", "compact --items 20000 --chunk-size 500"),
             step("compact-half", "compact --items 100000 --chunk-size 5000"),
             step("compact", "compact --items 200000 --chunk-size 5000"),
+            step("compact-1x", COMPACT_1X),
+            step("compact-2x", COMPACT_2X),
             step("stats", "stats --files 46000 --runs 10"),
             step("query", "query --items 20000 --runs 20"),
             step("console", "console --seconds 30"),
@@ -370,15 +379,47 @@ fn render_ingest(b: &Value) -> String {
     out
 }
 
+/// Wall milliseconds of a compaction bench's first run per 1 000 files it read.
+fn ms_per_thousand_files(result: &Value) -> Option<f64> {
+    let run = result["runs"].as_array()?.first()?;
+    let files = run["summary"]["files_in"].as_f64().filter(|f| *f > 0.0)?;
+    Some(run["wall_seconds"].as_f64()? * 1e6 / files)
+}
+
+/// How the time of `compact-2x` compares with `compact-1x`'s: the ratios of
+/// files read and of wall time (linear in files: the second ≈ the first).
+fn compaction_scaling(b: &Value) -> Option<String> {
+    let first = |key: &str| -> Option<(f64, f64)> {
+        let run = b[key]["result"]["runs"].as_array()?.first()?.clone();
+        Some((
+            run["summary"]["files_in"].as_f64()?,
+            run["wall_seconds"].as_f64()?,
+        ))
+    };
+    let (files, secs) = first("compact-1x")?;
+    let (files_2x, secs_2x) = first("compact-2x")?;
+    Some(format!(
+        "\nScaling: `compact-2x` read {:.2}× the files of `compact-1x` and took **{:.2}×** the time (goal: 2× the files in ≤ 2.2× the time).\n",
+        files_2x / files,
+        secs_2x / secs
+    ))
+}
+
 /// Compaction rows.
 fn render_compact(b: &Value) -> String {
     let mut out = String::new();
-    let compact: Vec<_> = ["compact-small", "compact-half", "compact"]
-        .into_iter()
-        .filter(|k| b[*k].is_object())
-        .collect();
+    let compact: Vec<_> = [
+        "compact-small",
+        "compact-half",
+        "compact",
+        "compact-1x",
+        "compact-2x",
+    ]
+    .into_iter()
+    .filter(|k| b[*k].is_object())
+    .collect();
     if !compact.is_empty() {
-        out += "\n### Compaction\n\n| what | seconds (wall) | files before → after | commits | peak RSS | load | command |\n| --- | --- | --- | --- | --- | --- | --- |\n";
+        out += "\n### Compaction\n\n| what | seconds (wall) | files before → after | ms per 1 000 files read | commits | peak RSS | load | command |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n";
         for key in compact {
             let e = &b[key];
             let r = &e["result"];
@@ -389,20 +430,22 @@ fn render_compact(b: &Value) -> String {
                 .map(|x| x["summary"].clone())
                 .unwrap_or_default();
             out += &format!(
-                "| {} demo items ingested in chunks of {} | **{}** | {} → {} | {} | {} MiB | {} | {} |\n",
+                "| {} demo items, {} order, ingested in chunks of {} | **{}** | {} → {} | {} | {} | {} MiB | {} | {} |\n",
                 num(&r["items"], 0),
+                r["order"].as_str().unwrap_or("time"),
                 num(&r["chunk_size"], 0),
                 walls.join(" / "),
                 num(&s["files_before"], 0),
                 num(&s["files_after"], 0),
+                num(&json!(ms_per_thousand_files(r)), 0),
                 s["commits"],
                 mib(&s["peak_rss_bytes"]),
                 load(e),
                 command(e),
             );
         }
+        out += &compaction_scaling(b).unwrap_or_default();
     }
-
     out
 }
 
@@ -414,15 +457,17 @@ fn render_stats(b: &Value) -> String {
         .filter(|k| b[*k].is_object())
         .collect();
     if !stats.is_empty() {
-        out += "\n### Stats\n\n| data files | partitions | manifests | open + stats p50 / p95 | peak RSS | load | command |\n| --- | --- | --- | --- | --- | --- | --- |\n";
+        out += "\n### Stats\n\n| data files | partitions | manifests | `ecops stats` as a fresh process p50 / p95 | open + stats in the bench process p50 / p95 | peak RSS | load | command |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n";
         for key in stats {
             let e = &b[key];
             let r = &e["result"];
             out += &format!(
-                "| {} | {} | {} | **{} / {} ms** | {} MiB | {} | {} |\n",
+                "| {} | {} | {} | **{} / {} ms** | {} / {} ms | {} MiB | {} | {} |\n",
                 num(&r["files"], 0),
                 num(&r["partitions"], 0),
                 num(&r["manifests"], 0),
+                num(&r["process_ms_p50"], 0),
+                num(&r["process_ms_p95"], 0),
                 num(&r["open_and_stats_ms_p50"], 0),
                 num(&r["open_and_stats_ms_p95"], 0),
                 mib(&r["peak_rss_bytes"]),

@@ -29,7 +29,13 @@ pub struct BenchCompactArgs {
     /// H3 resolution of the catalog.
     #[arg(long, default_value_t = 1)]
     pub h3_resolution: u8,
-    /// Working folder (default target/ecops-bench/compact-ITEMS-CHUNK); the built catalog is reused.
+    /// Inventory order of the ingest that builds the catalog: time (files
+    /// grow slower than items: a chunk spans a shorter time) or shuffled (a
+    /// file per bucket per chunk: files grow with items, for the
+    /// linear-in-files check).
+    #[arg(long, default_value_t = InventoryOrder::Time)]
+    pub order: InventoryOrder,
+    /// Working folder (default target/ecops-bench/compact-ITEMS-CHUNK[-shuffled]); the built catalog is reused.
     #[arg(long)]
     pub dir: Option<PathBuf>,
     /// Timed runs (each on a fresh copy of the catalog).
@@ -39,8 +45,12 @@ pub struct BenchCompactArgs {
 
 pub async fn compact(settings: &Settings, args: &BenchCompactArgs) -> Result<ExitCode> {
     let dir = args.dir.clone().unwrap_or_else(|| {
+        let suffix = match args.order {
+            InventoryOrder::Time => String::new(),
+            order => format!("-{order}"),
+        };
         PathBuf::from(format!(
-            "target/ecops-bench/compact-{}-{}",
+            "target/ecops-bench/compact-{}-{}{suffix}",
             args.items, args.chunk_size
         ))
     });
@@ -87,6 +97,7 @@ pub async fn compact(settings: &Settings, args: &BenchCompactArgs) -> Result<Exi
         print_json(&json!({
             "items": args.items,
             "chunk_size": args.chunk_size,
+            "order": args.order,
             "catalog": base,
             "runs": runs,
         }))?;
@@ -97,7 +108,7 @@ pub async fn compact(settings: &Settings, args: &BenchCompactArgs) -> Result<Exi
 /// Demo data, then `ecops ingest` in chunks into a fresh catalog at `base`.
 async fn build(dir: &Path, base: &Path, args: &BenchCompactArgs) -> Result<()> {
     let data = dir.join("data");
-    ensure_demo_data(&data, args.items, InventoryOrder::Time).await?;
+    ensure_demo_data(&data, args.items, args.order).await?;
     eprintln!(
         "bench: ingesting in chunks of {} into {}",
         args.chunk_size,

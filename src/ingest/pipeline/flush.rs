@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use super::super::IngestError;
 use super::super::dead_letter;
 use super::super::job::{self, Checkpoint};
-use super::chunk::{Chunk, gather};
+use super::chunk::{BucketRange, Chunk};
 use super::unit::Ctx;
 use crate::catalog::EarthCatalog;
 use crate::catalog::append::{ITEMS_WRITTEN, WriteOptions};
@@ -57,11 +57,15 @@ async fn flush(
     catalog: Arc<EarthCatalog>,
     ctx: Arc<Ctx>,
     write: WriteOptions,
-    chunk: Chunk,
+    mut chunk: Chunk,
     mut target: Checkpoint,
     inventory: String,
 ) -> Result<Flushed, IngestError> {
-    let files = write_buckets(&catalog, &ctx, &write, &chunk).await?;
+    let hashes = chunk_hashes(&chunk);
+    let (rows, buckets) = chunk
+        .take_bucket_rows(&ctx.schema)
+        .map_err(|e| crate::catalog::CatalogError::Invalid(format!("gathering buckets: {e}")))?;
+    let files = write_buckets(&catalog, &write, rows, buckets).await?;
     dead_letter::write(
         catalog.base(),
         &ctx.job_id,
@@ -76,7 +80,6 @@ async fn flush(
     crate::testkit::pause_before_commit().await;
     let mut summary = job::chunk_summary(&ctx.job_id, &inventory, &target);
     summary.insert(ITEMS_WRITTEN.into(), chunk.written.to_string());
-    let hashes = chunk_hashes(&chunk);
     let table = catalog.commit_append_hashed(files, summary, hashes).await?;
     target.snapshot_id = table.metadata().current_snapshot_id().unwrap_or_default();
     Ok(Flushed {
@@ -106,40 +109,20 @@ fn chunk_hashes(chunk: &Chunk) -> Option<Vec<u128>> {
     Some(hashes)
 }
 
-/// Writes one part per bucket of `chunk`, a few at a time.
+/// Writes one part per bucket, a few at a time: bucket `b` is
+/// `rows[range]` (the chunk's rows in bucket order).
 async fn write_buckets(
     catalog: &Arc<EarthCatalog>,
-    ctx: &Arc<Ctx>,
     write: &WriteOptions,
-    chunk: &Chunk,
+    rows: RecordBatch,
+    buckets: Vec<BucketRange>,
 ) -> Result<Vec<DataFile>, IngestError> {
     use futures::StreamExt;
     let table = catalog.table().await?;
-    let buckets = chunk.buckets();
-    let batches: Arc<Vec<RecordBatch>> = Arc::new(
-        chunk
-            .segments
-            .iter()
-            .map(|s| s.rows.batch.clone())
-            .collect(),
-    );
-    let tasks = buckets.into_iter().map(|(bucket, members)| {
-        let (catalog, table, batches, schema, write) = (
-            catalog.clone(),
-            table.clone(),
-            batches.clone(),
-            ctx.schema.clone(),
-            write.clone(),
-        );
-        tokio::spawn(async move {
-            let batch = gather(&batches, &schema, &members).map_err(|e| {
-                crate::catalog::CatalogError::Invalid(format!("bucket {}: {e}", bucket.dir()))
-            })?;
-            drop(batches);
-            catalog
-                .write_bucket(&table, &bucket, &[batch], &write)
-                .await
-        })
+    let tasks = buckets.into_iter().map(|(bucket, range)| {
+        let (catalog, table, write) = (catalog.clone(), table.clone(), write.clone());
+        let part = rows.slice(range.start, range.len());
+        tokio::spawn(async move { catalog.write_bucket(&table, &bucket, &[part], &write).await })
     });
     let parallel = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
     let mut written = futures::stream::iter(tasks).buffer_unordered(parallel);
