@@ -329,11 +329,11 @@ mod tests {
     fn small_parts_are_snappy_large_ones_zstd_and_both_read_back_whole() {
         use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
         let schema = arrow_schema().expect("schema");
-        let items: Vec<_> = (0..3000)
+        let items: Vec<_> = (0..12_000)
             .map(|i| item(&format!("item-{i:05}"), "2021-03-01T00:00:00Z", i % 100))
             .collect();
         let mut codecs = Vec::new();
-        for n in [1, 2, 3000] {
+        for n in [1, 2, 12_000] {
             let pairs: Vec<_> = items[..n].iter().map(|i| (i, "8001fffffffffff")).collect();
             let batch = rows_to_batch(&schema, &pairs).expect("batch");
             let part = encode(&batch, PartCodec::BySize).expect("encode");
@@ -366,14 +366,27 @@ mod tests {
         }
         assert!(
             matches!(codecs[2], Compression::ZSTD(_)),
-            "a 3000-row part is large: {codecs:?}"
+            "a 12 000-row part is large: {codecs:?}"
         );
+        // A few rows sliced out of a large batch (ingest's buckets) are a
+        // small part: sizes count the slice, not the buffers behind it.
+        let pairs: Vec<_> = items.iter().map(|i| (i, "8001fffffffffff")).collect();
+        let large = rows_to_batch(&schema, &pairs).expect("batch");
+        assert!(rows_bytes(&large) >= SMALL_PART_BYTES);
+        let slice = large.slice(100, 2);
+        assert!(rows_bytes(&slice) < SMALL_PART_BYTES / 100);
+        let part = encode(&slice, PartCodec::BySize).expect("encode");
+        let reader = parquet::file::reader::SerializedFileReader::new(part.bytes).expect("parquet");
+        use parquet::file::reader::FileReader;
+        assert!(matches!(
+            reader.metadata().row_group(0).column(0).compression(),
+            Compression::SNAPPY
+        ));
         // Files meant to stay are zstd however small.
         let pairs = [(&items[0], "8001fffffffffff")];
         let batch = rows_to_batch(&schema, &pairs).expect("batch");
         let part = encode(&batch, PartCodec::Zstd).expect("encode");
         let reader = parquet::file::reader::SerializedFileReader::new(part.bytes).expect("parquet");
-        use parquet::file::reader::FileReader;
         assert!(matches!(
             reader.metadata().row_group(0).column(0).compression(),
             Compression::ZSTD(_)

@@ -855,6 +855,7 @@ mod tests {
                     "load_average_before": "0.50 0.50 0.50",
                     "result": {"files": 2345, "partitions": 99, "manifests": 7,
                         "open_and_stats_ms_p50": 12.4, "open_and_stats_ms_p95": 15.6,
+                        "process_ms_p50": 21.2, "process_ms_p95": 30.7,
                         "peak_rss_bytes": 52428800}
                 }
             }
@@ -864,7 +865,7 @@ mod tests {
             "abc123",
             "0.10 0.20 0.30",
             "| 5 000 items, shuffled order, chunks of 2 000, from local files (7 400 rows → 4 321 files, 3 commits, 2.5 s) | **2 000** | 1 728 | 0.456 ms (0.500 ms per item) | 100 MiB | 1.25 1.00 0.75 | `ecops bench ingest --items 5000 --order shuffled` |",
-            "| 2 345 | 99 | 7 | **12 / 16 ms** | 50 MiB | 0.50 0.50 0.50 | `ecops bench stats --files 2000 --runs 5` |",
+            "| 2 345 | 99 | 7 | **21 / 31 ms** | 12 / 16 ms | 50 MiB | 0.50 0.50 0.50 | `ecops bench stats --files 2000 --runs 5` |",
         ] {
             assert!(text.contains(expected), "missing {expected:?} in\n{text}");
         }
