@@ -38,6 +38,11 @@ pub struct CompactArgs {
     /// Commit a replace snapshot after this many input files (a crash loses at most one group).
     #[arg(long, default_value_t = compact::DEFAULT_GROUP_FILES)]
     pub group_files: usize,
+    /// At most this many commits per run: larger groups when the input
+    /// files would make more (0 = no cap; each commit rewrites the manifests
+    /// listing its group's files).
+    #[arg(long, default_value_t = compact::DEFAULT_MAX_COMMITS)]
+    pub max_commits: usize,
     /// Buckets rewritten at once (0 = two per core).
     #[arg(long, default_value_t = 0)]
     pub concurrency: usize,
@@ -114,6 +119,7 @@ pub async fn compact(settings: &Settings, args: &CompactArgs) -> Result<ExitCode
         target_file_size: usize::try_from(args.target_file_size_mb.max(1) * 1024 * 1024)
             .unwrap_or(usize::MAX),
         group_files: args.group_files.max(1),
+        max_commits: args.max_commits,
         concurrency: if args.concurrency == 0 {
             defaults.concurrency
         } else {

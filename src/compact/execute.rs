@@ -56,6 +56,7 @@ pub async fn run(
     };
     progress.send_replace(p.clone());
     let mut pending = commit_order(&planned, &state);
+    let group_files = group_size(&opts, planned.files_in());
     let mut groups = Groups {
         catalog: &catalog,
         opts: &opts,
@@ -70,7 +71,7 @@ pub async fn run(
     let mut group_no = 0u64;
     while !pending.is_empty() && !groups.cancel.cancelled && failure.is_none() {
         group_no += 1;
-        let group = next_group(&mut pending, &state, &opts);
+        let group = next_group(&mut pending, &state, &opts, group_files);
         let (outcomes, failed) = groups.rewrite(&state, group, group_no, &mut p).await;
         failure = failed;
         if outcomes.is_empty() {
@@ -131,16 +132,27 @@ fn commit_order(planned: &super::plan::Plan, state: &TableState) -> VecDeque<Buc
     order.into_iter().map(|(_, b)| b).collect()
 }
 
+/// Input files per group: `group_files`, raised so that `files_in` input
+/// files make at most `max_commits` groups.
+fn group_size(opts: &CompactOptions, files_in: u64) -> usize {
+    let files_in = usize::try_from(files_in).unwrap_or(usize::MAX);
+    match opts.max_commits {
+        0 => opts.group_files,
+        cap => opts.group_files.max(files_in.div_ceil(cap)),
+    }
+}
+
 /// The next group of up to `group_files` input files, against the table as
 /// it is now (buckets compacted or emptied by someone else are dropped).
 fn next_group(
     pending: &mut VecDeque<Bucket>,
     state: &TableState,
     opts: &CompactOptions,
+    group_files: usize,
 ) -> Vec<(Bucket, Vec<LiveFile>)> {
     let mut group = Vec::new();
     let mut files_in_group = 0;
-    while files_in_group < opts.group_files
+    while files_in_group < group_files
         && let Some(bucket) = pending.pop_front()
     {
         if let Some(files) = state.buckets.get(&bucket)
@@ -443,4 +455,26 @@ fn publish(progress: &watch::Sender<CompactProgress>, p: &mut CompactProgress, s
 fn finish(progress: &watch::Sender<CompactProgress>, p: &mut CompactProgress, started: Instant) {
     p.peak_rss_bytes = crate::metrics::peak_rss_bytes();
     publish(progress, p, started);
+}
+
+#[cfg(test)]
+mod group_tests {
+    use super::*;
+
+    #[test]
+    fn groups_grow_so_a_run_makes_at_most_max_commits() {
+        let opts = CompactOptions {
+            group_files: 2000,
+            max_commits: 16,
+            ..Default::default()
+        };
+        assert_eq!(group_size(&opts, 10_000), 2000, "5 groups: as asked");
+        assert_eq!(group_size(&opts, 91_411), 5714, "16 groups, not 46");
+        assert_eq!(91_411usize.div_ceil(group_size(&opts, 91_411)), 16);
+        let uncapped = CompactOptions {
+            max_commits: 0,
+            ..opts
+        };
+        assert_eq!(group_size(&uncapped, 91_411), 2000);
+    }
 }

@@ -45,6 +45,7 @@ pub async fn run_locked(
                 "small_file_bytes": opts.small_file_bytes,
                 "target_file_size": opts.target_file_size,
                 "group_files": opts.group_files,
+                "max_commits": opts.max_commits,
             }),
             ledger,
             target: crate::runs::RunTarget::Own,

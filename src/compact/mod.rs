@@ -82,7 +82,13 @@ pub struct CompactOptions {
     pub target_file_size: usize,
     /// Commit after this many input files (one replace snapshot per group):
     /// bounds the work a crash can lose and the metadata held per commit.
+    /// Raised when the run would otherwise make more than `max_commits`.
     pub group_files: usize,
+    /// At most this many group commits per run (0: no cap). Each commit
+    /// rewrites the manifests its group's files are listed in; when every
+    /// manifest lists files of every bucket (a shuffled inventory's chunks),
+    /// that is all of them, so commits × table size would grow quadratically.
+    pub max_commits: usize,
     /// Buckets rewritten at once (memory ≈ this × the largest bucket).
     pub concurrency: usize,
     /// Files of one bucket read at once.
@@ -100,6 +106,7 @@ impl Default for CompactOptions {
             small_file_bytes: None,
             target_file_size: 128 * 1024 * 1024,
             group_files: DEFAULT_GROUP_FILES,
+            max_commits: DEFAULT_MAX_COMMITS,
             concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()) * 2,
             read_concurrency: 4,
             dry_run: false,
@@ -112,6 +119,10 @@ impl Default for CompactOptions {
 /// removed and added files' metadata); groups touch few manifests each (see
 /// the bucket order in `execute`), so small groups stay cheap to commit.
 pub const DEFAULT_GROUP_FILES: usize = 2000;
+
+/// Group commits per run at most, by default: a crash loses at most about
+/// 1/16 of a run's work.
+pub const DEFAULT_MAX_COMMITS: usize = 16;
 
 /// Key of the snapshot-summary property that marks our commits.
 pub const SUMMARY_OPERATION: &str = "ecops.operation";
