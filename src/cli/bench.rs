@@ -112,6 +112,15 @@ pub async fn ensure_demo_data(data: &Path, items: u64, order: InventoryOrder) ->
     Ok(())
 }
 
+/// The suffix a bench's default folder gets for an inventory `order`:
+/// none for time order (the default), `-shuffled` and so on otherwise.
+pub fn order_suffix(order: InventoryOrder) -> String {
+    match order {
+        InventoryOrder::Time => String::new(),
+        order => format!("-{order}"),
+    }
+}
+
 /// p-th percentile (0–100) of sorted samples.
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {

@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::json;
 
-use super::bench::{ensure_demo_data, ingest_demo, run_ecops};
+use super::bench::{ensure_demo_data, ingest_demo, order_suffix, run_ecops};
 use super::{Settings, print_json};
 use crate::demo::InventoryOrder;
 
@@ -45,10 +45,7 @@ pub struct BenchCompactArgs {
 
 pub async fn compact(settings: &Settings, args: &BenchCompactArgs) -> Result<ExitCode> {
     let dir = args.dir.clone().unwrap_or_else(|| {
-        let suffix = match args.order {
-            InventoryOrder::Time => String::new(),
-            order => format!("-{order}"),
-        };
+        let suffix = order_suffix(args.order);
         PathBuf::from(format!(
             "target/ecops-bench/compact-{}-{}{suffix}",
             args.items, args.chunk_size

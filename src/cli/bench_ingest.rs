@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde_json::{Value, json};
 
-use super::bench::{ensure_demo_data, ingest_demo};
+use super::bench::{ensure_demo_data, ingest_demo, order_suffix};
 use super::{Settings, print_json};
 use crate::demo::InventoryOrder;
 use crate::testkit::http_server::{Faults, HttpServer};
@@ -54,10 +54,7 @@ pub struct BenchIngestArgs {
 
 pub async fn ingest(settings: &Settings, args: &BenchIngestArgs) -> Result<ExitCode> {
     let dir = args.dir.clone().unwrap_or_else(|| {
-        let suffix = match args.order {
-            InventoryOrder::Time => String::new(),
-            order => format!("-{order}"),
-        };
+        let suffix = order_suffix(args.order);
         PathBuf::from(format!("target/ecops-bench/ingest-{}{suffix}", args.items))
     });
     let data = dir.join("data");
