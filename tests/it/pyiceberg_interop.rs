@@ -128,8 +128,10 @@ async fn a_copy_of_the_database_file_alone_mid_ingest_holds_every_committed_chun
     let made = common::ecops_with(
         &[
             "demo-data",
+            // Enough items that the ingest (15 ms per fetch, 2 at a time:
+            // about 10 s) outlasts the polling of a loaded test machine.
             "--items",
-            "600",
+            "1500",
             "--out",
             demo.to_str().unwrap(),
         ],
